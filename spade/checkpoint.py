@@ -1,0 +1,92 @@
+"""Safe model artifacts: a plain state_dict plus the layer widths, no pickled classes.
+
+A pruned network cannot be rebuilt from its spec alone, because its convolutions are
+narrower. The artifact therefore records the shape of every convolution; loading builds
+the unpruned network from the spec, narrows those layers to the recorded shapes and
+loads the state_dict strictly. Everything loads with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from spade.models import build_model
+
+FORMAT = "spade-model/1"
+
+
+class CheckpointError(ValueError):
+    """A model artifact is missing, unreadable or inconsistent."""
+
+
+def layer_shapes(model: nn.Module) -> dict[str, list[int]]:
+    """``{name: [in_channels, out_channels]}`` of every convolution."""
+    return {
+        name: [m.in_channels, m.out_channels]
+        for name, m in model.named_modules()
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))
+    }
+
+
+def _narrow(model: nn.Module, shapes: dict[str, list[int]]) -> None:
+    modules = dict(model.named_modules())
+    for name, (cin, cout) in shapes.items():
+        old = modules.get(name)
+        if not isinstance(old, (nn.Conv2d, nn.ConvTranspose2d)):
+            raise CheckpointError(f"layer {name!r} of the artifact is not a convolution of the network")
+        if (old.in_channels, old.out_channels) == (cin, cout):
+            continue
+        if old.groups != 1:
+            raise CheckpointError(f"layer {name!r}: grouped convolutions cannot be narrowed")
+        new = type(old)(cin, cout, old.kernel_size, stride=old.stride, padding=old.padding,
+                        dilation=old.dilation, bias=old.bias is not None)
+        parent_name, _, child = name.rpartition(".")
+        setattr(modules[parent_name] if parent_name else model, child, new)
+
+
+def save_model(path, model: nn.Module, spec: dict, meta: dict | None = None) -> None:
+    """Write the artifact atomically (temporary file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "spec": spec,
+        "layer_shapes": layer_shapes(model),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "meta": meta or {},
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def load_payload(path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: model artifact not found")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for corrupt or unsafe files
+        raise CheckpointError(f"{path}: not a loadable weights-only artifact ({err})") from err
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: 'format' is not {FORMAT!r}")
+    for key in ("spec", "layer_shapes", "state_dict"):
+        if key not in payload:
+            raise CheckpointError(f"{path}: missing key {key!r}")
+    return payload
+
+
+def load_model(path) -> tuple[nn.Module, dict]:
+    """``(model, payload)`` from an artifact written by :func:`save_model`."""
+    payload = load_payload(path)
+    model = build_model(payload["spec"])
+    _narrow(model, payload["layer_shapes"])
+    try:
+        model.load_state_dict(payload["state_dict"], strict=True)
+    except RuntimeError as err:
+        raise CheckpointError(f"{path}: state_dict does not fit the recorded widths ({err})") from err
+    return model, payload

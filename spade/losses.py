@@ -1,0 +1,75 @@
+"""The fine-tuning strategies' losses.
+
+Every loss takes the network and the measurements; only :func:`supervised_loss` takes
+a ground-truth image. The label-free losses (:func:`school_loss`, :func:`ssdu_loss`,
+:func:`ei_loss`) have no parameter through which ground truth could reach them.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+PIXEL_LOSSES = {"l1": F.l1_loss, "mse": F.mse_loss, "smoothl1": F.smooth_l1_loss}
+
+
+def pixel_loss(name: str):
+    try:
+        return PIXEL_LOSSES[name]
+    except KeyError:
+        raise ValueError(f"unknown loss {name!r}; expected one of {sorted(PIXEL_LOSSES)}") from None
+
+
+def supervised_loss(model, physics, y, x, loss: str = "l1") -> torch.Tensor:
+    """``l(f(y), x)`` against the ground-truth image."""
+    return pixel_loss(loss)(model(y, physics), x)
+
+
+def school_loss(model, teacher, physics, y, loss: str = "l1") -> torch.Tensor:
+    """``l(f(y), f_teacher(y))``: the frozen unpruned network's output is the target."""
+    with torch.no_grad():
+        target = teacher(y, physics)
+    return pixel_loss(loss)(model(y, physics), target)
+
+
+def _normalised_l1_l2(pred: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    # SSDU's loss: relative l2 plus relative l1, per sample, so that every image counts equally.
+    dims = tuple(range(1, ref.dim()))
+    diff = pred - ref
+    l2 = diff.pow(2).sum(dims).sqrt() / ref.pow(2).sum(dims).sqrt().clamp_min(1e-12)
+    l1 = diff.abs().sum(dims) / ref.abs().sum(dims).clamp_min(1e-12)
+    return (l2 + l1).mean()
+
+
+def ssdu_loss(model, physics, y, generator: torch.Generator, loss_fraction: float = 0.4,
+              center_fraction: float = 0.08) -> torch.Tensor:
+    """SSDU (Yaman et al. 2020): reconstruct from the samples ``theta`` and score the
+    result on the disjoint held-out samples ``lam`` of the same acquisition."""
+    theta, lam = physics.ssdu_split(y.shape[0], loss_fraction, center_fraction, generator)
+    theta, lam = theta.to(y.device), lam.to(y.device)
+    x_hat = model(theta * y, physics.restrict(theta))
+    return _normalised_l1_l2(physics.restrict(lam).forward(x_hat), lam * y)
+
+
+def random_transform(x: torch.Tensor, generator: torch.Generator, rotate: bool) -> torch.Tensor:
+    """A random circular shift, plus a random multiple of 90 degrees when ``rotate``."""
+    h, w = x.shape[-2:]
+    dh = int(torch.randint(0, h, (1,), generator=generator))
+    dw = int(torch.randint(0, w, (1,), generator=generator))
+    x = torch.roll(x, shifts=(dh, dw), dims=(-2, -1))
+    if rotate and h == w:
+        x = torch.rot90(x, int(torch.randint(0, 4, (1,), generator=generator)), dims=(-2, -1))
+    return x
+
+
+def ei_loss(model, physics, y, generator: torch.Generator, weight: float = 1.0,
+            rotate: bool = True) -> torch.Tensor:
+    """Measurement consistency plus equivariant imaging (Chen et al. 2021):
+    ``||A f(y) - y||^2 + weight * ||f(A T f(y)) - T f(y)||^2`` for a random shift or
+    rotation ``T``. Consistency alone is degenerate for SR (anything in the null space
+    of ``A`` goes unpunished); equivariance to ``T`` fills that null space."""
+    x1 = model(y, physics)
+    consistency = F.mse_loss(physics.forward(x1), y)
+    x2 = random_transform(x1, generator, rotate)
+    x3 = model(physics.forward(x2), physics)
+    return consistency + weight * F.mse_loss(x3, x2)

@@ -1,0 +1,169 @@
+"""The study's tidy summary table, Markdown tables and seaborn figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+BASELINES = {"mri": "zero-filled", "sr": "bicubic"}
+COLUMNS = ["task", "arch", "criterion", "ratio", "strategy", "psnr", "ssim", "psnr_std", "ssim_std", "n_images",
+           "params", "macs", "prior_params", "prior_macs", "latency_ms", "latency_p25_ms", "latency_p75_ms",
+           "speedup", "time_saved", "macs_speedup", "batch_latency_ms", "batch_speedup", "batch", "device"]
+
+
+def summarise(metrics: list[dict], bench: dict[tuple[str, str], pd.DataFrame]) -> pd.DataFrame:
+    """One row per task x arch x ratio x strategy, plus the unpruned and the classical rows.
+
+    ``metrics``: dicts with keys task, arch, criterion, ratio, strategy, path (a per-image
+    CSV). ``bench``: the benchmark table of each (task, arch); variants are named ``base``
+    or ``{criterion}-r{ratio}-{strategy}``; a variant whose strategy was not timed takes
+    the latency of its pruned model (strategy ``none``), which is exact for networks with
+    a fixed number of iterations.
+    """
+    rows = []
+    for m in metrics:
+        scores = pd.read_csv(m["path"])
+        row = {k: m[k] for k in ("task", "arch", "criterion", "strategy")}
+        row["ratio"] = float(m["ratio"])
+        row.update(psnr=scores.psnr.mean(), ssim=scores.ssim.mean(), psnr_std=scores.psnr.std(ddof=0),
+                   ssim_std=scores.ssim.std(ddof=0), n_images=len(scores))
+        table = bench.get((m["task"], m["arch"]))
+        if table is not None:
+            b1, bn = table[table.batch == table.batch.min()], table[table.batch == table.batch.max()]
+            name = "base" if m["strategy"] == "unpruned" else f"{m['criterion']}-r{m['ratio']}-{m['strategy']}"
+            if name not in set(b1.variant):
+                name = f"{m['criterion']}-r{m['ratio']}-none"
+            ref1, var1 = b1.set_index("variant").loc["base"], b1.set_index("variant").loc[name]
+            refn, varn = bn.set_index("variant").loc["base"], bn.set_index("variant").loc[name]
+            row.update({k: var1[k] for k in ("params", "macs", "prior_params", "prior_macs", "latency_ms",
+                                               "latency_p25_ms", "latency_p75_ms", "device")})
+            row.update(speedup=ref1.latency_ms / var1.latency_ms,
+                       time_saved=1 - var1.latency_ms / ref1.latency_ms,
+                       macs_speedup=ref1.macs / var1.macs,
+                       batch_latency_ms=varn.latency_ms, batch_speedup=refn.latency_ms / varn.latency_ms,
+                       batch=int(bn.batch.iloc[0]))
+        rows.append(row)
+    frame = pd.DataFrame(rows).reindex(columns=COLUMNS)
+    order = {"classical": 0, "unpruned": 1, "none": 2, "supervised": 3, "school": 4, "selfsup": 5}
+    frame["_o"] = frame.strategy.map(order).fillna(9)
+    return frame.sort_values(["task", "arch", "_o", "ratio"], key=None).drop(columns="_o").reset_index(drop=True)
+
+
+def markdown(summary: pd.DataFrame) -> str:
+    """Markdown tables, one per task, of quality and cost."""
+    out = ["# SPADE study summary", ""]
+    cols = ["arch", "ratio", "strategy", "psnr", "ssim", "params", "macs", "latency_ms", "speedup", "time_saved"]
+    for task, part in summary.groupby("task", sort=True):
+        out += [f"## {task}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        for _, r in part.iterrows():
+            cells = []
+            for c in cols:
+                v = r[c]
+                if pd.isna(v):
+                    cells.append("")
+                elif c in ("psnr",):
+                    cells.append(f"{v:.2f}")
+                elif c in ("ssim", "speedup", "ratio"):
+                    cells.append(f"{v:.3f}" if c != "ratio" else f"{v:g}")
+                elif c == "time_saved":
+                    cells.append(f"{100 * v:.1f}%")
+                elif c == "latency_ms":
+                    cells.append(f"{v:.1f}")
+                elif c in ("params", "macs"):
+                    cells.append(f"{int(v):,}")
+                else:
+                    cells.append(str(v))
+            out.append("| " + " | ".join(cells) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
+def _pruned(summary: pd.DataFrame) -> pd.DataFrame:
+    return summary[~summary.strategy.isin(["classical"])].copy()
+
+
+def plot_psnr_vs_ratio(summary: pd.DataFrame, path) -> None:
+    data = _pruned(summary)
+    unpruned = data[data.strategy == "unpruned"]
+    data = data[data.strategy != "unpruned"]
+    grid = sns.relplot(data=data, x="ratio", y="psnr", hue="strategy", style="arch", col="task", kind="line",
+                       marker="o", facet_kws={"sharey": False}, height=3.2)
+    for task, ax in grid.axes_dict.items():
+        for _, r in unpruned[unpruned.task == task].iterrows():
+            ax.axhline(r.psnr, color="k", ls="--", lw=1, label=f"unpruned {r.arch}")
+        base = summary[(summary.task == task) & (summary.strategy == "classical")]
+        for _, r in base.iterrows():
+            ax.axhline(r.psnr, color="gray", ls=":", lw=1, label=r.arch)
+        ax.set_xlabel("channel pruning ratio")
+        ax.set_ylabel("PSNR (dB)")
+    grid.savefig(path, dpi=120)
+    plt.close("all")
+
+
+def plot_speedup(summary: pd.DataFrame, path) -> None:
+    data = summary[summary.strategy.isin(["none"])].dropna(subset=["speedup"])
+    long = pd.concat([data.assign(kind="measured (batch 1)", value=data.speedup),
+                      data.assign(kind="measured (batch %s)" % data.batch.max(), value=data.batch_speedup),
+                      data.assign(kind="MACs bound", value=data.macs_speedup)])
+    grid = sns.relplot(data=long, x="ratio", y="value", hue="kind", style="arch", col="task", kind="line",
+                       marker="o", height=3.2, facet_kws={"sharey": False})
+    grid.set_axis_labels("channel pruning ratio", "speedup (unpruned time / pruned time)")
+    for ax in grid.axes.flat:
+        ax.axhline(1, color="k", lw=0.8)
+    grid.savefig(path, dpi=120)
+    plt.close("all")
+
+
+def plot_psnr_vs_latency(summary: pd.DataFrame, path) -> None:
+    data = _pruned(summary).dropna(subset=["latency_ms"])
+    grid = sns.relplot(data=data, x="latency_ms", y="psnr", hue="strategy", size="ratio", style="arch",
+                       col="task", height=3.2, facet_kws={"sharex": False, "sharey": False})
+    grid.set_axis_labels("latency at batch 1 (ms)", "PSNR (dB)")
+    grid.savefig(path, dpi=120)
+    plt.close("all")
+
+
+def plot_examples(examples: dict[str, str], path, title: str) -> None:
+    """Reconstructions of the first test images with |error| maps below each.
+
+    ``examples``: label -> ``.npz`` written by the evaluate stage (same test file).
+    """
+    loaded = {label: np.load(p) for label, p in examples.items()}
+    first = next(iter(loaded.values()))
+    n_img = len(first["names"])
+    labels = list(loaded)
+    fig, axes = plt.subplots(2 * n_img, len(labels) + 1, figsize=(1.9 * (len(labels) + 1), 3.8 * n_img),
+                             squeeze=False)
+    for i in range(n_img):
+        target = first[f"target_{i}"]
+        vmax = float(target.max())
+        axes[2 * i, 0].imshow(target, cmap="gray", vmin=0, vmax=vmax)
+        axes[2 * i, 0].set_title("ground truth", fontsize=8)
+        axes[2 * i + 1, 0].axis("off")
+        for j, label in enumerate(labels, start=1):
+            pred = loaded[label][f"pred_{i}"]
+            err = np.abs(pred - target)
+            p = 10 * np.log10(1.0 / max(float(np.mean(err**2)), 1e-12))
+            axes[2 * i, j].imshow(pred, cmap="gray", vmin=0, vmax=vmax)
+            axes[2 * i, j].set_title(f"{label}\n{p:.2f} dB", fontsize=7)
+            axes[2 * i + 1, j].imshow(err, cmap="magma", vmin=0, vmax=0.25 * vmax)
+        for ax in axes[2 * i : 2 * i + 2].flat:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_tables(summary: pd.DataFrame, csv_path, md_path) -> None:
+    Path(csv_path).parent.mkdir(parents=True, exist_ok=True)
+    summary.to_csv(csv_path, index=False, float_format="%.6g")
+    Path(md_path).write_text(markdown(summary))

@@ -1,0 +1,174 @@
+"""The training loop shared by base-model training and every fine-tuning strategy.
+
+It checkpoints after every epoch (model, optimiser, scheduler, best weights, history)
+and resumes from that state when rerun with the same settings. The model kept is the
+one with the lowest validation value of the strategy's *own* loss, so the label-free
+strategies select their checkpoint without ground truth.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from spade import losses
+
+STRATEGIES = ("supervised", "school", "selfsup")
+
+
+def set_reproducible(seed: int, threads: int) -> None:
+    """Seed every generator and fix the thread count (both change the numbers)."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.set_num_threads(max(1, int(threads)))
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+@dataclass
+class Strategy:
+    """A named loss over a batch. ``needs_target`` says whether batches carry ``x``."""
+
+    name: str
+    needs_target: bool
+    loss: Callable  # (model, physics, batch, generator) -> scalar tensor
+
+
+def make_strategy(name: str, task: str, cfg: dict, teacher: nn.Module | None = None) -> Strategy:
+    """The strategy ``name`` with its settings ``cfg`` (the config's ``finetune`` block)."""
+    pixel = cfg.get("loss", "l1")
+    if name == "supervised":
+        return Strategy(name, True, lambda m, p, b, g: losses.supervised_loss(m, p, b[0], b[1], pixel))
+    if name == "school":
+        if teacher is None:
+            raise ValueError("the school strategy needs the unpruned teacher network")
+        teacher.eval().requires_grad_(False)
+        return Strategy(name, False, lambda m, p, y, g: losses.school_loss(m, teacher, p, y, pixel))
+    if name == "selfsup":
+        method = cfg["selfsup"][task]
+        if method == "ssdu":
+            opts = cfg["ssdu"]
+            return Strategy(name, False, lambda m, p, y, g: losses.ssdu_loss(
+                m, p, y, g, float(opts["loss_fraction"]), float(opts["center_fraction"])))
+        if method == "ei":
+            opts = cfg["ei"]
+            return Strategy(name, False, lambda m, p, y, g: losses.ei_loss(
+                m, p, y, g, float(opts["weight"]), bool(opts["rotate"])))
+        raise ValueError(f"unknown self-supervised method {method!r} for task {task}; expected ssdu or ei")
+    raise ValueError(f"unknown strategy {name!r}; expected one of {STRATEGIES}")
+
+
+def _fingerprint(settings: dict) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _save_atomic(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _batches(dataset, batch_size: int, generator: torch.Generator | None):
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=generator is not None,
+                                       generator=generator, num_workers=0)
+
+
+def evaluate_loss(model, strategy: Strategy, physics, dataset, batch_size: int, seed: int) -> float:
+    """Mean strategy loss over ``dataset`` with a fixed random draw (comparable across epochs)."""
+    model.eval()
+    gen = torch.Generator().manual_seed(seed)
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for batch in _batches(dataset, batch_size, None):
+            n = (batch[0] if strategy.needs_target else batch).shape[0]
+            total += strategy.loss(model, physics, batch, gen).item() * n
+            count += n
+    return total / count
+
+
+def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts: dict, seed: int,
+        state_path, history_path, log: Callable[[str], None] = print) -> tuple[nn.Module, list[dict]]:
+    """Train ``model`` with ``strategy`` for ``opts['epochs']`` epochs; return the best model.
+
+    ``opts``: ``epochs``, ``batch_size``, ``lr``, optional ``lr_min_factor`` (cosine
+    decay to ``lr * lr_min_factor``) and ``grad_clip``.
+    """
+    if strategy.needs_target != train_set.with_target:
+        raise ValueError(f"strategy {strategy.name} needs_target={strategy.needs_target} but the "
+                         f"training set was opened with with_target={train_set.with_target}")
+    state_path, history_path = Path(state_path), Path(history_path)
+    epochs, batch_size = int(opts["epochs"]), int(opts["batch_size"])
+    steps_per_epoch = math.ceil(len(train_set) / batch_size)
+    total_steps = max(1, epochs * steps_per_epoch)
+    floor = float(opts.get("lr_min_factor", 0.1))
+    optimiser = torch.optim.Adam(model.parameters(), lr=float(opts["lr"]))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps)))
+    fingerprint = _fingerprint({"opts": opts, "seed": seed, "strategy": strategy.name,
+                                "n_train": len(train_set), "init": [v.sum().item() for v in model.state_dict().values()]})
+    history: list[dict] = []
+    best_val, best_state, start = math.inf, None, 0
+    if state_path.exists():
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        if state.get("fingerprint") == fingerprint:
+            model.load_state_dict(state["model"])
+            optimiser.load_state_dict(state["optimiser"])
+            scheduler.load_state_dict(state["scheduler"])
+            best_val, best_state, start = state["best_val"], state["best_model"], state["epoch"]
+            history = state["history"]
+            log(f"resuming from {state_path} after epoch {start}")
+        else:
+            log(f"ignoring {state_path}: written with other settings")
+    state_path.parent.mkdir(parents=True, exist_ok=True)
+    for epoch in range(start, epochs):
+        tic = time.perf_counter()
+        model.train()
+        gen = torch.Generator().manual_seed(seed * 1000 + epoch)  # per-epoch stream: resume is exact
+        running, seen = 0.0, 0
+        for batch in _batches(train_set, batch_size, gen):
+            loss = strategy.loss(model, physics, batch, gen)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"epoch {epoch + 1}: {strategy.name} loss is {loss.item()}")
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            if opts.get("grad_clip"):
+                nn.utils.clip_grad_norm_(model.parameters(), float(opts["grad_clip"]))
+            optimiser.step()
+            scheduler.step()
+            n = (batch[0] if strategy.needs_target else batch).shape[0]
+            running, seen = running + loss.item() * n, seen + n
+        val = evaluate_loss(model, strategy, physics, val_set, batch_size, seed + 7919)
+        row = {"epoch": epoch + 1, "train_loss": running / seen, "val_loss": val,
+               "lr": scheduler.get_last_lr()[0], "seconds": time.perf_counter() - tic}
+        history.append(row)
+        if val < best_val:
+            best_val = val
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        log(f"epoch {epoch + 1}/{epochs} train {row['train_loss']:.5f} val {val:.5f} ({row['seconds']:.1f}s)")
+        _save_atomic({"fingerprint": fingerprint, "epoch": epoch + 1, "model": model.state_dict(),
+                      "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(),
+                      "best_val": best_val, "best_model": best_state, "history": history}, state_path)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    write_history(history, history_path)
+    return model, history
+
+
+def write_history(history: list[dict], path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fields = ["epoch", "train_loss", "val_loss", "lr", "seconds"]
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(history)

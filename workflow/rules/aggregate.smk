@@ -1,0 +1,66 @@
+rule summary:
+    input:
+        metrics=[r["path"] for r in metric_records()],
+        bench=[
+            f"results/bench/{task}/{arch}.csv"
+            for task in config["tasks"]
+            for arch in config["archs"]
+        ],
+    output:
+        csv=report(
+            "results/tables/summary.csv",
+            caption="../report/summary.rst",
+            category="Tables",
+        ),
+        md="results/tables/summary.md",
+    params:
+        records=metric_records(),
+        bench={
+            f"{task}/{arch}": f"results/bench/{task}/{arch}.csv"
+            for task in config["tasks"]
+            for arch in config["archs"]
+        },
+    log:
+        "logs/aggregate/summary.log",
+    script:
+        "../scripts/summary.py"
+
+
+rule figures:
+    input:
+        summary="results/tables/summary.csv",
+    output:
+        ratio=report(
+            "results/figures/psnr_vs_ratio.png",
+            caption="../report/psnr_vs_ratio.rst",
+            category="Figures",
+        ),
+        speedup=report(
+            "results/figures/speedup_vs_ratio.png",
+            caption="../report/speedup_vs_ratio.rst",
+            category="Figures",
+        ),
+        latency=report(
+            "results/figures/psnr_vs_latency.png",
+            caption="../report/psnr_vs_latency.rst",
+            category="Figures",
+        ),
+    log:
+        "logs/aggregate/figures.log",
+    script:
+        "../scripts/figures.py"
+
+
+rule examples:
+    input:
+        unpack(example_inputs),
+    output:
+        report(
+            "results/figures/examples_{task}.png",
+            caption="../report/examples.rst",
+            category="Figures",
+        ),
+    log:
+        "logs/aggregate/examples_{task}.log",
+    script:
+        "../scripts/examples.py"

@@ -1,0 +1,13 @@
+rule make_dataset:
+    output:
+        train="results/data/{task}/train.h5",
+        val="results/data/{task}/val.h5",
+        test="results/data/{task}/test.h5",
+        info="results/data/{task}/info.json",
+    params:
+        cfg=lambda wildcards: config["data"][wildcards.task],
+        seed=config["seed"],
+    log:
+        "logs/data/{task}.log",
+    script:
+        "../scripts/make_dataset.py"

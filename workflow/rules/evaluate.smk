@@ -1,0 +1,45 @@
+rule evaluate_baseline:
+    input:
+        test="results/data/{task}/test.h5",
+    output:
+        metrics="results/metrics/{task}/baseline.csv",
+        examples="results/metrics/{task}/baseline.npz",
+    params:
+        examples=config["evaluate"]["examples"],
+    threads: config["threads"]["evaluate"]
+    log:
+        "logs/evaluate/{task}/baseline.log",
+    script:
+        "../scripts/evaluate.py"
+
+
+rule evaluate_base:
+    input:
+        model="results/models/{task}/{arch}/base.pt",
+        test="results/data/{task}/test.h5",
+    output:
+        metrics="results/metrics/{task}/{arch}/base.csv",
+        examples="results/metrics/{task}/{arch}/base.npz",
+    params:
+        examples=config["evaluate"]["examples"],
+    threads: config["threads"]["evaluate"]
+    log:
+        "logs/evaluate/{task}/{arch}/base.log",
+    script:
+        "../scripts/evaluate.py"
+
+
+rule evaluate_variant:
+    input:
+        model=evaluate_model,
+        test="results/data/{task}/test.h5",
+    output:
+        metrics="results/metrics/{task}/{arch}/{criterion}-r{ratio}/{strategy}.csv",
+        examples="results/metrics/{task}/{arch}/{criterion}-r{ratio}/{strategy}.npz",
+    params:
+        examples=config["evaluate"]["examples"],
+    threads: config["threads"]["evaluate"]
+    log:
+        "logs/evaluate/{task}/{arch}/{criterion}-r{ratio}/{strategy}.log",
+    script:
+        "../scripts/evaluate.py"

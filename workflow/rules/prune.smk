@@ -1,0 +1,13 @@
+rule prune:
+    input:
+        model="results/models/{task}/{arch}/base.pt",
+        data="results/data/{task}/train.h5",
+    output:
+        model="results/pruned/{task}/{arch}/{criterion}-r{ratio}.pt",
+    params:
+        ratio=lambda wildcards: float(wildcards.ratio),
+        seed=config["seed"],
+    log:
+        "logs/prune/{task}/{arch}/{criterion}-r{ratio}.log",
+    script:
+        "../scripts/prune.py"

@@ -1,0 +1,18 @@
+rule train_base:
+    input:
+        train="results/data/{task}/train.h5",
+        val="results/data/{task}/val.h5",
+    output:
+        model="results/models/{task}/{arch}/base.pt",
+        history="results/models/{task}/{arch}/base_history.csv",
+    params:
+        arch_cfg=lambda wildcards: config["models"][wildcards.arch][wildcards.task],
+        opts=lambda wildcards: config["train"][wildcards.task],
+        seed=config["seed"],
+        # Not an output, so a failed or interrupted run keeps it and a rerun resumes.
+        state="results/models/{task}/{arch}/base.state.pt",
+    threads: config["threads"]["train"]
+    log:
+        "logs/train/{task}/{arch}.log",
+    script:
+        "../scripts/train_base.py"

@@ -1,0 +1,13 @@
+from spade.log import log_to_file
+from spade.stages import run_benchmark
+
+log_to_file(snakemake.log[0])
+run_benchmark(
+    variants=snakemake.params.variants,
+    test_path=snakemake.input.test,
+    opts=snakemake.params.opts,
+    device_setting=snakemake.params.device,
+    threads=snakemake.params.opts["threads"] or snakemake.threads,
+    out_csv=snakemake.output.table,
+    out_info=snakemake.output.info,
+)

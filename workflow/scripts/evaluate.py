@@ -1,0 +1,12 @@
+from spade.log import log_to_file
+from spade.stages import evaluate
+
+log_to_file(snakemake.log[0])
+evaluate(
+    model_path=snakemake.input.get("model"),  # none: the classical baseline
+    test_path=snakemake.input.test,
+    out_csv=snakemake.output.metrics,
+    out_examples=snakemake.output.examples,
+    n_examples=snakemake.params.examples,
+    threads=snakemake.threads,
+)

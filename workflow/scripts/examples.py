@@ -1,0 +1,9 @@
+from spade.log import log_to_file
+from spade.report import plot_examples
+
+log_to_file(snakemake.log[0])
+plot_examples(
+    dict(snakemake.input.items()),
+    snakemake.output[0],
+    title=f"{snakemake.wildcards.task}: test reconstructions (top) and |error| (bottom)",
+)

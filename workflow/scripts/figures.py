@@ -1,0 +1,10 @@
+import pandas as pd
+
+from spade.log import log_to_file
+from spade.report import plot_psnr_vs_latency, plot_psnr_vs_ratio, plot_speedup
+
+log_to_file(snakemake.log[0])
+summary = pd.read_csv(snakemake.input.summary)
+plot_psnr_vs_ratio(summary, snakemake.output.ratio)
+plot_speedup(summary, snakemake.output.speedup)
+plot_psnr_vs_latency(summary, snakemake.output.latency)

@@ -1,0 +1,17 @@
+from spade.log import log_to_file
+from spade.stages import finetune
+
+log_to_file(snakemake.log[0])
+finetune(
+    strategy_name=snakemake.wildcards.strategy,
+    pruned_path=snakemake.input.pruned,
+    teacher_path=snakemake.input.get("teacher"),
+    train_path=snakemake.input.train,
+    val_path=snakemake.input.val,
+    opts=snakemake.params.opts,
+    seed=snakemake.params.seed,
+    threads=snakemake.threads,
+    out_model=snakemake.output.model,
+    history_path=snakemake.output.history,
+    state_path=snakemake.params.state,
+)

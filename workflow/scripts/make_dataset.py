@@ -1,0 +1,11 @@
+from spade.log import log_to_file
+from spade.stages import make_data
+
+log_to_file(snakemake.log[0])
+make_data(
+    snakemake.wildcards.task,
+    snakemake.params.cfg,
+    snakemake.params.seed,
+    {s: snakemake.output[s] for s in ("train", "val", "test")},
+    snakemake.output.info,
+)

@@ -1,0 +1,12 @@
+from spade.log import log_to_file
+from spade.stages import prune
+
+log_to_file(snakemake.log[0])
+prune(
+    base_path=snakemake.input.model,
+    data_path=snakemake.input.data,
+    ratio=snakemake.params.ratio,
+    criterion=snakemake.wildcards.criterion,
+    seed=snakemake.params.seed,
+    out_model=snakemake.output.model,
+)

@@ -1,0 +1,9 @@
+import pandas as pd
+
+from spade.log import log_to_file
+from spade.report import summarise, write_tables
+
+log_to_file(snakemake.log[0])
+bench = {tuple(k.split("/")): pd.read_csv(v) for k, v in snakemake.params.bench.items()}
+table = summarise(snakemake.params.records, bench)
+write_tables(table, snakemake.output.csv, snakemake.output.md)

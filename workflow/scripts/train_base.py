@@ -1,0 +1,17 @@
+from spade.log import log_to_file
+from spade.stages import train_base
+
+log_to_file(snakemake.log[0])
+train_base(
+    task=snakemake.wildcards.task,
+    arch=snakemake.wildcards.arch,
+    arch_cfg=snakemake.params.arch_cfg,
+    opts=snakemake.params.opts,
+    seed=snakemake.params.seed,
+    threads=snakemake.threads,
+    train_path=snakemake.input.train,
+    val_path=snakemake.input.val,
+    out_model=snakemake.output.model,
+    history_path=snakemake.output.history,
+    state_path=snakemake.params.state,
+)
