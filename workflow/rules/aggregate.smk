@@ -13,6 +13,10 @@ rule summary:
             category="Tables",
         ),
         md="results/tables/summary.md",
+    log:
+        "logs/aggregate/summary.log",
+    conda:
+        "../envs/spade.yaml"
     params:
         records=metric_records(),
         bench={
@@ -20,8 +24,6 @@ rule summary:
             for task in config["tasks"]
             for arch in config["archs"]
         },
-    log:
-        "logs/aggregate/summary.log",
     script:
         "../scripts/summary.py"
 
@@ -47,6 +49,8 @@ rule figures:
         ),
     log:
         "logs/aggregate/figures.log",
+    conda:
+        "../envs/spade.yaml"
     script:
         "../scripts/figures.py"
 
@@ -62,5 +66,7 @@ rule examples:
         ),
     log:
         "logs/aggregate/examples_{task}.log",
+    conda:
+        "../envs/spade.yaml"
     script:
         "../scripts/examples.py"

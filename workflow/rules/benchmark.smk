@@ -7,15 +7,17 @@ rule benchmark:
     output:
         table="results/bench/{task}/{arch}.csv",
         info="results/bench/{task}/{arch}.json",
-    params:
-        variants=lambda wildcards: benchmark_variants(wildcards.task, wildcards.arch),
-        opts=config["benchmark"],
-        device=config["device"],
+    log:
+        "logs/bench/{task}/{arch}.log",
+    conda:
+        "../envs/spade.yaml"
     # Every core: no other job may run beside a timing job.
     threads: workflow.cores
     resources:
         speed_benchmark=1,
-    log:
-        "logs/bench/{task}/{arch}.log",
+    params:
+        variants=lambda wildcards: benchmark_variants(wildcards.task, wildcards.arch),
+        opts=config["benchmark"],
+        device=config["device"],
     script:
         "../scripts/benchmark.py"

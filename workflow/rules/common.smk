@@ -3,7 +3,6 @@
 
 from snakemake.utils import validate
 
-
 validate(config, schema="../schemas/config.schema.yaml")
 
 STRATEGIES = ["none"] + list(config["strategies"])
@@ -28,7 +27,10 @@ def ratio_labels():
 def variants():
     """(criterion, ratio, strategy) of every pruned variant."""
     return [
-        (c, r, s) for c in config["criteria"] for r in ratio_labels() for s in STRATEGIES
+        (c, r, s)
+        for c in config["criteria"]
+        for r in ratio_labels()
+        for s in STRATEGIES
     ]
 
 
@@ -119,7 +121,9 @@ def example_inputs(wildcards):
     for arch in config["archs"]:
         inputs[f"{arch} unpruned"] = f"results/metrics/{task}/{arch}/base.npz"
         for s in STRATEGIES:
-            inputs[f"{arch} r{mid} {s}"] = f"results/metrics/{task}/{arch}/{crit}-r{mid}/{s}.npz"
+            inputs[f"{arch} r{mid} {s}"] = (
+                f"results/metrics/{task}/{arch}/{crit}-r{mid}/{s}.npz"
+            )
     return inputs
 
 

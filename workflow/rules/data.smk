@@ -4,10 +4,12 @@ rule make_dataset:
         val="results/data/{task}/val.h5",
         test="results/data/{task}/test.h5",
         info="results/data/{task}/info.json",
+    log:
+        "logs/data/{task}.log",
+    conda:
+        "../envs/spade.yaml"
     params:
         cfg=lambda wildcards: config["data"][wildcards.task],
         seed=config["seed"],
-    log:
-        "logs/data/{task}.log",
     script:
         "../scripts/make_dataset.py"

@@ -4,11 +4,13 @@ rule evaluate_baseline:
     output:
         metrics="results/metrics/{task}/baseline.csv",
         examples="results/metrics/{task}/baseline.npz",
-    params:
-        examples=config["evaluate"]["examples"],
-    threads: config["threads"]["evaluate"]
     log:
         "logs/evaluate/{task}/baseline.log",
+    conda:
+        "../envs/spade.yaml"
+    threads: config["threads"]["evaluate"]
+    params:
+        examples=config["evaluate"]["examples"],
     script:
         "../scripts/evaluate.py"
 
@@ -20,11 +22,13 @@ rule evaluate_base:
     output:
         metrics="results/metrics/{task}/{arch}/base.csv",
         examples="results/metrics/{task}/{arch}/base.npz",
-    params:
-        examples=config["evaluate"]["examples"],
-    threads: config["threads"]["evaluate"]
     log:
         "logs/evaluate/{task}/{arch}/base.log",
+    conda:
+        "../envs/spade.yaml"
+    threads: config["threads"]["evaluate"]
+    params:
+        examples=config["evaluate"]["examples"],
     script:
         "../scripts/evaluate.py"
 
@@ -36,10 +40,12 @@ rule evaluate_variant:
     output:
         metrics="results/metrics/{task}/{arch}/{criterion}-r{ratio}/{strategy}.csv",
         examples="results/metrics/{task}/{arch}/{criterion}-r{ratio}/{strategy}.npz",
-    params:
-        examples=config["evaluate"]["examples"],
-    threads: config["threads"]["evaluate"]
     log:
         "logs/evaluate/{task}/{arch}/{criterion}-r{ratio}/{strategy}.log",
+    conda:
+        "../envs/spade.yaml"
+    threads: config["threads"]["evaluate"]
+    params:
+        examples=config["evaluate"]["examples"],
     script:
         "../scripts/evaluate.py"

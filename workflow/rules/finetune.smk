@@ -4,8 +4,13 @@ rule finetune:
     output:
         model="results/finetuned/{task}/{arch}/{criterion}-r{ratio}/{strategy}.pt",
         history="results/finetuned/{task}/{arch}/{criterion}-r{ratio}/{strategy}_history.csv",
+    log:
+        "logs/finetune/{task}/{arch}/{criterion}-r{ratio}/{strategy}.log",
     wildcard_constraints:
         strategy="supervised|school|selfsup",
+    conda:
+        "../envs/spade.yaml"
+    threads: config["threads"]["finetune"]
     params:
         opts=lambda wildcards: {
             **config["finetune"][wildcards.task],
@@ -13,8 +18,5 @@ rule finetune:
         },
         seed=config["seed"],
         state="results/finetuned/{task}/{arch}/{criterion}-r{ratio}/{strategy}.state.pt",
-    threads: config["threads"]["finetune"]
-    log:
-        "logs/finetune/{task}/{arch}/{criterion}-r{ratio}/{strategy}.log",
     script:
         "../scripts/finetune.py"

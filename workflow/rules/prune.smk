@@ -4,10 +4,12 @@ rule prune:
         data="results/data/{task}/train.h5",
     output:
         model="results/pruned/{task}/{arch}/{criterion}-r{ratio}.pt",
+    log:
+        "logs/prune/{task}/{arch}/{criterion}-r{ratio}.log",
+    conda:
+        "../envs/spade.yaml"
     params:
         ratio=lambda wildcards: float(wildcards.ratio),
         seed=config["seed"],
-    log:
-        "logs/prune/{task}/{arch}/{criterion}-r{ratio}.log",
     script:
         "../scripts/prune.py"

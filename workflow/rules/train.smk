@@ -5,14 +5,16 @@ rule train_base:
     output:
         model="results/models/{task}/{arch}/base.pt",
         history="results/models/{task}/{arch}/base_history.csv",
+    log:
+        "logs/train/{task}/{arch}.log",
+    conda:
+        "../envs/spade.yaml"
+    threads: config["threads"]["train"]
     params:
         arch_cfg=lambda wildcards: config["models"][wildcards.arch][wildcards.task],
         opts=lambda wildcards: config["train"][wildcards.task],
         seed=config["seed"],
         # Not an output, so a failed or interrupted run keeps it and a rerun resumes.
         state="results/models/{task}/{arch}/base.state.pt",
-    threads: config["threads"]["train"]
-    log:
-        "logs/train/{task}/{arch}.log",
     script:
         "../scripts/train_base.py"

@@ -1,3 +1,4 @@
+import _repo  # noqa: F401  (spade from this checkout, also in --use-conda envs)
 from spade.log import log_to_file
 from spade.report import plot_examples
 

@@ -1,3 +1,4 @@
+import _repo  # noqa: F401  (spade from this checkout, also in --use-conda envs)
 import pandas as pd
 
 from spade.log import log_to_file
