@@ -26,6 +26,12 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _write_all(pending: list[tuple]) -> None:
+    """Write the splits only once all were built, so a bad input leaves no file behind."""
+    for args in pending:
+        write_split(*args)
+
+
 def mni_template_path() -> Path:
     import nilearn
 
@@ -69,7 +75,7 @@ def build_mri(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
     noise = float(cfg["noise_std"])
     gen = torch.Generator().manual_seed(seed)
     side = max(vol.shape[0], vol.shape[1])
-    summary = {}
+    summary, pending = {}, []
     for split in SPLITS:
         xs, ys = [], []
         for z in splits[split]:
@@ -100,9 +106,10 @@ def build_mri(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
             "noise_std": noise,
             "seed": seed,
         }
-        write_split(outputs[split], "mri", split, ys, xs, [f"z{z:03d}" for z in splits[split]],
-                    {"mask": mask}, provenance)
+        pending.append((outputs[split], "mri", split, ys, xs, [f"z{z:03d}" for z in splits[split]],
+                        {"mask": mask}, provenance))
         summary[split] = len(xs)
+    _write_all(pending)
     return summary
 
 
@@ -138,7 +145,7 @@ def build_sr(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
     rng = np.random.default_rng(seed)
     noise = float(cfg["noise_std"])
     gen = torch.Generator().manual_seed(seed)
-    summary = {}
+    summary, pending = {}, []
     for split in SPLITS:
         xs, ys, names, sources = [], [], [], {}
         for name in cfg["images"][split]:
@@ -178,9 +185,9 @@ def build_sr(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
             "noise_std": noise,
             "seed": seed,
         }
-        write_split(outputs[split], "sr", split, ys, xs, names,
-                    {"kernel": kernel, "scale": scale}, provenance)
+        pending.append((outputs[split], "sr", split, ys, xs, names, {"kernel": kernel, "scale": scale}, provenance))
         summary[split] = len(xs)
+    _write_all(pending)
     return summary
 
 
