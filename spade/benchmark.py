@@ -58,6 +58,15 @@ def cost(model: nn.Module, physics, y: torch.Tensor) -> dict:
     }
 
 
+def iterations(model: nn.Module, physics, y: torch.Tensor) -> float:
+    """Mean fixed-point iterations per image of an equilibrium network (NaN otherwise)."""
+    if not hasattr(model, "last_iterations"):
+        return float("nan")
+    with torch.inference_mode():
+        model(y, physics)
+    return float(model.last_iterations.float().mean())
+
+
 def _timer(device: torch.device):
     if device.type == "cuda":
         def run_timed(fn) -> float:

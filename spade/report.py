@@ -15,7 +15,7 @@ import seaborn as sns  # noqa: E402
 BASELINES = {"mri": "zero-filled", "sr": "bicubic"}
 COLUMNS = ["task", "arch", "criterion", "ratio", "strategy", "psnr", "ssim", "psnr_std", "ssim_std", "n_images",
            "params", "macs", "prior_params", "prior_macs", "latency_ms", "latency_p25_ms", "latency_p75_ms",
-           "speedup", "time_saved", "macs_speedup", "batch_latency_ms", "batch_speedup", "batch", "device"]
+           "speedup", "time_saved", "macs_speedup", "batch_latency_ms", "batch_speedup", "batch", "iterations", "device"]
 
 
 def summarise(metrics: list[dict], bench: dict[tuple[str, str], pd.DataFrame]) -> pd.DataFrame:
@@ -42,8 +42,8 @@ def summarise(metrics: list[dict], bench: dict[tuple[str, str], pd.DataFrame]) -
                 name = f"{m['criterion']}-r{m['ratio']}-none"
             ref1, var1 = b1.set_index("variant").loc["base"], b1.set_index("variant").loc[name]
             refn, varn = bn.set_index("variant").loc["base"], bn.set_index("variant").loc[name]
-            row.update({k: var1[k] for k in ("params", "macs", "prior_params", "prior_macs", "latency_ms",
-                                               "latency_p25_ms", "latency_p75_ms", "device")})
+            row.update({k: var1.get(k) for k in ("params", "macs", "prior_params", "prior_macs", "latency_ms",
+                                                   "latency_p25_ms", "latency_p75_ms", "iterations", "device")})
             row.update(speedup=ref1.latency_ms / var1.latency_ms,
                        time_saved=1 - var1.latency_ms / ref1.latency_ms,
                        macs_speedup=ref1.macs / var1.macs,

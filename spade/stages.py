@@ -115,7 +115,10 @@ def evaluate(model_path, test_path, out_csv, out_examples, n_examples: int, thre
     rows, examples = [], {}
     for i, (y, x) in enumerate(data):
         pred = reconstruct(model, physics, y[None])[0]
-        rows.append({"image": data.names[i], **score(pred, x, physics, task)})
+        row = {"image": data.names[i], **score(pred, x, physics, task)}
+        if getattr(model, "last_iterations", None) is not None:
+            row["iterations"] = int(model.last_iterations[0])
+        rows.append(row)
         if i < n_examples:
             examples[f"pred_{i}"] = prepare(pred, physics, task).numpy()
             examples[f"target_{i}"] = prepare(x, physics, task).numpy()
@@ -144,7 +147,9 @@ def run_benchmark(variants: dict[str, str], test_path, opts: dict, device_settin
         yb = y.expand(batch, *y.shape[1:]).contiguous()
         times = bench.time_variants(models, physics, yb, int(opts["warmup"]), int(opts["repeats"]), device)
         for name in models:
+            its = bench.iterations(models[name], physics.to(device), yb.to(device))
             rows.append({"variant": name, "batch": batch, **bench.summarise(times[name]), **costs[name],
+                         "iterations": its,
                          "input_shape": "x".join(map(str, yb.shape)), "device": str(device)})
     frame = pd.DataFrame(rows)
     frame.to_csv(out_csv, index=False)

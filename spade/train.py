@@ -134,7 +134,7 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts:
         tic = time.perf_counter()
         model.train()
         gen = torch.Generator().manual_seed(seed * 1000 + epoch)  # per-epoch stream: resume is exact
-        running, seen = 0.0, 0
+        running, seen, solves = 0.0, 0, []
         for batch in _batches(train_set, batch_size, gen):
             loss = strategy.loss(model, physics, batch, gen)
             if not torch.isfinite(loss):
@@ -147,14 +147,19 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts:
             scheduler.step()
             n = (batch[0] if strategy.needs_target else batch).shape[0]
             running, seen = running + loss.item() * n, seen + n
+            if getattr(model, "last_iterations", None) is not None:
+                solves.append(model.last_iterations.float().mean().item())
         val = evaluate_loss(model, strategy, physics, val_set, batch_size, seed + 7919)
         row = {"epoch": epoch + 1, "train_loss": running / seen, "val_loss": val,
-               "lr": scheduler.get_last_lr()[0], "seconds": time.perf_counter() - tic}
+               "lr": scheduler.get_last_lr()[0], "seconds": time.perf_counter() - tic,
+               # mean fixed-point iterations of the training solves (equilibrium networks)
+               "iterations": sum(solves) / len(solves) if solves else None}
         history.append(row)
         if val < best_val:
             best_val = val
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        log(f"epoch {epoch + 1}/{epochs} train {row['train_loss']:.5f} val {val:.5f} ({row['seconds']:.1f}s)")
+        solved = f", {row['iterations']:.1f} solver iterations" if solves else ""
+        log(f"epoch {epoch + 1}/{epochs} train {row['train_loss']:.5f} val {val:.5f} ({row['seconds']:.1f}s{solved})")
         _save_atomic({"fingerprint": fingerprint, "epoch": epoch + 1, "model": model.state_dict(),
                       "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(),
                       "best_val": best_val, "best_model": best_state, "history": history}, state_path)
@@ -167,7 +172,7 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts:
 def write_history(history: list[dict], path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fields = ["epoch", "train_loss", "val_loss", "lr", "seconds"]
+    fields = ["epoch", "train_loss", "val_loss", "lr", "seconds", "iterations"]
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()

@@ -54,6 +54,14 @@ def mri_files(tmp_path):
 
 
 @pytest.fixture
+def mc_files(tmp_path):
+    paths = {s: tmp_path / f"mc_{s}.h5" for s in ("train", "val", "test")}
+    for i, (split, p) in enumerate(paths.items()):
+        write_multicoil_split(p, 8 if split == "train" else 3, seed=i)
+    return paths
+
+
+@pytest.fixture
 def sr_files(tmp_path):
     paths = {s: tmp_path / f"sr_{s}.h5" for s in ("train", "val", "test")}
     for i, (split, p) in enumerate(paths.items()):
@@ -64,4 +72,34 @@ def sr_files(tmp_path):
 TINY_SPECS = {
     "edsr": {"arch": "du", "channels": 2, "steps": 2, "prior": {"name": "edsr", "features": 16, "blocks": 2}},
     "dncnn": {"arch": "du", "channels": 2, "steps": 2, "prior": {"name": "dncnn", "features": 16, "layers": 4}},
+}
+
+
+def write_multicoil_split(path, n: int, size: int = 24, coils: int = 4, seed: int = 0) -> None:
+    from spade.physics import MultiCoilMRI
+    from spade.physics.mri import simulate_coil_maps
+
+    mask = cartesian_mask((size, size), 3, 0.15)
+    sens = simulate_coil_maps(coils, (size, size), seed)
+    physics = MultiCoilMRI(mask, sens)
+    xs, ys = [], []
+    for img in _smooth_images(n, size, seed):
+        x = torch.zeros(1, 2, size, size)
+        x[0, 0] = torch.from_numpy(img)
+        xs.append(x[0].numpy())
+        ys.append(physics.forward(x)[0].numpy())
+    write_split(path, "mri", "train", ys, xs, [f"s{i}" for i in range(n)], {"mask": mask, "sens": sens},
+                {"seed": seed})
+
+
+ALL_SPECS = {
+    "du-edsr": TINY_SPECS["edsr"],
+    "du-dncnn": TINY_SPECS["dncnn"],
+    "du-unet": {"arch": "du", "channels": 2, "steps": 2, "prior": {"name": "unet", "features": 8, "pools": 2}},
+    "deq-edsr": {"arch": "deq", "channels": 2, "prior": {"name": "edsr", "features": 16, "blocks": 1},
+                 "solver": {"memory": 5, "max_iter": 40, "tol": 1e-4, "train_max_iter": 10}},
+    "deq-dncnn": {"arch": "deq", "channels": 2, "prior": {"name": "dncnn", "features": 16, "layers": 3},
+                  "solver": {"memory": 5, "max_iter": 40, "tol": 1e-4}},
+    "varnet-unet": {"arch": "varnet", "channels": 2, "cascades": 3, "prior": {"name": "unet", "features": 8, "pools": 2}},
+    "varnet-edsr": {"arch": "varnet", "channels": 2, "cascades": 2, "prior": {"name": "edsr", "features": 16, "blocks": 1}},
 }

@@ -104,3 +104,22 @@ def test_bad_split_files_fail_with_file_and_key(tmp_path):
         f["y/000000"] = np.zeros((4, 4))
     with pytest.raises(DatasetFileError, match="wrong.h5.*float32"):
         H5Split(wrong, False)
+
+
+def test_multicoil_mri_builder(tmp_path):
+    cfg = {"slices": [80, 100], "image_size": 24, "slab": 4, "gap": 0, "split_pattern": ["train", "val", "test"],
+           "acceleration": 3, "center_fraction": 0.15, "noise_std": 0.0, "coils": 4, "phase": 0.5}
+    out = {s: tmp_path / f"{s}.h5" for s in ("train", "val", "test")}
+    build_dataset("mri", cfg, 0, out)
+    task, params = read_physics(out["val"])
+    assert params["sens"].shape == (4, 2, 24, 24)
+    from spade.physics import MultiCoilMRI, make_physics
+
+    physics = make_physics(task, params)
+    assert isinstance(physics, MultiCoilMRI)
+    y, x = H5Split(out["val"], True)[0]
+    assert y.shape == (4, 2, 24, 24) and x.shape == (2, 24, 24)
+    assert float(x[1].abs().max()) > 0, "complex images with a smooth phase"
+    import torch
+
+    assert torch.allclose(physics.forward(x[None])[0], y, atol=1e-5)

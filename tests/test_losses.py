@@ -9,18 +9,19 @@ from spade.models import build_model
 from spade.physics import make_physics
 from spade.train import make_strategy
 
-from conftest import TINY_SPECS
+from conftest import ALL_SPECS, TINY_SPECS
 
 FT = {"loss": "l1", "selfsup": {"mri": "ssdu", "sr": "ei"}, "ssdu": {"loss_fraction": 0.4, "center_fraction": 0.1},
       "ei": {"weight": 1.0, "rotate": True}}
 
 
-def _setup(files, task, strategy, method=None):
+def _setup(files, task, strategy, method=None, spec=None):
     torch.manual_seed(0)
-    spec = dict(TINY_SPECS["edsr"], channels=2 if task == "mri" else 1)
+    spec = dict(spec or TINY_SPECS["edsr"], channels=2 if task == "mri" else 1)
     model = build_model(spec)
     with torch.no_grad():  # start away from the identity prior, so every loss has work to do
-        torch.nn.init.normal_(model.prior.tail.weight, std=0.05)
+        for prior in model.priors():
+            torch.nn.init.normal_(list(prior.parameters())[-2], std=0.05)
     teacher = build_model(spec)
     with torch.no_grad():  # a non-trivial teacher: its output differs from the student's
         for p in teacher.parameters():
@@ -32,14 +33,15 @@ def _setup(files, task, strategy, method=None):
     return model, strat, data, physics
 
 
-CASES = [("mri", "supervised", None), ("mri", "school", None), ("mri", "selfsup", "ssdu"), ("mri", "selfsup", "ei"),
+CASES = [("mc", "supervised", None), ("mc", "selfsup", "ssdu"), ("mc", "school", None), ("mri", "supervised", None), ("mri", "school", None), ("mri", "selfsup", "ssdu"), ("mri", "selfsup", "ei"),
          ("sr", "supervised", None), ("sr", "school", None), ("sr", "selfsup", "ei")]
 
 
 @pytest.mark.parametrize("task,strategy,method", CASES)
 def test_every_loss_is_finite_and_falls(request, task, strategy, method):
     files = request.getfixturevalue(f"{task}_files")
-    model, strat, data, physics = _setup(files, task, strategy, method)
+    spec = ALL_SPECS["varnet-unet"] if task == "mc" else None  # multi-coil with the E2E-VarNet-style arch
+    model, strat, data, physics = _setup(files, "mri" if task == "mc" else task, strategy, method, spec)
     batch = next(iter(torch.utils.data.DataLoader(data, batch_size=4)))
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
 

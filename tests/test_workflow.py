@@ -49,18 +49,25 @@ def tiny_run(tmp_path_factory):
     return work
 
 
+STUDY = [("mri", "du"), ("mri", "deq"), ("mri", "varnet"), ("sr", "du"), ("sr", "deq")]
+RATIOS = ("0.25", "0.5")
+STRATEGIES = ("none", "supervised", "school", "selfsup")
+
+
 def test_tiny_study_leaves_every_output(tiny_run):
     r = tiny_run / "results"
     expected = [
         "tables/summary.csv", "tables/summary.md", "figures/psnr_vs_ratio.png", "figures/speedup_vs_ratio.png",
         "figures/psnr_vs_latency.png", "figures/examples_mri.png", "figures/examples_sr.png", "report.html",
-        "bench/mri/du.csv", "bench/sr/du.json", "models/mri/du/base_history.csv",
     ]
-    for task in ("mri", "sr"):
-        expected += [f"data/{task}/{s}.h5" for s in ("train", "val", "test")]
-        for ratio in ("0.25", "0.5"):
-            expected.append(f"pruned/{task}/du/l1-r{ratio}.pt")
-            expected += [f"finetuned/{task}/du/l1-r{ratio}/{s}.pt" for s in ("supervised", "school", "selfsup")]
+    expected += [f"data/{task}/{s}.h5" for task in ("mri", "sr") for s in ("train", "val", "test")]
+    for task, arch in STUDY:
+        expected += [f"models/{task}/{arch}/base.pt", f"models/{task}/{arch}/base_history.csv",
+                     f"bench/{task}/{arch}.csv", f"bench/{task}/{arch}.json"]
+        for ratio in RATIOS:
+            expected.append(f"pruned/{task}/{arch}/l1-r{ratio}.pt")
+            expected += [f"finetuned/{task}/{arch}/l1-r{ratio}/{s}.pt" for s in STRATEGIES[1:]]
+            expected += [f"metrics/{task}/{arch}/l1-r{ratio}/{s}.csv" for s in STRATEGIES]
     missing = [p for p in expected if not (r / p).is_file()]
     assert not missing, missing
     assert all((tiny_run / "logs").rglob("*.log"))
@@ -69,20 +76,22 @@ def test_tiny_study_leaves_every_output(tiny_run):
 def test_tiny_study_numbers_are_sane(tiny_run):
     table = pd.read_csv(tiny_run / "results" / "tables" / "summary.csv")
     required = {"task", "arch", "criterion", "ratio", "strategy", "psnr", "ssim", "params", "macs", "latency_ms",
-                "speedup"}
+                "speedup", "iterations"}
     assert required <= set(table.columns)
-    assert len(table) == 2 * (1 + 1 + 2 * 4)
-    for task, part in table.groupby("task"):
-        classical = part[part.strategy == "classical"].psnr.item()
+    assert len(table) == 2 + len(STUDY) * (1 + len(RATIOS) * len(STRATEGIES))
+    assert table.psnr.between(5, 60).all() and table.ssim.between(0, 1).all()
+    for (task, arch), part in table[table.arch != "classical"].groupby(["task", "arch"]):
+        classical = table[(table.task == task) & (table.strategy == "classical")].psnr.item()
         unpruned = part[part.strategy == "unpruned"]
-        assert unpruned.psnr.item() > classical, f"{task}: the trained network must beat the classical baseline"
-        pruned = part[~part.strategy.isin(["classical", "unpruned"])]
-        assert (pruned.params < unpruned.params.item()).all()
-        assert (pruned.macs < unpruned.macs.item()).all()
-        assert pruned.groupby("ratio").params.nunique().eq(1).all(), "a ratio's variants share one architecture"
-        assert table.psnr.between(5, 60).all() and table.ssim.between(0, 1).all()
-        assert (part.dropna(subset=["speedup"]).speedup > 0).all()
-        assert unpruned.speedup.item() == 1.0
+        assert unpruned.psnr.item() > classical, f"{task}/{arch}: the trained network must beat the baseline"
+        pruned = part[part.strategy != "unpruned"]
+        assert (pruned.prior_params < unpruned.prior_params.item()).all()
+        assert (pruned.speedup > 0).all() and unpruned.speedup.item() == 1.0
+        if arch == "deq":  # iterations are measured, per variant
+            assert part.iterations.between(1, 20).all()
+        else:
+            assert part.iterations.isna().all()
+            assert pruned.groupby("ratio").macs.nunique().eq(1).all(), "a ratio's variants share one architecture"
 
 
 def test_rerun_has_nothing_to_do(tiny_run):

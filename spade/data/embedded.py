@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spade.physics import SingleCoilMRI, SuperResolution, blur_kernel, cartesian_mask
+from spade.physics import MultiCoilMRI, SingleCoilMRI, SuperResolution, blur_kernel, cartesian_mask
+from spade.physics.mri import simulate_coil_maps, smooth_phase
 from spade.data.h5 import write_split
 
 SPLITS = ("train", "val", "test")
@@ -60,7 +61,9 @@ def slab_splits(indices, slab: int, gap: int, pattern) -> dict[str, list[int]]:
 
 
 def build_mri(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
-    """Single-coil Cartesian CS-MRI splits from the MNI152 T1 template."""
+    """Cartesian CS-MRI splits from the MNI152 T1 template: single-coil, or multi-coil
+    with simulated smooth coil maps (``coils`` > 1); ``phase`` > 0 gives every slice a
+    smooth random phase."""
     import nibabel as nib
     from skimage.transform import resize
 
@@ -71,7 +74,14 @@ def build_mri(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
     z0, z1 = cfg["slices"]
     splits = slab_splits(range(z0, z1), int(cfg["slab"]), int(cfg["gap"]), cfg["split_pattern"])
     mask = cartesian_mask((size, size), int(cfg["acceleration"]), float(cfg["center_fraction"]))
-    physics = SingleCoilMRI(mask)
+    coils = int(cfg.get("coils", 1))
+    phase = float(cfg.get("phase", 0.0))
+    physics_params = {"mask": mask}
+    if coils > 1:
+        physics_params["sens"] = simulate_coil_maps(coils, (size, size), seed)
+        physics = MultiCoilMRI(mask, physics_params["sens"])
+    else:
+        physics = SingleCoilMRI(mask)
     noise = float(cfg["noise_std"])
     gen = torch.Generator().manual_seed(seed)
     side = max(vol.shape[0], vol.shape[1])
@@ -86,6 +96,9 @@ def build_mri(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
             img = resize(padded, (size, size), anti_aliasing=True, order=3).clip(0, None)
             x = torch.zeros(1, 2, size, size)
             x[0, 0] = torch.from_numpy(img.astype(np.float32))
+            if phase > 0:  # a smooth phase per slice: real MR images are complex
+                phi = torch.from_numpy(smooth_phase((size, size), seed * 1000 + z, phase).astype(np.float32))
+                x = torch.stack([x[:, 0] * torch.cos(phi), x[:, 0] * torch.sin(phi)], dim=1)
             y = physics.forward(x)
             if noise > 0:  # complex white Gaussian noise on the acquired samples only
                 y = y + physics.mask * noise * torch.randn(y.shape, generator=gen)
@@ -104,10 +117,13 @@ def build_mri(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
             "center_fraction": float(cfg["center_fraction"]),
             "sampled_fraction": float(mask.mean()),
             "noise_std": noise,
+            "coils": coils,
+            "coil_maps": "simulated: ring of coils, 1/(1+d^2) fall-off, smooth phase" if coils > 1 else None,
+            "phase": phase,
             "seed": seed,
         }
         pending.append((outputs[split], "mri", split, ys, xs, [f"z{z:03d}" for z in splits[split]],
-                        {"mask": mask}, provenance))
+                        physics_params, provenance))
         summary[split] = len(xs)
     _write_all(pending)
     return summary

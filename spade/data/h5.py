@@ -3,7 +3,7 @@
 ```
 /            attrs: format, task, split, provenance (JSON)
 /physics     attrs: task-specific scalars (scale ...); datasets: mask or kernel
-/y/<i>       measurement of sample i       (float32, [C, h, w])
+/y/<i>       measurement of sample i       (float32, [C, h, w]; multi-coil [coils, 2, H, W])
 /x/<i>       ground-truth image of sample i (float32, [C, H, W]); supervised use only
 /names       sample identifiers (slice index, image name and patch corner)
 ```
@@ -103,9 +103,10 @@ class H5Split(torch.utils.data.Dataset):
         out = []
         for name in sorted(f[key].keys()):
             arr = f[key][name][()]
-            if arr.dtype != np.float32 or arr.ndim != 3:
+            if arr.dtype != np.float32 or arr.ndim not in (3, 4):
                 raise DatasetFileError(
-                    f"{self.path}: '/{key}/{name}' is {arr.dtype} {arr.shape}, expected float32 [C, H, W]"
+                    f"{self.path}: '/{key}/{name}' is {arr.dtype} {arr.shape}, expected float32 [C, H, W] "
+                    "(or [coils, 2, H, W] for multi-coil k-space)"
                 )
             if not np.isfinite(arr).all():
                 raise DatasetFileError(f"{self.path}: '/{key}/{name}' holds NaN or inf values")

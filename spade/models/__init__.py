@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from torch import nn
 
+from spade.models.deq import DEQ
 from spade.models.dncnn import DnCNN
 from spade.models.edsr import EDSR
+from spade.models.unet import UNet
 from spade.models.unrolled import Unrolled
+from spade.models.varnet import SensitivityNet, VarNet
 
-ARCHS = ("du",)
-PRIORS = ("edsr", "dncnn")
+ARCHS = ("du", "deq", "varnet")
+PRIORS = ("edsr", "dncnn", "unet")
 
 
 def build_prior(spec: dict, channels: int) -> nn.Module:
@@ -19,6 +22,8 @@ def build_prior(spec: dict, channels: int) -> nn.Module:
         return EDSR(channels, int(spec["features"]), int(spec["blocks"]), float(spec.get("res_scale", 1.0)))
     if name == "dncnn":
         return DnCNN(channels, int(spec["features"]), int(spec["layers"]))
+    if name == "unet":
+        return UNet(channels, int(spec["features"]), int(spec["pools"]))
     raise ValueError(f"unknown prior {name!r}; expected one of {PRIORS}")
 
 
@@ -26,10 +31,24 @@ def build_model(spec: dict) -> nn.Module:
     """An MBDL network from a JSON-able ``spec``, the same dict a checkpoint stores.
 
     ``spec``: ``arch``, ``channels`` (image channels), ``prior`` (dict), and the
-    arch's own keys (``du``: ``steps``, ``step_size``).
+    arch's own keys (``du``: ``steps``, ``step_size``; ``deq``: ``step_size``, ``alpha``,
+    ``solver`` with ``memory``, ``max_iter``, ``tol`` and optional ``train_max_iter``,
+    ``train_tol``; ``varnet``: ``cascades``, ``dc_weight``, optional ``sens`` prior spec
+    for multi-coil MRI).
     """
     arch = spec.get("arch")
+    channels = int(spec["channels"])
     if arch == "du":
-        prior = build_prior(spec["prior"], int(spec["channels"]))
+        prior = build_prior(spec["prior"], channels)
         return Unrolled(prior, int(spec["steps"]), float(spec.get("step_size", 1.0)))
+    if arch == "deq":
+        solver = spec.get("solver", {})
+        return DEQ(build_prior(spec["prior"], channels), float(spec.get("step_size", 1.0)),
+                   float(spec.get("alpha", 0.2)), int(solver.get("memory", 5)), int(solver.get("max_iter", 100)),
+                   float(solver.get("tol", 1e-4)), solver.get("train_max_iter"), solver.get("train_tol"))
+    if arch == "varnet":
+        sens = spec.get("sens")
+        sens_net = SensitivityNet(int(sens["features"]), int(sens["pools"])) if sens else None
+        cascades = [build_prior(spec["prior"], channels) for _ in range(int(spec["cascades"]))]
+        return VarNet(cascades, float(spec.get("dc_weight", 1.0)), sens_net)
     raise ValueError(f"unknown arch {arch!r}; expected one of {ARCHS}")

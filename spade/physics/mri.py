@@ -68,6 +68,7 @@ class SingleCoilMRI:
     """``A x = M F x`` with a binary sampling mask ``M`` (``[H, W]`` or ``[B, 1, H, W]``)."""
 
     image_channels = 2
+    measurement_dims = 3  # [2, H, W] per sample
 
     def __init__(self, mask):
         mask = torch.as_tensor(np.asarray(mask) if not torch.is_tensor(mask) else mask)
@@ -101,18 +102,96 @@ class SingleCoilMRI:
                    generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """SSDU split (Yaman et al. 2020) of the acquired samples into two disjoint sets.
 
-        Returns ``(theta, lam)`` masks ``[B, 1, H, W]``: ``theta`` feeds data consistency,
+        Returns ``(theta, lam)`` masks shaped to broadcast over the measurements: ``theta`` feeds data consistency,
         ``lam`` (about ``loss_fraction`` of the acquired samples, never the central
         calibration block) is held out for the loss. A fresh split is drawn per call.
         """
         mask = self.mask
         if mask.dim() == 2:
             mask = mask[None, None].expand(batch, 1, *mask.shape)
+        mask = mask.reshape(batch, *([1] * (self.measurement_dims - 2)), *mask.shape[-2:])
         height, width = mask.shape[-2:]
         n_centre = max(1, int(round(center_fraction * width)))
         keep = torch.zeros(width, dtype=torch.bool)
         keep[width // 2 - n_centre // 2 : width // 2 - n_centre // 2 + n_centre] = True
         draw = torch.rand(mask.shape, generator=generator) < loss_fraction
-        lam = mask.bool() & draw & ~keep.view(1, 1, 1, width)
+        lam = mask.bool() & draw & ~keep
+
         theta = mask.bool() & ~lam
         return theta.float(), lam.float()
+
+
+def complex_mul(a: torch.Tensor, b: torch.Tensor, conj_a: bool = False) -> torch.Tensor:
+    """Product of real-pair tensors ``[..., 2, H, W]`` (``conj(a) b`` when ``conj_a``)."""
+    ar, ai = a[..., 0, :, :], a[..., 1, :, :]
+    if conj_a:
+        ai = -ai
+    br, bi = b[..., 0, :, :], b[..., 1, :, :]
+    return torch.stack([ar * br - ai * bi, ar * bi + ai * br], dim=-3)
+
+
+class MultiCoilMRI(SingleCoilMRI):
+    """``A x = M F S x`` with coil sensitivities ``S`` (``[C, 2, H, W]`` or ``[B, C, 2, H, W]``).
+
+    Measurements are ``[B, C, 2, H, W]``; images stay ``[B, 2, H, W]``. With maps
+    normalised to ``sum_c |S_c|^2 = 1`` the zero-filled ``A^H y`` is the coil combination.
+    """
+
+    measurement_dims = 4
+
+    def __init__(self, mask, sens):
+        super().__init__(mask)
+        self.sens = torch.as_tensor(np.asarray(sens) if not torch.is_tensor(sens) else sens).to(torch.float32)
+
+    def to(self, device) -> "MultiCoilMRI":
+        return MultiCoilMRI(self.mask.to(device), self.sens.to(device))
+
+    def _sens(self, like: torch.Tensor) -> torch.Tensor:
+        return self.sens.to(like.device, like.dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._mask(x) * fft2c(complex_mul(self._sens(x), x.unsqueeze(-4)))
+
+    def adjoint(self, y: torch.Tensor) -> torch.Tensor:
+        return complex_mul(self._sens(y), ifft2c(self._mask(y) * y), conj_a=True).sum(dim=-4)
+
+    def restrict(self, submask: torch.Tensor) -> "MultiCoilMRI":
+        return MultiCoilMRI(submask, self.sens)
+
+    def with_maps(self, sens: torch.Tensor) -> "MultiCoilMRI":
+        """The same sampling with other (e.g. estimated) coil maps."""
+        return MultiCoilMRI(self.mask, sens)
+
+
+def simulate_coil_maps(coils: int, shape: tuple[int, int], seed: int = 0) -> np.ndarray:
+    """Smooth, realistic-looking coil sensitivities ``[C, 2, H, W]``, normalised so that
+    ``sum_c |S_c|^2 = 1`` at every pixel.
+
+    Coils sit evenly on a ring around the field of view; each map falls off with the
+    distance to its coil (Biot-Savart-like ``1 / (1 + (d / r)^2)``) and carries a smooth
+    phase that turns with the coil's angle plus a small random linear ramp.
+    """
+    rng = np.random.default_rng(seed)
+    h, w = shape
+    yy, xx = np.meshgrid(np.linspace(-1, 1, h), np.linspace(-1, 1, w), indexing="ij")
+    maps = []
+    for c in range(coils):
+        angle = 2 * np.pi * c / coils + rng.uniform(-0.1, 0.1)
+        cy, cx = 1.5 * np.sin(angle), 1.5 * np.cos(angle)
+        dist2 = (yy - cy) ** 2 + (xx - cx) ** 2
+        mag = 1.0 / (1.0 + dist2 / 1.2)
+        ramp = rng.uniform(-0.5, 0.5, size=2)
+        phase = angle + ramp[0] * yy + ramp[1] * xx
+        maps.append(mag * np.exp(1j * phase))
+    maps = np.stack(maps)
+    maps /= np.sqrt((np.abs(maps) ** 2).sum(0, keepdims=True))
+    return np.stack([maps.real, maps.imag], axis=1).astype(np.float32)
+
+
+def smooth_phase(shape: tuple[int, int], seed: int, strength: float = 1.0) -> np.ndarray:
+    """A smooth random phase map (radians): low-order polynomial in x and y."""
+    rng = np.random.default_rng(seed)
+    h, w = shape
+    yy, xx = np.meshgrid(np.linspace(-1, 1, h), np.linspace(-1, 1, w), indexing="ij")
+    c = rng.normal(0, strength, size=5)
+    return c[0] + c[1] * yy + c[2] * xx + c[3] * yy * xx + c[4] * (yy**2 - xx**2)

@@ -1,11 +1,7 @@
 rule summary:
     input:
         metrics=[r["path"] for r in metric_records()],
-        bench=[
-            f"results/bench/{task}/{arch}.csv"
-            for task in config["tasks"]
-            for arch in config["archs"]
-        ],
+        bench=[f"results/bench/{task}/{arch}.csv" for task, arch in study()],
     output:
         csv=report(
             "results/tables/summary.csv",
@@ -21,8 +17,7 @@ rule summary:
         records=metric_records(),
         bench={
             f"{task}/{arch}": f"results/bench/{task}/{arch}.csv"
-            for task in config["tasks"]
-            for arch in config["archs"]
+            for task, arch in study()
         },
     script:
         "../scripts/summary.py"

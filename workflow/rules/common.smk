@@ -8,7 +8,7 @@ validate(config, schema="../schemas/config.schema.yaml")
 STRATEGIES = ["none"] + list(config["strategies"])
 # Networks with a fixed number of iterations run in the same time whatever their
 # weights, so only their pruned model (strategy "none") is timed.
-FIXED_ITERATION_ARCHS = {"du"}
+FIXED_ITERATION_ARCHS = {"du", "varnet"}
 
 
 wildcard_constraints:
@@ -18,6 +18,16 @@ wildcard_constraints:
     ratio="[0-9.]+",
     strategy="|".join(STRATEGIES),
     split="train|val|test",
+
+
+def study():
+    """(task, arch) pairs studied: each arch of `archs` that has a model for the task."""
+    return [
+        (task, arch)
+        for task in config["tasks"]
+        for arch in config["archs"]
+        if task in config["models"].get(arch, {})
+    ]
 
 
 def ratio_labels():
@@ -86,7 +96,7 @@ def metric_records():
                 path=f"results/metrics/{task}/baseline.csv",
             )
         )
-        for arch in config["archs"]:
+        for arch in [a for t, a in study() if t == task]:
             records.append(
                 dict(
                     task=task,
@@ -118,7 +128,7 @@ def example_inputs(wildcards):
     mid = ratio_labels()[len(config["ratios"]) // 2]
     crit = config["criteria"][0]
     inputs = {"classical": f"results/metrics/{task}/baseline.npz"}
-    for arch in config["archs"]:
+    for arch in [a for t, a in study() if t == task]:
         inputs[f"{arch} unpruned"] = f"results/metrics/{task}/{arch}/base.npz"
         for s in STRATEGIES:
             inputs[f"{arch} r{mid} {s}"] = (

@@ -1,0 +1,48 @@
+"""Deep equilibrium (DEQ) network: the fixed point of a relaxed PnP proximal-gradient map.
+
+``T(x) = alpha D(z) + (1 - alpha) z`` with ``z = x - gamma A^H(A x - y)``. The forward
+pass solves ``x = T(x)`` with Anderson acceleration without gradients, then applies
+``T`` once more with gradients: Jacobian-free backpropagation (Fung et al. 2022).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from spade.models.anderson import anderson
+
+
+class DEQ(nn.Module):
+    """Anderson ``memory``, ``max_iter``, ``tol`` (relative residual) at test time;
+    training may solve less exactly (``train_max_iter``, ``train_tol``), as is usual for
+    DEQs, but evaluation and timing always use the test solver, for every variant alike."""
+
+    def __init__(self, prior: nn.Module, step_size: float = 1.0, alpha: float = 0.2, memory: int = 5,
+                 max_iter: int = 100, tol: float = 1e-4, train_max_iter: int | None = None,
+                 train_tol: float | None = None):
+        super().__init__()
+        self.prior = prior
+        self.step_size = nn.Parameter(torch.tensor(float(step_size)))
+        self.alpha = nn.Parameter(torch.tensor(float(alpha)))
+        self.memory, self.max_iter, self.tol = int(memory), int(max_iter), float(tol)
+        self.train_max_iter = int(train_max_iter or max_iter)
+        self.train_tol = float(train_tol or tol)
+        self.last_iterations: torch.Tensor | None = None  # per sample, of the latest solve
+
+    def priors(self) -> list[nn.Module]:
+        return [self.prior]
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, physics) -> torch.Tensor:
+        z = x - self.step_size * physics.adjoint(physics.forward(x) - y)
+        return self.alpha * self.prior(z) + (1 - self.alpha) * z
+
+    def forward(self, y: torch.Tensor, physics) -> torch.Tensor:
+        x0 = physics.init(y)
+        max_iter, tol = (self.train_max_iter, self.train_tol) if self.training else (self.max_iter, self.tol)
+        with torch.no_grad():
+            x, iters, _ = anderson(lambda x: self.step(x, y, physics), x0, self.memory, max_iter, tol)
+        self.last_iterations = iters.cpu()
+        if torch.is_grad_enabled():
+            x = self.step(x.detach(), y, physics)  # one differentiable application: JFB
+        return x
