@@ -110,7 +110,7 @@ def plot_psnr_vs_ratio(summary: pd.DataFrame, path) -> None:
 def plot_speedup(summary: pd.DataFrame, path) -> None:
     data = summary[summary.strategy.isin(["none"])].dropna(subset=["speedup"])
     long = pd.concat([data.assign(kind="measured (batch 1)", value=data.speedup),
-                      data.assign(kind="measured (batch %s)" % data.batch.max(), value=data.batch_speedup),
+                      data.assign(kind=f"measured (batch {int(data.batch.max())})", value=data.batch_speedup),
                       data.assign(kind="MACs bound", value=data.macs_speedup)])
     grid = sns.relplot(data=long, x="ratio", y="value", hue="kind", style="arch", col="task", kind="line",
                        marker="o", height=3.2, facet_kws={"sharey": False})

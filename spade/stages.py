@@ -6,7 +6,6 @@ The Snakemake scripts call these and nothing else; so can any user without Snake
 from __future__ import annotations
 
 import copy
-import json
 import logging
 from pathlib import Path
 
@@ -60,7 +59,9 @@ def train_base(task: str, arch: str, arch_cfg: dict, opts: dict, seed: int, thre
                out_model, history_path, state_path) -> None:
     """Train the unpruned network with the supervised loss."""
     set_reproducible(seed, threads)
-    task_, physics = load_physics(train_path)
+    data_task, physics = load_physics(train_path)
+    if data_task != task:
+        raise ValueError(f"{train_path}: holds task {data_task!r}, but the {task!r} model was asked for")
     train_set, val_set = H5Split(train_path, True), H5Split(val_path, True)
     spec = model_spec(task, {"arch": arch, **arch_cfg}, train_set.x[0].shape[0])
     model = build_model(spec)

@@ -24,16 +24,25 @@ def _smooth_images(n: int, size: int, seed: int) -> list[np.ndarray]:
     return out
 
 
-def write_mri_split(path, n: int, size: int = 24, seed: int = 0) -> None:
-    mask = cartesian_mask((size, size), 3, 0.1)
-    physics = SingleCoilMRI(mask)
+def write_mri_split(path, n: int, size: int = 24, seed: int = 0, coils: int = 1) -> None:
+    """Single-coil (``coils=1``) or multi-coil MRI samples of smooth images."""
+    from spade.physics import MultiCoilMRI
+    from spade.physics.mri import simulate_coil_maps
+
+    mask = cartesian_mask((size, size), 3, 0.1 if coils == 1 else 0.15)
+    params = {"mask": mask}
+    if coils > 1:
+        params["sens"] = simulate_coil_maps(coils, (size, size), seed)
+        physics = MultiCoilMRI(mask, params["sens"])
+    else:
+        physics = SingleCoilMRI(mask)
     xs, ys = [], []
     for img in _smooth_images(n, size, seed):
         x = torch.zeros(1, 2, size, size)
         x[0, 0] = torch.from_numpy(img)
         xs.append(x[0].numpy())
         ys.append(physics.forward(x)[0].numpy())
-    write_split(path, "mri", "train", ys, xs, [f"s{i}" for i in range(n)], {"mask": mask}, {"seed": seed})
+    write_split(path, "mri", "train", ys, xs, [f"s{i}" for i in range(n)], params, {"seed": seed})
 
 
 def write_sr_split(path, n: int, size: int = 24, seed: int = 0) -> None:
@@ -45,51 +54,32 @@ def write_sr_split(path, n: int, size: int = 24, seed: int = 0) -> None:
                 {"seed": seed})
 
 
+def _three_splits(tmp_path, prefix, write):
+    paths = {s: tmp_path / f"{prefix}_{s}.h5" for s in ("train", "val", "test")}
+    for i, (split, p) in enumerate(paths.items()):
+        write(p, 8 if split == "train" else 3, seed=i)
+    return paths
+
+
 @pytest.fixture
 def mri_files(tmp_path):
-    paths = {s: tmp_path / f"mri_{s}.h5" for s in ("train", "val", "test")}
-    for i, (split, p) in enumerate(paths.items()):
-        write_mri_split(p, 8 if split == "train" else 3, seed=i)
-    return paths
+    return _three_splits(tmp_path, "mri", write_mri_split)
 
 
 @pytest.fixture
 def mc_files(tmp_path):
-    paths = {s: tmp_path / f"mc_{s}.h5" for s in ("train", "val", "test")}
-    for i, (split, p) in enumerate(paths.items()):
-        write_multicoil_split(p, 8 if split == "train" else 3, seed=i)
-    return paths
+    return _three_splits(tmp_path, "mc", lambda p, n, seed: write_mri_split(p, n, seed=seed, coils=4))
 
 
 @pytest.fixture
 def sr_files(tmp_path):
-    paths = {s: tmp_path / f"sr_{s}.h5" for s in ("train", "val", "test")}
-    for i, (split, p) in enumerate(paths.items()):
-        write_sr_split(p, 8 if split == "train" else 3, seed=i)
-    return paths
+    return _three_splits(tmp_path, "sr", write_sr_split)
 
 
 TINY_SPECS = {
     "edsr": {"arch": "du", "channels": 2, "steps": 2, "prior": {"name": "edsr", "features": 16, "blocks": 2}},
     "dncnn": {"arch": "du", "channels": 2, "steps": 2, "prior": {"name": "dncnn", "features": 16, "layers": 4}},
 }
-
-
-def write_multicoil_split(path, n: int, size: int = 24, coils: int = 4, seed: int = 0) -> None:
-    from spade.physics import MultiCoilMRI
-    from spade.physics.mri import simulate_coil_maps
-
-    mask = cartesian_mask((size, size), 3, 0.15)
-    sens = simulate_coil_maps(coils, (size, size), seed)
-    physics = MultiCoilMRI(mask, sens)
-    xs, ys = [], []
-    for img in _smooth_images(n, size, seed):
-        x = torch.zeros(1, 2, size, size)
-        x[0, 0] = torch.from_numpy(img)
-        xs.append(x[0].numpy())
-        ys.append(physics.forward(x)[0].numpy())
-    write_split(path, "mri", "train", ys, xs, [f"s{i}" for i in range(n)], {"mask": mask, "sens": sens},
-                {"seed": seed})
 
 
 ALL_SPECS = {
