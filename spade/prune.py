@@ -37,8 +37,12 @@ def output_convs(prior: nn.Module) -> list[nn.Module]:
     return convs[-1:]
 
 
-def prune_prior(prior: nn.Module, example: torch.Tensor, ratio: float, criterion: str = "l1") -> nn.Module:
-    """Remove ``ratio`` of the channels of every prunable group of ``prior`` in place."""
+def prune_prior(prior: nn.Module, example: torch.Tensor, ratio: float, criterion: str = "l1",
+                round_to: int | None = None) -> nn.Module:
+    """Remove ``ratio`` of the channels of every prunable group of ``prior`` in place.
+
+    ``round_to``: round the channels kept down to a multiple of it (CPU and GPU kernels
+    are tuned for such widths; see the README's measurements)."""
     if not 0 < ratio < 1:
         raise ValueError(f"pruning ratio must lie in (0, 1), got {ratio}")
     pruner = tp.pruner.MetaPruner(
@@ -48,19 +52,20 @@ def prune_prior(prior: nn.Module, example: torch.Tensor, ratio: float, criterion
         pruning_ratio=ratio,
         global_pruning=False,
         ignored_layers=output_convs(prior),
+        round_to=round_to,
     )
     pruner.step()
     return prior
 
 
 def prune_model(model: nn.Module, example_image: torch.Tensor, ratio: float, criterion: str = "l1",
-                seed: int = 0) -> dict:
+                seed: int = 0, round_to: int | None = None) -> dict:
     """Prune every prior of ``model`` and check the result; returns widths before/after."""
     torch.manual_seed(seed)  # only the random criterion draws
     before = layer_shapes(model)
     params_before = sum(p.numel() for p in model.parameters())
     for prior in model.priors():
-        prune_prior(prior, example_image, ratio, criterion)
+        prune_prior(prior, example_image, ratio, criterion, round_to)
     after = layer_shapes(model)
     params_after = sum(p.numel() for p in model.parameters())
     if params_after >= params_before:

@@ -71,13 +71,14 @@ def train_base(task: str, arch: str, arch_cfg: dict, opts: dict, seed: int, thre
     save_model(out_model, model, spec, {"stage": "train", "history": history, **environment(seed)})
 
 
-def prune(base_path, data_path, ratio: float, criterion: str, seed: int, out_model) -> dict:
+def prune(base_path, data_path, ratio: float, criterion: str, seed: int, out_model,
+          round_to: int | None = None) -> dict:
     model, payload = load_model(base_path)
     _, physics = load_physics(data_path)
     y = H5Split(data_path, False)[0][None]
     example = physics.init(y)  # the prior sees images of this shape
-    info = prune_model(model, example, ratio, criterion, seed)
-    meta = {"stage": "prune", "ratio": ratio, "criterion": criterion, "base": str(base_path),
+    info = prune_model(model, example, ratio, criterion, seed, round_to)
+    meta = {"stage": "prune", "ratio": ratio, "criterion": criterion, "round_to": round_to, "base": str(base_path),
             "params_before": info["params_before"], "params_after": info["params_after"], **environment(seed)}
     save_model(out_model, model, payload["spec"], meta)
     log.info("pruned %s at %s: %d -> %d parameters", base_path, ratio, info["params_before"], info["params_after"])

@@ -84,3 +84,11 @@ class _Wrapper(nn.Module):
 def test_pruning_that_removes_nothing_fails_loudly():
     with pytest.raises(PruningError, match="no channel was removed"):
         prune_model(_Wrapper(), torch.randn(1, 2, 8, 8), 0.5)
+
+
+def test_round_to_keeps_widths_on_a_multiple():
+    torch.manual_seed(0)
+    model = build_model(TINY_SPECS["edsr"])  # 16 features
+    prune_model(model, torch.randn(1, 2, 8, 8), 0.2, round_to=4)  # 16 - 3 = 13 kept -> 12
+    widths = {cout for name, (cin, cout) in layer_shapes(model).items() if name != "prior.tail"}
+    assert widths == {12}

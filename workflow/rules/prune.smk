@@ -11,5 +11,6 @@ rule prune:
     params:
         ratio=lambda wildcards: float(wildcards.ratio),
         seed=config["seed"],
+        round_to=config.get("round_to"),
     script:
         "../scripts/prune.py"

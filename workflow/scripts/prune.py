@@ -10,4 +10,5 @@ prune(
     criterion=snakemake.wildcards.criterion,
     seed=snakemake.params.seed,
     out_model=snakemake.output.model,
+    round_to=snakemake.params.round_to,
 )
