@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from spade.models.unet import UNet
-from spade.physics.mri import complex_mul, ifft2c
+from spade.physics.mri import ifft2c
 
 
 def centre_block(mask: torch.Tensor) -> tuple[int, int]:
@@ -68,5 +68,3 @@ class VarNet(nn.Module):
             x = prior(x) - eta * physics.adjoint(physics.forward(x) - y)
         return x
 
-
-__all__ = ["SensitivityNet", "VarNet", "centre_block", "complex_mul"]
