@@ -53,7 +53,7 @@ def summarise(metrics: list[dict], bench: dict[tuple[str, str], pd.DataFrame]) -
     frame = pd.DataFrame(rows).reindex(columns=COLUMNS)
     order = {"classical": 0, "unpruned": 1, "none": 2, "supervised": 3, "school": 4, "selfsup": 5}
     frame["_o"] = frame.strategy.map(order).fillna(9)
-    return frame.sort_values(["task", "arch", "_o", "ratio"], key=None).drop(columns="_o").reset_index(drop=True)
+    return frame.sort_values(["task", "arch", "_o", "ratio"]).drop(columns="_o").reset_index(drop=True)
 
 
 def markdown(summary: pd.DataFrame) -> str:

@@ -144,12 +144,14 @@ def run_benchmark(variants: dict[str, str], test_path, opts: dict, device_settin
     models = {name: load_model(path)[0].eval() for name, path in variants.items()}
     costs = {name: bench.cost(m, physics, y) for name, m in models.items()}
     models = {name: m.to(device) for name, m in models.items()}
+    physics_dev = physics.to(device)
     rows = []
     for batch in opts["batch_sizes"]:
         yb = y.expand(batch, *y.shape[1:]).contiguous()
         times = bench.time_variants(models, physics, yb, int(opts["warmup"]), int(opts["repeats"]), device)
+        yb_dev = yb.to(device)
         for name in models:
-            its = bench.iterations(models[name], physics.to(device), yb.to(device))
+            its = bench.iterations(models[name], physics_dev, yb_dev)
             rows.append({"variant": name, "batch": batch, **bench.summarise(times[name]), **costs[name],
                          "iterations": its,
                          "input_shape": "x".join(map(str, yb.shape)), "device": str(device)})

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from spade.data import write_split
-from spade.physics import SingleCoilMRI, SuperResolution, blur_kernel, cartesian_mask
+from spade.physics import SuperResolution, blur_kernel, cartesian_mask
 
 
 def _smooth_images(n: int, size: int, seed: int) -> list[np.ndarray]:
@@ -26,16 +26,14 @@ def _smooth_images(n: int, size: int, seed: int) -> list[np.ndarray]:
 
 def write_mri_split(path, n: int, size: int = 24, seed: int = 0, coils: int = 1) -> None:
     """Single-coil (``coils=1``) or multi-coil MRI samples of smooth images."""
-    from spade.physics import MultiCoilMRI
+    from spade.physics import make_physics
     from spade.physics.mri import simulate_coil_maps
 
     mask = cartesian_mask((size, size), 3, 0.1 if coils == 1 else 0.15)
     params = {"mask": mask}
     if coils > 1:
         params["sens"] = simulate_coil_maps(coils, (size, size), seed)
-        physics = MultiCoilMRI(mask, params["sens"])
-    else:
-        physics = SingleCoilMRI(mask)
+    physics = make_physics("mri", params)
     xs, ys = [], []
     for img in _smooth_images(n, size, seed):
         x = torch.zeros(1, 2, size, size)

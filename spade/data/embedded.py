@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spade.physics import MultiCoilMRI, SingleCoilMRI, SuperResolution, blur_kernel, cartesian_mask
+from spade.physics import SuperResolution, blur_kernel, cartesian_mask, make_physics
 from spade.physics.mri import simulate_coil_maps, smooth_phase
 from spade.data.h5 import write_split
 
@@ -79,9 +79,7 @@ def build_mri(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
     physics_params = {"mask": mask}
     if coils > 1:
         physics_params["sens"] = simulate_coil_maps(coils, (size, size), seed)
-        physics = MultiCoilMRI(mask, physics_params["sens"])
-    else:
-        physics = SingleCoilMRI(mask)
+    physics = make_physics("mri", physics_params)  # the operator every later stage rebuilds
     noise = float(cfg["noise_std"])
     gen = torch.Generator().manual_seed(seed)
     side = max(vol.shape[0], vol.shape[1])

@@ -71,8 +71,7 @@ class SingleCoilMRI:
     measurement_dims = 3  # [2, H, W] per sample
 
     def __init__(self, mask):
-        mask = torch.as_tensor(np.asarray(mask) if not torch.is_tensor(mask) else mask)
-        self.mask = mask.to(torch.float32)
+        self.mask = torch.as_tensor(mask, dtype=torch.float32)
 
     def to(self, device) -> "SingleCoilMRI":
         return SingleCoilMRI(self.mask.to(device))
@@ -141,7 +140,7 @@ class MultiCoilMRI(SingleCoilMRI):
 
     def __init__(self, mask, sens):
         super().__init__(mask)
-        self.sens = torch.as_tensor(np.asarray(sens) if not torch.is_tensor(sens) else sens).to(torch.float32)
+        self.sens = torch.as_tensor(sens, dtype=torch.float32)
 
     def to(self, device) -> "MultiCoilMRI":
         return MultiCoilMRI(self.mask.to(device), self.sens.to(device))
