@@ -27,7 +27,22 @@ def environment(seed: int | None = None, device: str = "cpu") -> dict:
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
     }
+    if device.startswith("cuda"):
+        info.update(gpu_environment())
     return info
+
+
+def gpu_environment() -> dict:
+    """CUDA runtime, cuDNN and driver versions: GPU timings mean little without them."""
+    import subprocess
+
+    try:
+        driver = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                                capture_output=True, text=True, timeout=30, check=True).stdout.split("\n")[0].strip()
+    except (OSError, subprocess.SubprocessError):
+        driver = None
+    return {"cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version(), "gpu_driver": driver,
+            "gpu_count": torch.cuda.device_count()}
 
 
 def write_json(obj: dict, path) -> None:

@@ -56,9 +56,10 @@ def model_spec(task: str, arch_cfg: dict, channels: int) -> dict:
 
 
 def train_base(task: str, arch: str, arch_cfg: dict, opts: dict, seed: int, threads: int, train_path, val_path,
-               out_model, history_path, state_path) -> None:
+               out_model, history_path, state_path, device_setting: str = "cpu") -> None:
     """Train the unpruned network with the supervised loss."""
     set_reproducible(seed, threads)
+    device = resolve_device(device_setting)
     data_task, physics = load_physics(train_path)
     if data_task != task:
         raise ValueError(f"{train_path}: holds task {data_task!r}, but the {task!r} model was asked for")
@@ -67,8 +68,8 @@ def train_base(task: str, arch: str, arch_cfg: dict, opts: dict, seed: int, thre
     model = build_model(spec)
     strategy = make_strategy("supervised", task, opts)
     model, history = fit(model, strategy, physics, train_set, val_set, opts, seed, state_path, history_path,
-                         log=log.info)
-    save_model(out_model, model, spec, {"stage": "train", "history": history, **environment(seed)})
+                         log=log.info, device=device)
+    save_model(out_model, model, spec, {"stage": "train", "history": history, **environment(seed, str(device))})
 
 
 def prune(base_path, data_path, ratio: float, criterion: str, seed: int, out_model,
@@ -86,19 +87,21 @@ def prune(base_path, data_path, ratio: float, criterion: str, seed: int, out_mod
 
 
 def finetune(strategy_name: str, pruned_path, teacher_path, train_path, val_path, opts: dict, seed: int,
-             threads: int, out_model, history_path, state_path) -> None:
+             threads: int, out_model, history_path, state_path, device_setting: str = "cpu") -> None:
     """Fine-tune a pruned network. Label-free strategies open the splits without ``/x``."""
     set_reproducible(seed, threads)
+    device = resolve_device(device_setting)
     model, payload = load_model(pruned_path)
     task, physics = load_physics(train_path)
     needs_target = strategy_name == "supervised"
     train_set, val_set = H5Split(train_path, needs_target), H5Split(val_path, needs_target)
-    teacher = load_model(teacher_path)[0] if strategy_name == "school" else None
+    teacher = load_model(teacher_path)[0].to(device) if strategy_name == "school" else None
     strategy = make_strategy(strategy_name, task, opts, teacher)
     model, history = fit(model, strategy, physics, train_set, val_set, opts, seed, state_path, history_path,
-                         log=log.info)
+                         log=log.info, device=device)
     meta = {"stage": "finetune", "strategy": strategy_name, "pruned": str(pruned_path), "history": history,
-            **{k: v for k, v in payload["meta"].items() if k in ("ratio", "criterion")}, **environment(seed)}
+            **{k: v for k, v in payload["meta"].items() if k in ("ratio", "criterion")},
+            **environment(seed, str(device))}
     save_model(out_model, model, payload["spec"], meta)
 
 
@@ -108,15 +111,19 @@ def reconstruct(model, physics, y: torch.Tensor) -> torch.Tensor:
         return physics.init(y) if model is None else model(y, physics)
 
 
-def evaluate(model_path, test_path, out_csv, out_examples, n_examples: int, threads: int) -> pd.DataFrame:
-    """Per-image PSNR/SSIM on the test split (``model_path=None``: classical baseline)."""
+def evaluate(model_path, test_path, out_csv, out_examples, n_examples: int, threads: int,
+             device_setting: str = "cpu") -> pd.DataFrame:
+    """Per-image PSNR/SSIM on the test split (``model_path=None``: classical baseline).
+    Networks run on ``device``; metrics are computed on the CPU."""
     set_reproducible(0, threads)
+    device = resolve_device(device_setting)
     task, physics = load_physics(test_path)
     data = H5Split(test_path, True)
-    model = None if model_path is None else load_model(model_path)[0].eval()
+    model = None if model_path is None else load_model(model_path)[0].eval().to(device)
+    physics_dev = physics.to(device)
     rows, examples = [], {}
     for i, (y, x) in enumerate(data):
-        pred = reconstruct(model, physics, y[None])[0]
+        pred = reconstruct(model, physics_dev, y[None].to(device))[0].cpu()
         row = {"image": data.names[i], **score(pred, x, physics, task)}
         if getattr(model, "last_iterations", None) is not None:
             row["iterations"] = int(model.last_iterations[0])

@@ -83,13 +83,22 @@ def _batches(dataset, batch_size: int, generator: torch.Generator | None):
                                        generator=generator, num_workers=0)
 
 
-def evaluate_loss(model, strategy: Strategy, physics, dataset, batch_size: int, seed: int) -> float:
+def to_device(batch, device: torch.device):
+    """A batch (a tensor, or a tuple/list of them) on ``device``."""
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(to_device(b, device) for b in batch)
+    return batch.to(device, non_blocking=True)
+
+
+def evaluate_loss(model, strategy: Strategy, physics, dataset, batch_size: int, seed: int,
+                  device: torch.device = torch.device("cpu")) -> float:
     """Mean strategy loss over ``dataset`` with a fixed random draw (comparable across epochs)."""
     model.eval()
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)  # on the CPU: the same draws on every device
     total, count = 0.0, 0
     with torch.no_grad():
         for batch in _batches(dataset, batch_size, None):
+            batch = to_device(batch, device)
             n = (batch[0] if strategy.needs_target else batch).shape[0]
             total += strategy.loss(model, physics, batch, gen).item() * n
             count += n
@@ -97,8 +106,10 @@ def evaluate_loss(model, strategy: Strategy, physics, dataset, batch_size: int, 
 
 
 def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts: dict, seed: int,
-        state_path, history_path, log: Callable[[str], None] = print) -> tuple[nn.Module, list[dict]]:
-    """Train ``model`` with ``strategy`` for ``opts['epochs']`` epochs; return the best model.
+        state_path, history_path, log: Callable[[str], None] = print,
+        device: torch.device = torch.device("cpu")) -> tuple[nn.Module, list[dict]]:
+    """Train ``model`` with ``strategy`` for ``opts['epochs']`` epochs on ``device``;
+    return the best model (on ``device``).
 
     ``opts``: ``epochs``, ``batch_size``, ``lr``, optional ``lr_min_factor`` (cosine
     decay to ``lr * lr_min_factor``) and ``grad_clip``.
@@ -107,6 +118,7 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts:
         raise ValueError(f"strategy {strategy.name} needs_target={strategy.needs_target} but the "
                          f"training set was opened with with_target={train_set.with_target}")
     state_path, history_path = Path(state_path), Path(history_path)
+    model, physics = model.to(device), physics.to(device)
     epochs, batch_size = int(opts["epochs"]), int(opts["batch_size"])
     steps_per_epoch = math.ceil(len(train_set) / batch_size)
     total_steps = max(1, epochs * steps_per_epoch)
@@ -119,7 +131,7 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts:
     history: list[dict] = []
     best_val, best_state, start = math.inf, None, 0
     if state_path.exists():
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        state = torch.load(state_path, map_location=device, weights_only=True)
         if state.get("fingerprint") == fingerprint:
             model.load_state_dict(state["model"])
             optimiser.load_state_dict(state["optimiser"])
@@ -136,6 +148,7 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts:
         gen = torch.Generator().manual_seed(seed * 1000 + epoch)  # per-epoch stream: resume is exact
         running, seen, solves = 0.0, 0, []
         for batch in _batches(train_set, batch_size, gen):
+            batch = to_device(batch, device)
             loss = strategy.loss(model, physics, batch, gen)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"epoch {epoch + 1}: {strategy.name} loss is {loss.item()}")
@@ -149,7 +162,7 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts:
             running, seen = running + loss.item() * n, seen + n
             if getattr(model, "last_iterations", None) is not None:
                 solves.append(model.last_iterations.float().mean().item())
-        val = evaluate_loss(model, strategy, physics, val_set, batch_size, seed + 7919)
+        val = evaluate_loss(model, strategy, physics, val_set, batch_size, seed + 7919, device)
         row = {"epoch": epoch + 1, "train_loss": running / seen, "val_loss": val,
                "lr": scheduler.get_last_lr()[0], "seconds": time.perf_counter() - tic,
                # mean fixed-point iterations of the training solves (equilibrium networks)

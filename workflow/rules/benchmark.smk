@@ -16,6 +16,7 @@ rule benchmark:
     threads: 1024
     resources:
         speed_benchmark=1,
+        gpu=gpu_slots(),
     params:
         variants=lambda wildcards: benchmark_variants(wildcards.task, wildcards.arch),
         opts=config["benchmark"],

@@ -11,6 +11,12 @@ STRATEGIES = ["none"] + list(config["strategies"])
 FIXED_ITERATION_ARCHS = {"du", "varnet"}
 
 
+def gpu_slots():
+    """GPUs a network job holds: 1 unless the config pins the CPU. With the profile's
+    `gpu=1` limit no two such jobs share a card (`auto` counts as a GPU, to be safe)."""
+    return 0 if config["device"] == "cpu" else 1
+
+
 wildcard_constraints:
     task="|".join(config["tasks"]),
     arch="|".join(config["archs"]),

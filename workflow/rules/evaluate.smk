@@ -9,7 +9,10 @@ rule evaluate_baseline:
     conda:
         "../envs/spade.yaml"
     threads: config["threads"]["evaluate"]
+    resources:
+        gpu=gpu_slots(),
     params:
+        device=config["device"],
         examples=config["evaluate"]["examples"],
     script:
         "../scripts/evaluate.py"
@@ -27,7 +30,10 @@ rule evaluate_base:
     conda:
         "../envs/spade.yaml"
     threads: config["threads"]["evaluate"]
+    resources:
+        gpu=gpu_slots(),
     params:
+        device=config["device"],
         examples=config["evaluate"]["examples"],
     script:
         "../scripts/evaluate.py"
@@ -45,7 +51,10 @@ rule evaluate_variant:
     conda:
         "../envs/spade.yaml"
     threads: config["threads"]["evaluate"]
+    resources:
+        gpu=gpu_slots(),
     params:
+        device=config["device"],
         examples=config["evaluate"]["examples"],
     script:
         "../scripts/evaluate.py"

@@ -11,7 +11,10 @@ rule finetune:
     conda:
         "../envs/spade.yaml"
     threads: config["threads"]["finetune"]
+    resources:
+        gpu=gpu_slots(),
     params:
+        device=config["device"],
         opts=lambda wildcards: {
             **config["finetune"][wildcards.task],
             **{k: config["finetune"][k] for k in ("selfsup", "ssdu", "ei")},

@@ -10,7 +10,10 @@ rule train_base:
     conda:
         "../envs/spade.yaml"
     threads: config["threads"]["train"]
+    resources:
+        gpu=gpu_slots(),
     params:
+        device=config["device"],
         arch_cfg=lambda wildcards: config["models"][wildcards.arch][wildcards.task],
         opts=lambda wildcards: config["train"][wildcards.task],
         seed=config["seed"],

@@ -10,4 +10,5 @@ evaluate(
     out_examples=snakemake.output.examples,
     n_examples=snakemake.params.examples,
     threads=snakemake.threads,
+    device_setting=snakemake.params.device,
 )

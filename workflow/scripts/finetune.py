@@ -12,6 +12,7 @@ finetune(
     opts=snakemake.params.opts,
     seed=snakemake.params.seed,
     threads=snakemake.threads,
+    device_setting=snakemake.params.device,
     out_model=snakemake.output.model,
     history_path=snakemake.output.history,
     state_path=snakemake.params.state,

@@ -10,6 +10,7 @@ train_base(
     opts=snakemake.params.opts,
     seed=snakemake.params.seed,
     threads=snakemake.threads,
+    device_setting=snakemake.params.device,
     train_path=snakemake.input.train,
     val_path=snakemake.input.val,
     out_model=snakemake.output.model,
