@@ -16,10 +16,10 @@ import torch
 from spade import benchmark as bench
 from spade.checkpoint import load_model, save_model
 from spade.data import H5Split, read_physics
-from spade.data.embedded import build_dataset
-from spade.metrics import CONVENTIONS, prepare, score
+from spade.data import build_dataset
+from spade.metrics import convention_for, prepare, score
 from spade.models import build_model
-from spade.physics import make_physics
+from spade.physics import batch_physics, make_physics
 from spade.provenance import environment, write_json
 from spade.prune import prune_model
 from spade.train import fit, make_strategy, set_reproducible
@@ -112,27 +112,40 @@ def reconstruct(model, physics, y: torch.Tensor) -> torch.Tensor:
 
 
 def evaluate(model_path, test_path, out_csv, out_examples, n_examples: int, threads: int,
-             device_setting: str = "cpu") -> pd.DataFrame:
-    """Per-image PSNR/SSIM on the test split (``model_path=None``: classical baseline).
-    Networks run on ``device``; metrics are computed on the CPU."""
+             device_setting: str = "cpu", convention: str | None = None) -> pd.DataFrame:
+    """Per-image PSNR/SSIM on the test split (``model_path=None``: classical baseline)
+    under ``convention`` (the task's default when None; see :mod:`spade.metrics`).
+    Networks run on ``device``; metrics are computed on the CPU. Each image uses its own
+    operator where the file holds per-sample physics; the CSV names each image's group
+    (its volume or test set) when the file records one."""
     set_reproducible(0, threads)
     device = resolve_device(device_setting)
     task, physics = load_physics(test_path)
+    convention = convention_for(task, convention)
     data = H5Split(test_path, True)
     model = None if model_path is None else load_model(model_path)[0].eval().to(device)
-    physics_dev = physics.to(device)
+    groups = data.groups or ["all"] * len(data)
+    ranges = {}
+    if convention == "fastmri":  # fastMRI's data range: the maximum of the target volume
+        for g, x in zip(groups, data.x):
+            ranges[g] = max(ranges.get(g, 0.0), float(physics.display(x[None]).max()))
     rows, examples = [], {}
-    for i, (y, x) in enumerate(data):
-        pred = reconstruct(model, physics_dev, y[None].to(device))[0].cpu()
-        row = {"image": data.names[i], **score(pred, x, physics, task)}
+    for i in range(len(data)):
+        y, x = data.y[i], data.x[i]
+        op = batch_physics(physics, {k: v[None] for k, v in data.sample_physics(i).items()})
+        pred = reconstruct(model, op.to(device), y[None].to(device))[0].cpu()
+        row = {"image": data.names[i]}
+        if data.groups is not None:
+            row[data.group_kind] = data.groups[i]
+        row.update(score(pred, x, op, task, convention, ranges.get(groups[i])))
         if getattr(model, "last_iterations", None) is not None:
             row["iterations"] = int(model.last_iterations[0])
         rows.append(row)
         if i < n_examples:
-            examples[f"pred_{i}"] = prepare(pred, physics, task).numpy()
-            examples[f"target_{i}"] = prepare(x, physics, task).numpy()
+            examples[f"pred_{i}"] = prepare(pred, op, task, convention).numpy()
+            examples[f"target_{i}"] = prepare(x, op, task, convention).numpy()
     frame = pd.DataFrame(rows)
-    frame["convention"] = CONVENTIONS[task]
+    frame["convention"] = convention
     Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out_csv, index=False)
     np.savez_compressed(out_examples, names=np.array(data.names[:n_examples]), **examples)

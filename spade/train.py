@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from spade import losses
+from spade.physics import batch_physics
 
 STRATEGIES = ("supervised", "school", "selfsup")
 
@@ -84,10 +85,26 @@ def _batches(dataset, batch_size: int, generator: torch.Generator | None):
 
 
 def to_device(batch, device: torch.device):
-    """A batch (a tensor, or a tuple/list of them) on ``device``."""
+    """A batch (a tensor, or a tuple/list/dict of them) on ``device``."""
     if isinstance(batch, (tuple, list)):
         return type(batch)(to_device(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
     return batch.to(device, non_blocking=True)
+
+
+def split_batch(batch, dataset, physics):
+    """``(strategy batch, operator of the batch)``. A dataset with per-sample physics
+    (real fastMRI slices: own coil maps, per-file masks) appends its arrays to every
+    item; they are stripped here and the batch's operator is built from them."""
+    if not getattr(dataset, "per_sample", None):
+        return batch, physics
+    *data, params = batch
+    return (data if len(data) > 1 else data[0]), batch_physics(physics, params)
+
+
+def _batch_size(batch, strategy: Strategy) -> int:
+    return (batch[0] if strategy.needs_target else batch).shape[0]
 
 
 def evaluate_loss(model, strategy: Strategy, physics, dataset, batch_size: int, seed: int,
@@ -98,9 +115,9 @@ def evaluate_loss(model, strategy: Strategy, physics, dataset, batch_size: int, 
     total, count = 0.0, 0
     with torch.no_grad():
         for batch in _batches(dataset, batch_size, None):
-            batch = to_device(batch, device)
-            n = (batch[0] if strategy.needs_target else batch).shape[0]
-            total += strategy.loss(model, physics, batch, gen).item() * n
+            batch, batch_op = split_batch(to_device(batch, device), dataset, physics)
+            n = _batch_size(batch, strategy)
+            total += strategy.loss(model, batch_op, batch, gen).item() * n
             count += n
     return total / count
 
@@ -148,8 +165,8 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts:
         gen = torch.Generator().manual_seed(seed * 1000 + epoch)  # per-epoch stream: resume is exact
         running, seen, solves = 0.0, 0, []
         for batch in _batches(train_set, batch_size, gen):
-            batch = to_device(batch, device)
-            loss = strategy.loss(model, physics, batch, gen)
+            batch, batch_op = split_batch(to_device(batch, device), train_set, physics)
+            loss = strategy.loss(model, batch_op, batch, gen)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"epoch {epoch + 1}: {strategy.name} loss is {loss.item()}")
             optimiser.zero_grad(set_to_none=True)
@@ -158,7 +175,7 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts:
                 nn.utils.clip_grad_norm_(model.parameters(), float(opts["grad_clip"]))
             optimiser.step()
             scheduler.step()
-            n = (batch[0] if strategy.needs_target else batch).shape[0]
+            n = _batch_size(batch, strategy)
             running, seen = running + loss.item() * n, seen + n
             if getattr(model, "last_iterations", None) is not None:
                 solves.append(model.last_iterations.float().mean().item())

@@ -91,3 +91,79 @@ ALL_SPECS = {
     "varnet-unet": {"arch": "varnet", "channels": 2, "cascades": 3, "prior": {"name": "unet", "features": 8, "pools": 2}},
     "varnet-edsr": {"arch": "varnet", "channels": 2, "cascades": 2, "prior": {"name": "edsr", "features": 16, "blocks": 1}},
 }
+
+
+# ------------------------------------------------------------------ fastMRI-format files
+
+ISMRMRD_HEADER = """<?xml version="1.0" encoding="utf-8"?>
+<ismrmrdHeader xmlns="http://www.ismrm.org/ISMRMRD" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+  <encoding>
+    <encodedSpace><matrixSize><x>{ex}</x><y>{ey}</y><z>1</z></matrixSize>
+      <fieldOfView_mm><x>440</x><y>220</y><z>7.5</z></fieldOfView_mm></encodedSpace>
+    <reconSpace><matrixSize><x>{rx}</x><y>{ry}</y><z>1</z></matrixSize>
+      <fieldOfView_mm><x>220</x><y>220</y><z>7.5</z></fieldOfView_mm></reconSpace>
+    <encodingLimits><kspace_encoding_step_1><minimum>0</minimum><maximum>{ey1}</maximum>
+      <center>{eyc}</center></kspace_encoding_step_1></encodingLimits>
+  </encoding>
+</ismrmrdHeader>"""
+
+
+def fastmri_volume(slices: int, shape=(32, 20), recon=(16, 16), coils: int = 4, seed: int = 0):
+    """``(kspace [S, C, H, W] complex64, maps [C, H, W], objects [S, H, W])``: smooth
+    objects inside the central ``recon`` field of view (the readout is 2x oversampled,
+    as in fastMRI), coil images ``S_c x`` with known smooth maps."""
+    from spade.physics.mri import simulate_coil_maps
+
+    h, w = shape
+    objects = np.zeros((slices, h, w))
+    r0, c0 = h // 2 - recon[0] // 2, w // 2 - recon[1] // 2
+    for s, img in enumerate(_smooth_images(slices, min(recon), seed)):
+        objects[s, r0 : r0 + recon[0], c0 : c0 + recon[1]] = img[: recon[0], : recon[1]]
+    maps = simulate_coil_maps(coils, shape, seed)
+    maps = maps[:, 0] + 1j * maps[:, 1]
+    coil_images = maps[None] * objects[:, None]
+    kspace = np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(coil_images, axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
+    return kspace.astype(np.complex64), maps, objects
+
+
+def write_fastmri_file(path, challenge: str = "multicoil", slices: int = 3, shape=(32, 20), recon=(16, 16),
+                       coils: int = 4, acquisition: str = "AXT2", seed: int = 0) -> None:
+    """A file in fastMRI's exact layout: complex64 ``kspace``, float32
+    ``reconstruction_rss`` (multi-coil) or ``reconstruction_esc`` (single-coil), attrs
+    ``acquisition, max, norm, patient_id`` and an ``ismrmrd_header`` XML."""
+    import h5py
+
+    kspace, _, _ = fastmri_volume(slices, shape, recon, 1 if challenge == "singlecoil" else coils, seed)
+    images = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(kspace, axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
+    h, w = shape
+    r0, c0 = h // 2 - recon[0] // 2, w // 2 - recon[1] // 2
+    images = images[..., r0 : r0 + recon[0], c0 : c0 + recon[1]]
+    rec = np.sqrt((np.abs(images) ** 2).sum(1)).astype(np.float32)
+    header = ISMRMRD_HEADER.format(ex=h, ey=w, rx=recon[0], ry=recon[1], ey1=w - 1, eyc=w // 2)
+    with h5py.File(path, "w") as f:
+        if challenge == "singlecoil":
+            f.create_dataset("kspace", data=kspace[:, 0])
+            f.create_dataset("reconstruction_esc", data=rec)
+        else:
+            f.create_dataset("kspace", data=kspace)
+            f.create_dataset("reconstruction_rss", data=rec)
+        f.create_dataset("ismrmrd_header", data=header.encode())
+        f.attrs["acquisition"] = acquisition
+        f.attrs["max"] = float(rec.max())
+        f.attrs["norm"] = float(np.linalg.norm(rec))
+        f.attrs["patient_id"] = f"p{seed:04d}"
+
+
+def write_fastmri_folder(folder, n: int, challenge: str = "multicoil", acquisitions=("AXT2",), **kw):
+    """``n`` volumes named like fastMRI's (``file_brain_AXT2_200_<id>.h5``)."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        acq = acquisitions[i % len(acquisitions)]
+        p = folder / f"file_brain_{acq}_200_{6000 + i}.h5"
+        write_fastmri_file(p, challenge, acquisition=acq, seed=i, **kw)
+        paths.append(p)
+    return paths

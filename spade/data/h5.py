@@ -6,6 +6,11 @@
 /y/<i>       measurement of sample i       (float32, [C, h, w]; multi-coil [coils, 2, H, W])
 /x/<i>       ground-truth image of sample i (float32, [C, H, W]); supervised use only
 /names       sample identifiers (slice index, image name and patch corner)
+/groups      optional: the group of each sample (its volume for MRI, its test set for SR);
+             attrs: kind ("volume" or "set")
+/physics_per_sample/<key>/<i>   optional: operator arrays that differ between samples
+             (``mask`` [H, W], ``sens`` [C, 2, H, W]: real fastMRI slices have their own
+             coil maps, per-file seeded masks differ per volume); they replace ``/physics/<key>``
 ```
 Samples are stored one dataset each so that whole test images of different sizes fit.
 """
@@ -27,32 +32,87 @@ class DatasetFileError(ValueError):
     """A dataset file is missing, unreadable or not in the expected layout."""
 
 
-def write_split(path, task: str, split: str, ys, xs, names, physics: dict, provenance: dict) -> None:
-    """Write a split atomically: a temporary file renamed into place, never half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+class SplitWriter:
+    """Writes one split file sample by sample into ``<path>.tmp``; :meth:`commit` renames
+    it into place, :meth:`discard` removes it. Builders commit every split only once all
+    were built, so a bad input leaves no file behind, and large datasets (fastMRI) need
+    not be held in memory."""
+
+    def __init__(self, path, task: str, split: str, physics: dict, group_kind: str = "set"):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.path.with_name(self.path.name + ".tmp")
+        self.f = h5py.File(self.tmp, "w")
+        self.f.attrs["format"] = FORMAT
+        self.f.attrs["task"] = task
+        self.f.attrs["split"] = split
+        grp = self.f.create_group("physics")
+        for key, value in physics.items():
+            if isinstance(value, np.ndarray):
+                grp.create_dataset(key, data=value)
+            else:
+                grp.attrs[key] = value
+        self.f.create_group("y")
+        self.f.create_group("x")
+        self.group_kind = group_kind
+        self.names: list[str] = []
+        self.groups: list[str] = []
+        self.per_sample_keys: set[str] | None = None
+
+    def add(self, y, x, name, per_sample: dict | None = None, group=None) -> None:
+        i = len(self.names)
+        keys = set(per_sample or {})
+        if self.per_sample_keys is None:
+            self.per_sample_keys = keys
+        elif keys != self.per_sample_keys:
+            raise ValueError(f"sample {name}: per-sample keys {sorted(keys)} differ from {sorted(self.per_sample_keys)}")
+        self.f["y"].create_dataset(f"{i:06d}", data=np.asarray(y, dtype=np.float32))
+        self.f["x"].create_dataset(f"{i:06d}", data=np.asarray(x, dtype=np.float32))
+        for key, arr in (per_sample or {}).items():
+            self.f.require_group(f"physics_per_sample/{key}").create_dataset(
+                f"{i:06d}", data=np.asarray(arr, dtype=np.float32))
+        self.names.append(str(name))
+        if group is not None:
+            self.groups.append(str(group))
+
+    def commit(self, provenance: dict) -> None:
+        if self.groups and len(self.groups) != len(self.names):
+            raise ValueError(f"{len(self.groups)} group labels for {len(self.names)} samples")
+        self.f.attrs["provenance"] = json.dumps(provenance, sort_keys=True, default=str)
+        self.f.create_dataset("names", data=np.array(self.names, dtype=h5py.string_dtype()))
+        if self.groups:
+            g = self.f.create_dataset("groups", data=np.array(self.groups, dtype=h5py.string_dtype()))
+            g.attrs["kind"] = self.group_kind
+        self.f.close()
+        os.replace(self.tmp, self.path)
+
+    def discard(self) -> None:
+        if self.f.id.valid:
+            self.f.close()
+        if self.tmp.exists():
+            self.tmp.unlink()
+
+
+def write_split(path, task: str, split: str, ys, xs, names, physics: dict, provenance: dict,
+                per_sample: dict | None = None, groups=None, group_kind: str = "set") -> None:
+    """Write a split atomically: a temporary file renamed into place, never half a file.
+
+    ``per_sample``: ``{key: [array per sample]}`` of operator arrays that differ between
+    samples; ``groups``: one label per sample (``group_kind`` says what it is)."""
+    names = list(names)
+    for key, arrays in (per_sample or {}).items():
+        if len(arrays) != len(names):
+            raise ValueError(f"per-sample '{key}': {len(arrays)} arrays for {len(names)} samples")
+    if groups is not None and len(groups) != len(names):
+        raise ValueError(f"{len(groups)} group labels for {len(names)} samples")
+    writer = SplitWriter(path, task, split, physics, group_kind)
     try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = FORMAT
-            f.attrs["task"] = task
-            f.attrs["split"] = split
-            f.attrs["provenance"] = json.dumps(provenance, sort_keys=True)
-            grp = f.create_group("physics")
-            for key, value in physics.items():
-                if isinstance(value, np.ndarray):
-                    grp.create_dataset(key, data=value)
-                else:
-                    grp.attrs[key] = value
-            gy, gx = f.create_group("y"), f.create_group("x")
-            for i, (y, x) in enumerate(zip(ys, xs, strict=True)):
-                gy.create_dataset(f"{i:06d}", data=np.asarray(y, dtype=np.float32))
-                gx.create_dataset(f"{i:06d}", data=np.asarray(x, dtype=np.float32))
-            f.create_dataset("names", data=np.array([str(n) for n in names], dtype=h5py.string_dtype()))
-        os.replace(tmp, path)
+        for i, (y, x) in enumerate(zip(ys, xs, strict=True)):
+            writer.add(y, x, names[i], {k: v[i] for k, v in (per_sample or {}).items()},
+                       None if groups is None else groups[i])
+        writer.commit(provenance)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        writer.discard()
 
 
 def _open(path) -> h5py.File:
@@ -70,19 +130,34 @@ def _open(path) -> h5py.File:
 
 
 def read_physics(path) -> tuple[str, dict]:
-    """``(task, params)`` recorded in a split file, enough to rebuild its operator."""
+    """``(task, params)`` recorded in a split file, enough to rebuild its operator.
+
+    Where the file holds per-sample arrays, ``params`` carries those of the first sample
+    with a leading batch axis of 1: the operator of sample 0, which broadcasts over a
+    batch of copies of it (what pruning and the speed benchmark feed). Training and
+    evaluation replace them batch by batch (:func:`spade.physics.batch_physics`)."""
     with _open(path) as f:
         if "physics" not in f:
             raise DatasetFileError(f"{path}: missing group 'physics'")
         grp = f["physics"]
         params = {k: np.asarray(v) for k, v in grp.attrs.items()}
         params.update({k: grp[k][()] for k in grp.keys()})
+        if "physics_per_sample" in f:
+            for key in f["physics_per_sample"].keys():
+                first = sorted(f["physics_per_sample"][key].keys())
+                if not first:
+                    raise DatasetFileError(f"{path}: '/physics_per_sample/{key}' holds no samples")
+                params[key] = f["physics_per_sample"][key][first[0]][()][None]
         return str(f.attrs["task"]), params
 
 
 class H5Split(torch.utils.data.Dataset):
     """A split held in memory. ``with_target=False`` never reads ``/x``: the label-free
-    strategies open their data this way, so ground truth cannot reach them."""
+    strategies open their data this way, so ground truth cannot reach them.
+
+    Items are ``y`` or ``(y, x)``; a file with per-sample physics appends the dict of
+    that sample's arrays (``(y, params)``, ``(y, x, params)``), which the default
+    collation stacks into batches."""
 
     def __init__(self, path, with_target: bool):
         self.path = Path(path)
@@ -96,17 +171,31 @@ class H5Split(torch.utils.data.Dataset):
             self.names = [n.decode() if isinstance(n, bytes) else str(n) for n in f["names"][()]]
             self.y = self._load(f, "y")
             self.x = self._load(f, "x") if with_target else None
+            self.groups, self.group_kind = None, None
+            if "groups" in f:
+                self.groups = [n.decode() if isinstance(n, bytes) else str(n) for n in f["groups"][()]]
+                self.group_kind = str(f["groups"].attrs.get("kind", "set"))
+            self.per_sample = {}
+            if "physics_per_sample" in f:
+                for key in sorted(f["physics_per_sample"].keys()):
+                    self.per_sample[key] = self._load(f, f"physics_per_sample/{key}", ndims=(2, 4))
         if self.x is not None and len(self.x) != len(self.y):
             raise DatasetFileError(f"{self.path}: {len(self.y)} measurements but {len(self.x)} targets")
+        for key, arrays in self.per_sample.items():
+            if len(arrays) != len(self.y):
+                raise DatasetFileError(f"{self.path}: {len(self.y)} measurements but {len(arrays)} per-sample '{key}'")
+        if len(self.names) != len(self.y) or (self.groups is not None and len(self.groups) != len(self.y)):
+            raise DatasetFileError(f"{self.path}: names or groups do not match the {len(self.y)} samples")
 
-    def _load(self, f: h5py.File, key: str) -> list[torch.Tensor]:
+    def _load(self, f: h5py.File, key: str, ndims=(3, 4)) -> list[torch.Tensor]:
         out = []
         for name in sorted(f[key].keys()):
             arr = f[key][name][()]
-            if arr.dtype != np.float32 or arr.ndim not in (3, 4):
+            if arr.dtype != np.float32 or arr.ndim not in ndims:
                 raise DatasetFileError(
-                    f"{self.path}: '/{key}/{name}' is {arr.dtype} {arr.shape}, expected float32 [C, H, W] "
-                    "(or [coils, 2, H, W] for multi-coil k-space)"
+                    f"{self.path}: '/{key}/{name}' is {arr.dtype} {arr.shape}, expected float32 with "
+                    f"{' or '.join(map(str, ndims))} dimensions ([C, H, W], multi-coil k-space [coils, 2, H, W], "
+                    "mask [H, W], coil maps [coils, 2, H, W])"
                 )
             if not np.isfinite(arr).all():
                 raise DatasetFileError(f"{self.path}: '/{key}/{name}' holds NaN or inf values")
@@ -118,7 +207,12 @@ class H5Split(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.y)
 
+    def sample_physics(self, i: int) -> dict:
+        """Sample ``i``'s own operator arrays (empty when the file's operator is shared)."""
+        return {key: arrays[i] for key, arrays in self.per_sample.items()}
+
     def __getitem__(self, i: int):
-        if self.with_target:
-            return self.y[i], self.x[i]
-        return self.y[i]
+        item = (self.y[i], self.x[i]) if self.with_target else (self.y[i],)
+        if self.per_sample:
+            item = item + (self.sample_physics(i),)
+        return item if len(item) > 1 else item[0]

@@ -17,8 +17,9 @@ from spade.physics.mri import ifft2c
 
 
 def centre_block(mask: torch.Tensor) -> tuple[int, int]:
-    """``[start, stop)`` of the contiguous run of sampled columns around the centre."""
-    cols = mask.reshape(-1, mask.shape[-1])[0] > 0
+    """``[start, stop)`` of the contiguous run of sampled columns around the centre,
+    common to every sample of a batch (per-file masks may differ outside the centre)."""
+    cols = (mask.reshape(-1, mask.shape[-1]) > 0).all(dim=0)
     c = cols.shape[0] // 2
     if not bool(cols[c]):
         raise ValueError("the sampling mask does not acquire the k-space centre column")

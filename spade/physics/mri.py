@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from spade.physics.masks import make_mask
+
 
 def to_complex(x: torch.Tensor) -> torch.Tensor:
     """``[B, 2, H, W]`` real pair to ``[B, H, W]`` complex."""
@@ -44,24 +46,13 @@ def magnitude(x: torch.Tensor) -> torch.Tensor:
 
 def cartesian_mask(shape: tuple[int, int], acceleration: int, center_fraction: float) -> np.ndarray:
     """The paper's fixed mask: every ``acceleration``-th phase-encode column plus a
-    fully sampled centre block of ``round(center_fraction * W)`` columns.
+    fully sampled centre block of ``round(center_fraction * W)`` columns
+    (:func:`spade.physics.masks.fixed_columns`).
 
     Phase encoding runs along the last axis (fastMRI's convention). Returns a float32
     ``[H, W]`` array of zeros and ones.
     """
-    height, width = shape
-    if acceleration < 1:
-        raise ValueError(f"acceleration must be >= 1, got {acceleration}")
-    if not 0 <= center_fraction <= 1:
-        raise ValueError(f"center_fraction must lie in [0, 1], got {center_fraction}")
-    columns = np.zeros(width, dtype=bool)
-    # Anchor the regular lattice on the k-space centre so that DC is always acquired.
-    centre = width // 2
-    columns[centre % acceleration :: acceleration] = True
-    n_centre = int(round(center_fraction * width))
-    start = centre - n_centre // 2
-    columns[start : start + n_centre] = True
-    return np.broadcast_to(columns[None, :], (height, width)).astype(np.float32)
+    return make_mask("fixed", shape, acceleration, center_fraction)
 
 
 class SingleCoilMRI:
@@ -71,7 +62,12 @@ class SingleCoilMRI:
     measurement_dims = 3  # [2, H, W] per sample
 
     def __init__(self, mask):
-        self.mask = torch.as_tensor(mask, dtype=torch.float32)
+        mask = torch.as_tensor(mask, dtype=torch.float32)
+        if mask.dim() > 2:
+            # one mask per sample ([B, H, W], [B, 1, H, W] ...): shaped to broadcast over
+            # the measurements of that sample ([B, 1, H, W]; multi-coil [B, 1, 1, H, W])
+            mask = mask.reshape(mask.shape[0], *([1] * (self.measurement_dims - 2)), *mask.shape[-2:])
+        self.mask = mask
 
     def to(self, device) -> "SingleCoilMRI":
         return SingleCoilMRI(self.mask.to(device))
@@ -141,6 +137,8 @@ class MultiCoilMRI(SingleCoilMRI):
     def __init__(self, mask, sens):
         super().__init__(mask)
         self.sens = torch.as_tensor(sens, dtype=torch.float32)
+        if self.sens.dim() not in (4, 5) or self.sens.shape[-3] != 2:
+            raise ValueError(f"coil maps must be [C, 2, H, W] or [B, C, 2, H, W], got {tuple(self.sens.shape)}")
 
     def to(self, device) -> "MultiCoilMRI":
         return MultiCoilMRI(self.mask.to(device), self.sens.to(device))
