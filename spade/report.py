@@ -13,9 +13,9 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 BASELINES = {"mri": "zero-filled", "sr": "bicubic"}
-COLUMNS = ["task", "arch", "criterion", "ratio", "strategy", "psnr", "ssim", "psnr_std", "ssim_std", "n_images",
+COLUMNS = ["task", "set", "arch", "criterion", "ratio", "strategy", "psnr", "ssim", "psnr_std", "ssim_std", "n_images",
            "params", "macs", "prior_params", "prior_macs", "latency_ms", "latency_p25_ms", "latency_p75_ms",
-           "speedup", "time_saved", "macs_speedup", "batch_latency_ms", "batch_speedup", "batch", "iterations", "device"]
+           "speedup", "time_saved", "macs_speedup", "batch_latency_ms", "batch_speedup", "batch", "iterations", "device", "convention"]
 
 
 def summarise(metrics: list[dict], bench: dict[tuple[str, str], pd.DataFrame]) -> pd.DataFrame:
@@ -30,38 +30,59 @@ def summarise(metrics: list[dict], bench: dict[tuple[str, str], pd.DataFrame]) -
     rows = []
     for m in metrics:
         scores = pd.read_csv(m["path"])
-        row = {k: m[k] for k in ("task", "arch", "criterion", "strategy")}
-        row["ratio"] = float(m["ratio"])
-        row.update(psnr=scores.psnr.mean(), ssim=scores.ssim.mean(), psnr_std=scores.psnr.std(ddof=0),
-                   ssim_std=scores.ssim.std(ddof=0), n_images=len(scores))
-        table = bench.get((m["task"], m["arch"]))
-        if table is not None:
-            b1, bn = table[table.batch == table.batch.min()], table[table.batch == table.batch.max()]
-            name = "base" if m["strategy"] == "unpruned" else f"{m['criterion']}-r{m['ratio']}-{m['strategy']}"
-            if name not in set(b1.variant):
-                name = f"{m['criterion']}-r{m['ratio']}-none"
-            ref1, var1 = b1.set_index("variant").loc["base"], b1.set_index("variant").loc[name]
-            refn, varn = bn.set_index("variant").loc["base"], bn.set_index("variant").loc[name]
-            row.update({k: var1.get(k) for k in ("params", "macs", "prior_params", "prior_macs", "latency_ms",
-                                                   "latency_p25_ms", "latency_p75_ms", "iterations", "device")})
-            row.update(speedup=ref1.latency_ms / var1.latency_ms,
-                       time_saved=1 - var1.latency_ms / ref1.latency_ms,
-                       macs_speedup=ref1.macs / var1.macs,
-                       batch_latency_ms=varn.latency_ms, batch_speedup=refn.latency_ms / varn.latency_ms,
-                       batch=int(bn.batch.iloc[0]))
-        rows.append(row)
+        # test images from several named sets (SR benchmarks): one row per set, as the SR
+        # literature reports; a single set or none: one row
+        if "set" in scores.columns:
+            parts = [(name, scores[scores["set"] == name]) for name in scores["set"].drop_duplicates()]
+        else:
+            parts = [(None, scores)]
+        for set_name, part in parts:
+            rows.append(_summary_row(m, part, set_name, bench))
     frame = pd.DataFrame(rows).reindex(columns=COLUMNS)
     order = {"classical": 0, "unpruned": 1, "none": 2, "supervised": 3, "school": 4, "selfsup": 5}
     frame["_o"] = frame.strategy.map(order).fillna(9)
-    return frame.sort_values(["task", "arch", "_o", "ratio"]).drop(columns="_o").reset_index(drop=True)
+    sets = {name: i for i, name in enumerate(frame["set"].dropna().drop_duplicates())}
+    frame["_s"] = frame["set"].map(sets).fillna(-1)
+    return (frame.sort_values(["task", "_s", "arch", "_o", "ratio"], kind="stable").drop(columns=["_o", "_s"])
+            .reset_index(drop=True))
+
+
+def _summary_row(m: dict, scores: pd.DataFrame, set_name, bench) -> dict:
+    row = {k: m[k] for k in ("task", "arch", "criterion", "strategy")}
+    row["ratio"] = float(m["ratio"])
+    row["set"] = set_name
+    if "convention" in scores.columns:
+        row["convention"] = scores.convention.iloc[0]
+    row.update(psnr=scores.psnr.mean(), ssim=scores.ssim.mean(), psnr_std=scores.psnr.std(ddof=0),
+               ssim_std=scores.ssim.std(ddof=0), n_images=len(scores))
+    table = bench.get((m["task"], m["arch"]))
+    if table is not None:
+        b1, bn = table[table.batch == table.batch.min()], table[table.batch == table.batch.max()]
+        name = "base" if m["strategy"] == "unpruned" else f"{m['criterion']}-r{m['ratio']}-{m['strategy']}"
+        if name not in set(b1.variant):
+            name = f"{m['criterion']}-r{m['ratio']}-none"
+        ref1, var1 = b1.set_index("variant").loc["base"], b1.set_index("variant").loc[name]
+        refn, varn = bn.set_index("variant").loc["base"], bn.set_index("variant").loc[name]
+        row.update({k: var1.get(k) for k in ("params", "macs", "prior_params", "prior_macs", "latency_ms",
+                                               "latency_p25_ms", "latency_p75_ms", "iterations", "device")})
+        row.update(speedup=ref1.latency_ms / var1.latency_ms,
+                   time_saved=1 - var1.latency_ms / ref1.latency_ms,
+                   macs_speedup=ref1.macs / var1.macs,
+                   batch_latency_ms=varn.latency_ms, batch_speedup=refn.latency_ms / varn.latency_ms,
+                   batch=int(bn.batch.iloc[0]))
+    return row
 
 
 def markdown(summary: pd.DataFrame) -> str:
-    """Markdown tables, one per task, of quality and cost."""
+    """Markdown tables, one per task (and test set, where there are several), of quality and cost."""
     out = ["# SPADE study summary", ""]
     cols = ["arch", "ratio", "strategy", "psnr", "ssim", "params", "macs", "latency_ms", "speedup", "time_saved"]
-    for task, part in summary.groupby("task", sort=True):
-        out += [f"## {task}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    summary = summary.assign(_set=summary["set"].fillna("") if "set" in summary else "")
+    for (task, set_name), part in summary.groupby(["task", "_set"], sort=False):
+        title = f"{task}, {set_name}" if set_name else task
+        conv = part["convention"].dropna().unique() if "convention" in part else []
+        note = [f"Metric convention: {', '.join(map(str, conv))}.", ""] if len(conv) else []
+        out += [f"## {title}", "", *note, "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         for _, r in part.iterrows():
             cells = []
             for c in cols:
@@ -85,11 +106,22 @@ def markdown(summary: pd.DataFrame) -> str:
     return "\n".join(out)
 
 
+def primary(summary: pd.DataFrame) -> pd.DataFrame:
+    """The rows the figures show: per task, its first test set (all rows when no sets),
+    so that scores of different test sets are never averaged together."""
+    if "set" not in summary or summary["set"].isna().all():
+        return summary
+    first = summary.dropna(subset=["set"]).groupby("task", sort=False)["set"].first()
+    keep = summary["set"].isna() | (summary["set"] == summary.task.map(first))
+    return summary[keep]
+
+
 def _pruned(summary: pd.DataFrame) -> pd.DataFrame:
     return summary[~summary.strategy.isin(["classical"])].copy()
 
 
 def plot_psnr_vs_ratio(summary: pd.DataFrame, path) -> None:
+    summary = primary(summary)
     data = _pruned(summary)
     unpruned = data[data.strategy == "unpruned"]
     data = data[data.strategy != "unpruned"]
@@ -108,6 +140,7 @@ def plot_psnr_vs_ratio(summary: pd.DataFrame, path) -> None:
 
 
 def plot_speedup(summary: pd.DataFrame, path) -> None:
+    summary = primary(summary)
     data = summary[summary.strategy.isin(["none"])].dropna(subset=["speedup"])
     long = pd.concat([data.assign(kind="measured (batch 1)", value=data.speedup),
                       data.assign(kind=f"measured (batch {int(data.batch.max())})", value=data.batch_speedup),
@@ -122,7 +155,7 @@ def plot_speedup(summary: pd.DataFrame, path) -> None:
 
 
 def plot_psnr_vs_latency(summary: pd.DataFrame, path) -> None:
-    data = _pruned(summary).dropna(subset=["latency_ms"])
+    data = _pruned(primary(summary)).dropna(subset=["latency_ms"])
     grid = sns.relplot(data=data, x="latency_ms", y="psnr", hue="strategy", size="ratio", style="arch",
                        col="task", height=3.2, facet_kws={"sharex": False, "sharey": False})
     grid.set_axis_labels("latency at batch 1 (ms)", "PSNR (dB)")

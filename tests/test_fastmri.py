@@ -258,3 +258,22 @@ def test_missing_and_empty_folders_and_no_match(tmp_path):
     with pytest.raises(DatasetFileError, match="at least 3"):
         build_dataset("mri", mri_cfg(tmp_path / "two"), 0, out)
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_coil_counts_must_agree_or_be_compressed(tmp_path):
+    from spade.data.fastmri import compress_coils
+
+    write_fastmri_folder(tmp_path / "raw", 3, coils=4)
+    write_fastmri_file(tmp_path / "raw" / "file_brain_AXT2_200_7000.h5", coils=6, seed=9)
+    with pytest.raises(DatasetFileError, match="coils, but .*has .*data.mri.fastmri.coils"):
+        build_dataset("mri", mri_cfg(tmp_path / "raw"), 0, outputs(tmp_path))
+    counts = build_dataset("mri", mri_cfg(tmp_path / "raw", coils=3), 0, outputs(tmp_path))
+    assert sum(counts.values()) == 12
+    y, x, phys = H5Split(outputs(tmp_path)["train"], True)[0]
+    assert y.shape == (3, 2, 16, 16) and phys["sens"].shape == (3, 2, 16, 16)
+    # compression keeps the energy of a 4-coil volume whose coils span 4 dimensions
+    k, _, _ = fastmri_volume(2, coils=4, seed=1)
+    kc = compress_coils(k.astype(np.complex128), 4)
+    assert np.linalg.norm(kc) == pytest.approx(np.linalg.norm(k), rel=1e-6)
+    with pytest.raises(DatasetFileError, match="fewer than the 5 virtual coils"):
+        build_dataset("mri", mri_cfg(tmp_path / "raw", coils=5), 0, outputs(tmp_path, "o5"))

@@ -182,6 +182,17 @@ def coil_combine(coil_images: np.ndarray, maps: np.ndarray) -> np.ndarray:
     return (np.conj(maps) * coil_images).sum(axis=-3)
 
 
+def compress_coils(kspace: np.ndarray, virtual: int) -> np.ndarray:
+    """SVD coil compression (Buehrer et al. 2007; Huang et al. 2008): ``kspace [S, C, H, W]``
+    projected on the ``virtual`` principal coil combinations of the volume, so that
+    volumes acquired with different coil arrays stack into one batch."""
+    coils = kspace.shape[1]
+    data = np.moveaxis(kspace, 1, 0).reshape(coils, -1)
+    _, vectors = np.linalg.eigh(data @ data.conj().T)  # ascending eigenvalues
+    basis = vectors[:, ::-1][:, :virtual]
+    return np.einsum("cv,schw->svhw", basis.conj(), kspace)
+
+
 def build_targets(kspace: np.ndarray, crop: tuple[int, int], acs_lines: int) -> dict:
     """Complex targets ``[S, H, W]``, cropped coil k-space ``[S, C, H, W]`` and coil maps
     (None for one coil) of fully sampled ``kspace [S, C, H', W']``."""
@@ -285,6 +296,7 @@ def build_fastmri(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
     normalise = fcfg.get("normalise", "volume")
     measurements = fcfg.get("measurements", "simulated")
     first, last = (fcfg.get("slices") or [0, None])
+    virtual = fcfg.get("coils")  # None: keep the acquired coils
     noise = float(cfg.get("noise_std", 0.0))
     if normalise not in ("volume", "slice") or measurements not in ("simulated", "acquired"):
         raise ValueError(f"normalise must be volume|slice and measurements simulated|acquired, "
@@ -292,7 +304,7 @@ def build_fastmri(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
     volumes = select_splits(fcfg, seed)
     fixed = make_mask("fixed", crop, accel, cf) if kind == "fixed" else None
     gen = torch.Generator().manual_seed(seed)
-    counts, writers = {}, {}
+    counts, writers, n_coils = {}, {}, {}
     try:
         for split in SPLITS:
             physics_params = {"mask": fixed} if fixed is not None else {}
@@ -307,6 +319,18 @@ def build_fastmri(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
                 if hi <= lo:
                     raise DatasetFileError(f"{path}: no slice in the range {fcfg.get('slices')} ({n_slices} slices)")
                 kspace, rec = read_slices(path, challenge, lo, hi)
+                if challenge == "multicoil":
+                    if virtual:
+                        if kspace.shape[1] < int(virtual):
+                            raise DatasetFileError(f"{path}: {kspace.shape[1]} coils, fewer than the {virtual} "
+                                                   "virtual coils asked for (data.mri.fastmri.coils)")
+                        kspace = compress_coils(kspace, int(virtual))
+                    n_coils.setdefault(kspace.shape[1], path)
+                    other = next((c for c in n_coils if c != kspace.shape[1]), None)
+                    if other is not None:
+                        raise DatasetFileError(f"{path}: {kspace.shape[1]} coils, but {n_coils[other]} has {other}: "
+                                               "batches need one coil count; set data.mri.fastmri.coils to "
+                                               "compress every volume to that many virtual coils")
                 t = build_targets(kspace, crop, acs)
                 x = t["x"]
                 scale = np.abs(x).max(axis=(-2, -1), keepdims=True)
@@ -349,6 +373,7 @@ def build_fastmri(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
                 else None, "acs_lines": acs, "mask": kind, "acceleration": accel, "center_fraction": cf,
                 "mask_seed": "per file: sha256(seed, file name)" if kind != "fixed" else None,
                 "normalisation": f"per {normalise}: maximum target magnitude = 1",
+                "coil_compression": f"SVD to {virtual} virtual coils" if virtual else None,
                 "measurements": measurements, "noise_std": noise, "seed": seed, "split_by": "volume",
             }
         for writer in writers.values():  # every split built: only now do the files appear

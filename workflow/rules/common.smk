@@ -1,6 +1,8 @@
 # Config validation, target lists, input functions and wildcard constraints.
 # The only Python of the workflow; the science lives in the spade package.
 
+import shutil
+
 from snakemake.utils import validate
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -12,9 +14,13 @@ FIXED_ITERATION_ARCHS = {"du", "varnet"}
 
 
 def gpu_slots():
-    """GPUs a network job holds: 1 unless the config pins the CPU. With the profile's
-    `gpu=1` limit no two such jobs share a card (`auto` counts as a GPU, to be safe)."""
-    return 0 if config["device"] == "cpu" else 1
+    """GPUs a network job holds: 1 when it may run on a GPU (`cuda...`, or `auto` on a
+    host with an NVIDIA driver), else 0. With the local profile's `gpu=1` limit no two
+    such jobs share a card; cluster profiles set `gpu` per rule themselves."""
+    device = config["device"]
+    if device == "cpu" or (device == "auto" and shutil.which("nvidia-smi") is None):
+        return 0
+    return 1
 
 
 wildcard_constraints:
@@ -24,6 +30,32 @@ wildcard_constraints:
     ratio="[0-9.]+",
     strategy="|".join(STRATEGIES),
     split="train|val|test",
+
+
+def data_sources(wildcards):
+    """The local files a task's data come from (none for the embedded data), so that a
+    missing path stops the dry run and changed data rebuild the splits."""
+    cfg = config["data"][wildcards.task]
+    source = cfg.get("source", "embedded")
+    if source == "fastmri":
+        root = cfg["fastmri"]["root"]
+        parts = root.values() if isinstance(root, dict) else [root]
+    elif source == "folders":
+        block = cfg["folders"]
+        parts = [block["train"], block.get("train_lr"), block.get("val")]
+        parts += list(block["test"].values())
+    else:
+        return []
+    paths = []
+    for part in parts:
+        if part:
+            paths += [part] if isinstance(part, str) else list(part)
+    return sorted(set(paths))
+
+
+def evaluate_convention(wildcards):
+    """The metric convention of a task (None: the task's default, see spade/metrics.py)."""
+    return config["evaluate"].get("conventions", {}).get(wildcards.task)
 
 
 def study():

@@ -1,4 +1,6 @@
 rule make_dataset:
+    input:
+        data_sources,
     output:
         train="results/data/{task}/train.h5",
         val="results/data/{task}/val.h5",

@@ -14,6 +14,7 @@ rule evaluate_baseline:
     params:
         device=config["device"],
         examples=config["evaluate"]["examples"],
+        convention=evaluate_convention,
     script:
         "../scripts/evaluate.py"
 
@@ -35,6 +36,7 @@ rule evaluate_base:
     params:
         device=config["device"],
         examples=config["evaluate"]["examples"],
+        convention=evaluate_convention,
     script:
         "../scripts/evaluate.py"
 
@@ -56,5 +58,6 @@ rule evaluate_variant:
     params:
         device=config["device"],
         examples=config["evaluate"]["examples"],
+        convention=evaluate_convention,
     script:
         "../scripts/evaluate.py"

@@ -11,4 +11,5 @@ evaluate(
     n_examples=snakemake.params.examples,
     threads=snakemake.threads,
     device_setting=snakemake.params.device,
+    convention=snakemake.params.convention,
 )
