@@ -1,0 +1,71 @@
+"""The paper-scale configs build their whole DAG on synthetic stand-ins of the data."""
+
+import re
+
+import pytest
+import yaml
+
+from conftest import write_fastmri_folder
+from test_folders import write_images
+from test_workflow import ROOT, snakemake
+
+PAPER = ROOT / "config" / "paper"
+
+
+def stand_ins(tmp_path, name):
+    """Tiny local folders in the real layouts, and the config override that points at them."""
+    if name == "fastmri_brain_multicoil":
+        write_fastmri_folder(tmp_path / "multicoil_train", 3)
+        return {"data": {"mri": {"fastmri": {"root": [str(tmp_path / "multicoil_train")]}}}}
+    write_images(tmp_path / "DIV2K_train_HR", 2)
+    write_images(tmp_path / "DIV2K_valid_HR", 1)
+    tests = {}
+    for s in ("Set5", "Set14", "BSD100"):
+        write_images(tmp_path / s / "HR", 1, size=(36, 36))
+        tests[s] = str(tmp_path / s)
+    return {"data": {"sr": {"folders": {"train": str(tmp_path / "DIV2K_train_HR"),
+                                        "val": str(tmp_path / "DIV2K_valid_HR"), "test": tests}}}}
+
+
+def job_counts(text):
+    """Job stats of a dry run: {rule: count}."""
+    block = text[text.index("Job stats:"):]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", block, re.M)}
+
+
+@pytest.mark.parametrize("name,expected", [
+    # 2 archs x 5 ratios: 10 prunings, 30 fine-tunings, 40 variant evaluations
+    ("fastmri_brain_multicoil", {"make_dataset": 1, "train_base": 2, "prune": 10, "finetune": 30,
+                                 "evaluate_variant": 40, "benchmark": 2, "summary": 1}),
+    ("sr_div2k_x2", {"make_dataset": 1, "train_base": 2, "prune": 10, "finetune": 30, "evaluate_variant": 40}),
+    ("sr_div2k_x4", {"make_dataset": 1, "train_base": 2, "prune": 10, "finetune": 30, "evaluate_variant": 40}),
+])
+def test_paper_config_builds_its_dag_on_stand_ins(tmp_path, name, expected):
+    paper = PAPER / f"{name}.yaml"
+    cfg = yaml.safe_load(paper.read_text())
+    assert cfg["device"] == "cuda" and cfg["ratios"] == [0.05, 0.1, 0.2, 0.3, 0.4]
+    override = tmp_path / "paths.yaml"
+    override.write_text(yaml.safe_dump(stand_ins(tmp_path / "data", name)))
+    work = tmp_path / "work"
+    work.mkdir()
+    res = snakemake("-n", "--configfile", str(paper), str(override), "--directory", str(work))
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    counts = job_counts(res.stdout + res.stderr)
+    assert {k: counts.get(k) for k in expected} == expected
+    # the same config without the stand-ins stops at once, naming the missing path
+    res = snakemake("-n", "--configfile", str(paper), "--directory", str(work))
+    assert res.returncode != 0
+    assert "/data/" in res.stdout + res.stderr and "Missing input" in res.stdout + res.stderr
+
+
+def test_paper_models_are_the_papers():
+    mri = yaml.safe_load((PAPER / "fastmri_brain_multicoil.yaml").read_text())
+    assert mri["models"]["deq"]["mri"]["prior"] == {"name": "edsr", "features": 64, "blocks": 13, "res_scale": 1.0}
+    assert mri["models"]["varnet"]["mri"]["cascades"] == 8
+    assert mri["models"]["varnet"]["mri"]["prior"] == {"name": "unet", "features": 18, "pools": 4}
+    assert mri["data"]["mri"]["acceleration"] == 6 and mri["data"]["mri"]["fastmri"]["mask"] == "fixed"
+    for scale in (2, 4):
+        sr = yaml.safe_load((PAPER / f"sr_div2k_x{scale}.yaml").read_text())
+        assert sr["data"]["sr"]["scale"] == scale and set(sr["data"]["sr"]["folders"]["test"]) == {
+            "Set5", "Set14", "BSD100"}
+        assert sr["models"]["deq"]["sr"]["prior"]["blocks"] == 13
