@@ -8,9 +8,11 @@ with CUDA events after a synchronisation.
 
 from __future__ import annotations
 
+import copy
 import statistics
 import time
 
+import pandas as pd
 import torch
 from torch import nn
 
@@ -108,3 +110,53 @@ def summarise(times: list[float]) -> dict:
     q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
     return {"latency_ms": statistics.median(times), "latency_p25_ms": q[0], "latency_p75_ms": q[2],
             "latency_min_ms": min(times), "repeats": len(times)}
+
+
+def labelled_variants(models: dict[str, nn.Module], opts: dict) -> dict[str, nn.Module]:
+    """Extra timing rows, each labelled ``{variant}@{setting}``, never mixed into the main
+    comparison (which runs every variant eagerly with the same solver):
+
+    * ``deq_loose_tol``: pruned equilibrium networks solved to this looser tolerance, as
+      the official SPADE code timed them (the unpruned one keeps the common tolerance);
+    * ``channels_last``: every variant with NHWC weights (fast convolutions on GPUs);
+    * ``compile``: every variant through ``torch.compile``.
+    """
+    extra: dict[str, nn.Module] = {}
+    loose = opts.get("deq_loose_tol")
+    if loose:
+        for name, model in models.items():
+            if name != "base" and hasattr(model, "tol"):
+                relaxed = copy.deepcopy(model)
+                relaxed.tol = float(loose)
+                extra[f"{name}@tol={float(loose):g}"] = relaxed
+    if opts.get("channels_last"):
+        for name, model in models.items():
+            extra[f"{name}@channels_last"] = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    if opts.get("compile"):
+        for name, model in models.items():
+            extra[f"{name}@compile"] = torch.compile(copy.deepcopy(model))
+    return extra
+
+
+def split_label(label: str) -> tuple[str, str]:
+    """``(variant, setting)`` of a timing label; the setting is ``eager`` for main rows."""
+    variant, _, setting = label.partition("@")
+    return variant, setting or "eager"
+
+
+def labelled_speedups(table: pd.DataFrame) -> pd.DataFrame:
+    """Speedups of the labelled extra rows of a benchmark table: against the eager
+    unpruned network, and against the unpruned network under the same setting where it
+    was timed too (compile, channels-last)."""
+    table = table.copy()
+    table[["base_variant", "setting"]] = table.variant.apply(lambda v: pd.Series(split_label(v)))
+    rows = []
+    for batch, part in table.groupby("batch"):
+        latency = dict(zip(part.variant, part.latency_ms))
+        for _, r in part[part.setting != "eager"].iterrows():
+            same = latency.get(f"base@{r.setting}")
+            rows.append({"batch": batch, "variant": r.base_variant, "setting": r.setting,
+                         "latency_ms": r.latency_ms, "iterations": r.get("iterations"),
+                         "speedup_vs_eager_base": latency["base"] / r.latency_ms,
+                         "speedup_vs_same_setting_base": same / r.latency_ms if same else float("nan")})
+    return pd.DataFrame(rows)

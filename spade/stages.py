@@ -154,26 +154,33 @@ def evaluate(model_path, test_path, out_csv, out_examples, n_examples: int, thre
 
 def run_benchmark(variants: dict[str, str], test_path, opts: dict, device_setting: str, threads: int,
                   out_csv, out_info) -> pd.DataFrame:
-    """Time every variant side by side, at batch 1 and the larger batch of ``opts``."""
+    """Time every variant side by side, at batch 1 and the larger batch of ``opts``,
+    plus the labelled extra rows of :func:`spade.benchmark.labelled_variants`."""
     set_reproducible(0, threads)
     device = resolve_device(device_setting)
     task, physics = load_physics(test_path)
-    y = H5Split(test_path, False)[0][None]
+    data = H5Split(test_path, False)
+    y = data.y[0][None]  # the first test image, repeated to fill a batch
+    params = data.sample_physics(0)
     if opts.get("crop") and task == "sr":  # whole test photographs are too slow to repeat on a CPU
         y = y[..., : opts["crop"], : opts["crop"]]
     models = {name: load_model(path)[0].eval() for name, path in variants.items()}
-    costs = {name: bench.cost(m, physics, y) for name, m in models.items()}
+    costs = {name: bench.cost(m, batch_physics(physics, {k: v[None] for k, v in params.items()}), y)
+             for name, m in models.items()}
     models = {name: m.to(device) for name, m in models.items()}
-    physics_dev = physics.to(device)
+    models.update(bench.labelled_variants(models, opts))
     rows = []
     for batch in opts["batch_sizes"]:
         yb = y.expand(batch, *y.shape[1:]).contiguous()
-        times = bench.time_variants(models, physics, yb, int(opts["warmup"]), int(opts["repeats"]), device)
+        op = batch_physics(physics, {k: v[None].expand(batch, *v.shape) for k, v in params.items()})
+        physics_dev = op.to(device)
+        times = bench.time_variants(models, op, yb, int(opts["warmup"]), int(opts["repeats"]), device)
         yb_dev = yb.to(device)
         for name in models:
+            variant, setting = bench.split_label(name)
             its = bench.iterations(models[name], physics_dev, yb_dev)
-            rows.append({"variant": name, "batch": batch, **bench.summarise(times[name]), **costs[name],
-                         "iterations": its,
+            rows.append({"variant": name, "setting": setting, "batch": batch, **bench.summarise(times[name]),
+                         **costs[variant], "iterations": its,
                          "input_shape": "x".join(map(str, yb.shape)), "device": str(device)})
     frame = pd.DataFrame(rows)
     frame.to_csv(out_csv, index=False)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -167,3 +172,27 @@ def write_fastmri_folder(folder, n: int, challenge: str = "multicoil", acquisiti
         write_fastmri_file(p, challenge, acquisition=acq, seed=i, **kw)
         paths.append(p)
     return paths
+
+
+# The tiny study, run once per session: tests/test_workflow.py checks it, and
+# tests/test_slurm.py compares the same study run through SLURM against it.
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / ".test" / "config" / "config.yaml"
+SNAKEMAKE = Path(sys.executable).parent / "snakemake"
+
+
+def snakemake(*args, cwd=ROOT, timeout=1200, env=None):
+    """Run the project's workflow with ``args``; the completed process."""
+    cmd = [str(SNAKEMAKE), "-s", str(ROOT / "workflow" / "Snakefile"), *args]
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("tiny")
+    res = snakemake("--cores", "2", "--configfile", str(TINY), "--directory", str(work))
+    assert res.returncode == 0, res.stdout[-5000:] + res.stderr[-5000:]
+    rep = snakemake("--configfile", str(TINY), "--directory", str(work), "--report", str(work / "results/report.html"))
+    assert rep.returncode == 0, rep.stdout[-3000:] + rep.stderr[-3000:]
+    return work

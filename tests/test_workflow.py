@@ -1,22 +1,13 @@
 """The workflow itself: lint, formatting, and the tiny study end to end."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
-import pytest
+from conftest import ROOT, TINY, snakemake
 
-ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-TINY = ROOT / ".test" / "config" / "config.yaml"
-
-
-def snakemake(*args, cwd=ROOT, timeout=1200):
-    cmd = [str(BIN / "snakemake"), "-s", str(ROOT / "workflow" / "Snakefile"), *args]
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
 def test_lint_is_clean():
@@ -37,16 +28,6 @@ def test_invalid_config_is_refused(tmp_path):
     res = snakemake("-n", "--configfile", str(bad), "--directory", str(tmp_path))
     assert res.returncode != 0
     assert "ratios" in res.stdout + res.stderr
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    work = tmp_path_factory.mktemp("tiny")
-    res = snakemake("--cores", "2", "--configfile", str(TINY), "--directory", str(work))
-    assert res.returncode == 0, res.stdout[-5000:] + res.stderr[-5000:]
-    rep = snakemake("--configfile", str(TINY), "--directory", str(work), "--report", str(work / "results/report.html"))
-    assert rep.returncode == 0, rep.stdout[-3000:] + rep.stderr[-3000:]
-    return work
 
 
 STUDY = [("mri", "du"), ("mri", "deq"), ("mri", "varnet"), ("sr", "du"), ("sr", "deq")]
