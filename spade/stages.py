@@ -76,7 +76,7 @@ def prune(base_path, data_path, ratio: float, criterion: str, seed: int, out_mod
           round_to: int | None = None) -> dict:
     model, payload = load_model(base_path)
     _, physics = load_physics(data_path)
-    y = H5Split(data_path, False)[0][None]
+    y = H5Split(data_path, False).y[0][None]  # sample 0, whose operator load_physics gives
     example = physics.init(y)  # the prior sees images of this shape
     info = prune_model(model, example, ratio, criterion, seed, round_to)
     meta = {"stage": "prune", "ratio": ratio, "criterion": criterion, "round_to": round_to, "base": str(base_path),
