@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -34,6 +36,14 @@ def _unavailable() -> str | None:
     return None
 
 
+def _running(pid: int) -> bool:
+    """Alive and not a zombie waiting for init to reap it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     reason = _unavailable()
@@ -41,7 +51,9 @@ def cluster(tmp_path_factory):
         if os.environ.get("SPADE_REQUIRE_SLURM") == "1":
             pytest.fail(f"SPADE_REQUIRE_SLURM=1 but {reason}")
         pytest.skip(reason)
-    state = tmp_path_factory.mktemp("slurm")
+    # not under pytest's private (0700) tmp dir: the munge user must reach its socket
+    state = Path(tempfile.mkdtemp(prefix="spade-slurm-"))
+    state.chmod(0o755)
     start = subprocess.run(["timeout", "-k", "5", "90", "bash", str(SLURM / "start.sh"), str(state)],
                            capture_output=True, text=True)
     records = [line.split() for line in (state / "pids").read_text().splitlines()] \
@@ -55,9 +67,10 @@ def cluster(tmp_path_factory):
         stop = subprocess.run(["timeout", "-k", "5", "60", "bash", str(SLURM / "stop.sh"), str(state)],
                               capture_output=True, text=True)
         assert stop.returncode == 0, stop.stdout + stop.stderr
-        alive = [pid for pid in pids if os.path.exists(f"/proc/{pid}")]
+        alive = [pid for pid in pids if _running(pid)]
         assert not alive, f"daemons still running after stop.sh: {alive}"
         assert not os.path.lexists("/etc/slurm/slurm.conf"), "stop.sh left the configuration link behind"
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def test_profile_asks_for_partition_account_and_gpus():

@@ -45,6 +45,8 @@ if [ -f "$DIR/pids" ]; then
 fi
 rm -rf "$DIR"
 mkdir -p "$DIR"/{munge,munge-key,spool/ctld,spool/d,log}
+runuser -u munge -- test -x "$DIR" ||
+    die "user munge cannot reach $DIR (a parent directory is private); use a directory such as /tmp/spade-slurm"
 : > "$DIR/pids"
 chmod 755 "$DIR" "$DIR/log"
 
