@@ -74,6 +74,21 @@ def test_colour_splits_from_folders(sr_root, tmp_path):
     assert not {n.split("@")[0] for n in train.names} & {n.split("@")[0] for n in H5Split(out["val"], True).names}
 
 
+@pytest.mark.parametrize("scale,kernel,sigma", [(3, "gaussian", 1.5), (4, "bicubic", None)])
+def test_other_scales_and_kernels(sr_root, tmp_path, scale, kernel, sigma):
+    cfg = sr_cfg(sr_root, scale=scale, test={"Set5": str(sr_root / "Set5")})
+    cfg.update(kernel=kernel, sigma=sigma, patch_size={3: 24, 4: 16}[scale])
+    out = {s: tmp_path / "out" / f"{s}.h5" for s in SPLITS}
+    build_dataset("sr", cfg, 0, out)
+    physics = make_physics(*read_physics(out["test"]))
+    assert physics.scale == scale and physics.kernel.shape[0] % 2 == scale % 2
+    for y, x in H5Split(out["test"], True):
+        assert x.shape[1] % scale == 0 and y.shape[1:] == (x.shape[1] // scale, x.shape[2] // scale)
+        assert torch.allclose(physics.forward(x[None])[0], y, atol=1e-6)
+    y, x = H5Split(out["train"], True)[0]
+    assert x.shape[1] == cfg["patch_size"] and y.shape[1] == cfg["patch_size"] // scale
+
+
 def test_luma_training_and_lr_files(sr_root, tmp_path):
     lr = sr_root / "DIV2K_train_LR_bicubic" / "X2"
     lr.mkdir(parents=True)

@@ -304,7 +304,7 @@ def build_fastmri(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
     volumes = select_splits(fcfg, seed)
     fixed = make_mask("fixed", crop, accel, cf) if kind == "fixed" else None
     gen = torch.Generator().manual_seed(seed)
-    counts, writers, n_coils = {}, {}, {}
+    counts, writers, provenance, n_coils = {}, {}, {}, {}
     try:
         for split in SPLITS:
             physics_params = {"mask": fixed} if fixed is not None else {}
@@ -352,8 +352,8 @@ def build_fastmri(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
                         y = op.forward(xr)
                     else:  # the acquired k-space, cropped with the image and scaled with the target
                         k = t["kspace"][j] / scale[j]
-                        k = np.stack([k.real, k.imag], axis=-3).astype(np.float32)
-                        y = op._mask(torch.from_numpy(k)[None]) * torch.from_numpy(k)[None]
+                        k = torch.from_numpy(np.stack([k.real, k.imag], axis=-3).astype(np.float32))
+                        y = (k * torch.from_numpy(mask))[None]  # [1, C, 2, H, W]
                         if challenge == "singlecoil":
                             y = y[:, 0]
                     if noise > 0:
@@ -367,7 +367,7 @@ def build_fastmri(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
             counts[split] = len(writer.names)
             if not counts[split]:
                 raise DatasetFileError(f"the {split} split of {fcfg['root']} holds no slice")
-            writer.provenance = {
+            provenance[split] = {
                 "source": f"fastMRI {challenge} (local files)", "volumes": records, "crop": list(crop),
                 "coil_maps": "ACS ratio: Hann-windowed central block, divided by RSS" if challenge == "multicoil"
                 else None, "acs_lines": acs, "mask": kind, "acceleration": accel, "center_fraction": cf,
@@ -376,8 +376,8 @@ def build_fastmri(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
                 "coil_compression": f"SVD to {virtual} virtual coils" if virtual else None,
                 "measurements": measurements, "noise_std": noise, "seed": seed, "split_by": "volume",
             }
-        for writer in writers.values():  # every split built: only now do the files appear
-            writer.commit(writer.provenance)
+        for split, writer in writers.items():  # every split built: only now do the files appear
+            writer.commit(provenance[split])
     finally:
         for writer in writers.values():
             writer.discard()

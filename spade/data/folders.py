@@ -127,7 +127,7 @@ def build_folders(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
     gen = torch.Generator().manual_seed(seed)
     noise = float(cfg.get("noise_std", 0.0))
     params = {"kernel": kernel, "scale": scale, "channels": channels}
-    counts, writers = {}, {}
+    counts, writers, provenance = {}, {}, {}
 
     def measure(x: np.ndarray) -> np.ndarray:
         y = physics.forward(torch.from_numpy(x.astype(np.float32))[None])
@@ -165,7 +165,7 @@ def build_folders(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
                         y = lr[:, r // scale : (r + patch) // scale, c // scale : (c + patch) // scale]
                     w.add(y, x, f"{path.stem}@{r},{c}")
             counts[split] = len(w.names)
-            w.provenance = {"images": [p.name for p in images], "folder": str(images[0].parent),
+            provenance[split] = {"images": [p.name for p in images], "folder": str(images[0].parent),
                             "lr_folder": str(lr_folder) if use_lr else None,
                             "measurements": "LR files" if use_lr else "A x"}
         w = writers["test"] = SplitWriter(outputs["test"], "sr", "test", params, group_kind="set")
@@ -179,12 +179,12 @@ def build_folders(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
                 x = img[:, :h, :wd]
                 w.add(measure(x), x, f"{name}/{path.stem}", group=name)
         counts["test"] = len(w.names)
-        w.provenance = {"sets": {k: [p.name for p in v] for k, v in tests.items()},
+        provenance["test"] = {"sets": {k: [p.name for p in v] for k, v in tests.items()},
                         "folders": {k: str(v) for k, v in fcfg["test"].items()}, "measurements": "A x"}
         common = {"source": "image folders (local files)", "scale": scale, "kernel": cfg["kernel"],
                   "sigma": cfg.get("sigma"), "colour": colour, "patch_size": patch, "noise_std": noise, "seed": seed}
-        for w in writers.values():  # every split built: only now do the files appear
-            w.commit({**common, **w.provenance})
+        for split, w in writers.items():  # every split built: only now do the files appear
+            w.commit({**common, **provenance[split]})
     finally:
         for w in writers.values():
             w.discard()
