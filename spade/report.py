@@ -196,7 +196,41 @@ def plot_examples(examples: dict[str, str], path, title: str) -> None:
     plt.close(fig)
 
 
-def write_tables(summary: pd.DataFrame, csv_path, md_path) -> None:
+EXTRA_COLUMNS = ["task", "arch", "variant", "setting", "batch", "latency_ms", "iterations",
+                 "speedup_vs_eager_base", "speedup_vs_same_setting_base"]
+
+
+def extra_timings(bench: dict[tuple[str, str], pd.DataFrame]) -> pd.DataFrame:
+    """The labelled extra timing rows (``variant@setting``) of every benchmark table."""
+    from spade.benchmark import labelled_speedups
+
+    parts = [labelled_speedups(table).assign(task=task, arch=arch) for (task, arch), table in bench.items()]
+    parts = [p for p in parts if len(p)]
+    return pd.concat(parts, ignore_index=True)[EXTRA_COLUMNS] if parts else pd.DataFrame(columns=EXTRA_COLUMNS)
+
+
+def extra_markdown(extras: pd.DataFrame) -> str:
+    if extras.empty:
+        return ""
+    out = ["## Labelled extra timings", "",
+           "Not part of the comparison above, where every variant runs eagerly with the same solver: "
+           "`tol=...` rows solve pruned DEQs to a looser tolerance (as the official SPADE code timed them), "
+           "`channels_last` and `compile` rows change how the same weights run. Speedups are against the "
+           "eager unpruned network and, where it was timed the same way, the unpruned network under that setting.",
+           "", "| " + " | ".join(EXTRA_COLUMNS) + " |", "|" + "---|" * len(EXTRA_COLUMNS)]
+    for _, r in extras.iterrows():
+        cells = [f"{v:.3g}" if isinstance(v, float) and not pd.isna(v) else ("" if pd.isna(v) else str(v))
+                 for v in r[EXTRA_COLUMNS]]
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
+
+
+def write_tables(summary: pd.DataFrame, csv_path, md_path, extras: pd.DataFrame | None = None,
+                 extras_path=None) -> None:
     Path(csv_path).parent.mkdir(parents=True, exist_ok=True)
     summary.to_csv(csv_path, index=False, float_format="%.6g")
-    Path(md_path).write_text(markdown(summary))
+    md = markdown(summary)
+    if extras is not None and extras_path is not None:
+        extras.to_csv(extras_path, index=False, float_format="%.6g")
+        md = md.rstrip("\n") + "\n\n" + extra_markdown(extras)
+    Path(md_path).write_text(md)

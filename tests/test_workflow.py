@@ -38,7 +38,7 @@ STRATEGIES = ("none", "supervised", "school", "selfsup")
 def test_tiny_study_leaves_every_output(tiny_run):
     r = tiny_run / "results"
     expected = [
-        "tables/summary.csv", "tables/summary.md", "figures/psnr_vs_ratio.png", "figures/speedup_vs_ratio.png",
+        "tables/summary.csv", "tables/summary.md", "tables/extra_timings.csv", "figures/psnr_vs_ratio.png", "figures/speedup_vs_ratio.png",
         "figures/psnr_vs_latency.png", "figures/examples_mri.png", "figures/examples_sr.png", "report.html",
     ]
     expected += [f"data/{task}/{s}.h5" for task in ("mri", "sr") for s in ("train", "val", "test")]
@@ -79,3 +79,15 @@ def test_rerun_has_nothing_to_do(tiny_run):
     res = snakemake("-n", "--configfile", str(TINY), "--directory", str(tiny_run))
     assert res.returncode == 0
     assert "Nothing to be done" in res.stdout + res.stderr
+
+
+def test_extra_timings_are_labelled_and_kept_apart(tiny_run):
+    extras = pd.read_csv(tiny_run / "results" / "tables" / "extra_timings.csv")
+    assert set(extras.setting) == {"tol=0.01", "channels_last"}
+    relaxed = extras[extras.setting == "tol=0.01"]
+    # only pruned equilibrium networks are relaxed: every DEQ variant but the unpruned one, per batch size
+    assert set(relaxed.arch) == {"deq"} and (relaxed.variant != "base").all()
+    assert len(relaxed) == 2 * len(RATIOS) * len(STRATEGIES) * 2
+    assert relaxed.iterations.between(1, 20).all()
+    assert (extras.speedup_vs_eager_base > 0).all()
+    assert "## Labelled extra timings" in (tiny_run / "results" / "tables" / "summary.md").read_text()

@@ -9,6 +9,8 @@ rule summary:
             category="Tables",
         ),
         md="results/tables/summary.md",
+        # labelled extra timing rows (looser DEQ tolerance, channels-last, compile)
+        extras="results/tables/extra_timings.csv",
     log:
         "logs/aggregate/summary.log",
     conda:
