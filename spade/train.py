@@ -9,6 +9,7 @@ strategies select their checkpoint without ground truth.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 import math
@@ -38,11 +39,18 @@ def set_reproducible(seed: int, threads: int) -> None:
 
 @dataclass
 class Strategy:
-    """A named loss over a batch. ``needs_target`` says whether batches carry ``x``."""
+    """A named loss over a batch. ``needs_target`` says whether batches carry ``x``.
+
+    A strategy with a frozen ``teacher`` (school) also has ``paired_loss``, the same loss
+    on ``(y, teacher output)`` pairs: :func:`fit` computes the teacher's outputs once
+    instead of at every epoch (an equilibrium teacher solves its fixed point each time).
+    """
 
     name: str
     needs_target: bool
     loss: Callable  # (model, physics, batch, generator) -> scalar tensor
+    teacher: nn.Module | None = None
+    paired_loss: Callable | None = None
 
 
 def make_strategy(name: str, task: str, cfg: dict, teacher: nn.Module | None = None) -> Strategy:
@@ -54,7 +62,8 @@ def make_strategy(name: str, task: str, cfg: dict, teacher: nn.Module | None = N
         if teacher is None:
             raise ValueError("the school strategy needs the unpruned teacher network")
         teacher.eval().requires_grad_(False)
-        return Strategy(name, False, lambda m, p, y, g: losses.school_loss(m, teacher, p, y, pixel))
+        return Strategy(name, False, lambda m, p, y, g: losses.school_loss(m, teacher, p, y, pixel), teacher,
+                        lambda m, p, b, g: losses.pixel_loss(pixel)(m(b[0], p), b[1]))
     if name == "selfsup":
         method = cfg["selfsup"][task]
         if method == "ssdu":
@@ -103,8 +112,37 @@ def split_batch(batch, dataset, physics):
     return (data if len(data) > 1 else data[0]), batch_physics(physics, params)
 
 
-def _batch_size(batch, strategy: Strategy) -> int:
-    return (batch[0] if strategy.needs_target else batch).shape[0]
+def _batch_size(batch) -> int:
+    return (batch[0] if isinstance(batch, (tuple, list)) else batch).shape[0]
+
+
+class TeacherOutputs(torch.utils.data.Dataset):
+    """A label-free split paired with a frozen teacher's reconstruction of each of its
+    measurements, computed once: items are ``(y, teacher(y))`` (plus the sample's
+    physics arrays where the split has them). Still no ground truth anywhere."""
+
+    with_target = False
+
+    def __init__(self, dataset, teacher: nn.Module, physics, batch_size: int, device: torch.device):
+        if dataset.with_target:
+            raise ValueError("teacher outputs pair measurements only; open the split with with_target=False")
+        self.dataset, self.per_sample = dataset, getattr(dataset, "per_sample", None)
+        outputs = []
+        with torch.no_grad():
+            for batch in _batches(dataset, batch_size, None):
+                y, op = split_batch(to_device(batch, device), dataset, physics)
+                outputs.append(teacher(y, op).cpu())
+        self.outputs = torch.cat(outputs)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int):
+        item = self.dataset[i]
+        if self.per_sample:
+            y, params = item
+            return y, self.outputs[i], params
+        return item, self.outputs[i]
 
 
 def evaluate_loss(model, strategy: Strategy, physics, dataset, batch_size: int, seed: int,
@@ -116,7 +154,7 @@ def evaluate_loss(model, strategy: Strategy, physics, dataset, batch_size: int, 
     with torch.no_grad():
         for batch in _batches(dataset, batch_size, None):
             batch, batch_op = split_batch(to_device(batch, device), dataset, physics)
-            n = _batch_size(batch, strategy)
+            n = _batch_size(batch)
             total += strategy.loss(model, batch_op, batch, gen).item() * n
             count += n
     return total / count
@@ -137,6 +175,11 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts:
     state_path, history_path = Path(state_path), Path(history_path)
     model, physics = model.to(device), physics.to(device)
     epochs, batch_size = int(opts["epochs"]), int(opts["batch_size"])
+    if strategy.teacher is not None:  # the frozen teacher's targets do not change: compute them once
+        teacher = strategy.teacher.to(device)
+        train_set = TeacherOutputs(train_set, teacher, physics, batch_size, device)
+        val_set = TeacherOutputs(val_set, teacher, physics, batch_size, device)
+        strategy = dataclasses.replace(strategy, loss=strategy.paired_loss, teacher=None)
     steps_per_epoch = math.ceil(len(train_set) / batch_size)
     total_steps = max(1, epochs * steps_per_epoch)
     floor = float(opts.get("lr_min_factor", 0.1))
@@ -175,7 +218,7 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts:
                 nn.utils.clip_grad_norm_(model.parameters(), float(opts["grad_clip"]))
             optimiser.step()
             scheduler.step()
-            n = _batch_size(batch, strategy)
+            n = _batch_size(batch)
             running, seen = running + loss.item() * n, seen + n
             if getattr(model, "last_iterations", None) is not None:
                 solves.append(model.last_iterations.float().mean().item())

@@ -56,3 +56,31 @@ def test_strategy_and_split_must_agree(mri_files, tmp_path):
     with pytest.raises(ValueError, match="needs_target"):
         fit(model, make_strategy("supervised", "mri", OPTS), physics, H5Split(mri_files["train"], False),
             H5Split(mri_files["val"], False), OPTS, 0, tmp_path / "s.pt", tmp_path / "h.csv")
+
+
+def test_school_computes_the_teachers_outputs_once(mri_files, tmp_path):
+    """An equilibrium teacher solves a fixed point per call: its (frozen) outputs are
+    computed once per sample, not once per epoch, and give the same loss."""
+    from spade.train import TeacherOutputs
+
+    torch.manual_seed(0)
+    teacher, student = build_model(TINY_SPECS["dncnn"]), build_model(TINY_SPECS["dncnn"])
+    with torch.no_grad():  # a teacher that differs from the student (whose output layer starts at zero)
+        for p in teacher.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    physics = make_physics(*read_physics(mri_files["train"]))
+    seen = []
+    teacher.register_forward_hook(lambda module, args, out: seen.append(out.shape[0]))
+    strategy = make_strategy("school", "mri", OPTS, teacher)
+    train, val = H5Split(mri_files["train"], False), H5Split(mri_files["val"], False)
+    _, history = fit(student, strategy, physics, train, val, OPTS, 5, tmp_path / "s.state.pt", tmp_path / "s.csv",
+                     log=lambda msg: None)
+    assert sum(seen) == len(train) + len(val), "one teacher output per sample, whatever the epochs"
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    paired = TeacherOutputs(train, teacher, physics, 4, torch.device("cpu"))
+    y, target = next(iter(torch.utils.data.DataLoader(paired, batch_size=4)))
+    with torch.no_grad():
+        torch.testing.assert_close(strategy.paired_loss(student, physics, (y, target), None),
+                                   strategy.loss(student, physics, y, None))
+    with pytest.raises(ValueError, match="measurements only"):
+        TeacherOutputs(H5Split(mri_files["train"], True), teacher, physics, 4, torch.device("cpu"))
