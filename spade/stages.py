@@ -15,8 +15,7 @@ import torch
 
 from spade import benchmark as bench
 from spade.checkpoint import load_model, save_model
-from spade.data import H5Split, read_physics
-from spade.data import build_dataset
+from spade.data import H5Split, build_dataset, read_physics
 from spade.metrics import convention_for, prepare, score
 from spade.models import build_model
 from spade.physics import batch_physics, make_physics
@@ -165,8 +164,8 @@ def run_benchmark(variants: dict[str, str], test_path, opts: dict, device_settin
     if opts.get("crop") and task == "sr":  # whole test photographs are too slow to repeat on a CPU
         y = y[..., : opts["crop"], : opts["crop"]]
     models = {name: load_model(path)[0].eval() for name, path in variants.items()}
-    costs = {name: bench.cost(m, batch_physics(physics, {k: v[None] for k, v in params.items()}), y)
-             for name, m in models.items()}
+    single = batch_physics(physics, {k: v[None] for k, v in params.items()})  # the operator of one image
+    costs = {name: bench.cost(m, single, y) for name, m in models.items()}
     models = {name: m.to(device) for name, m in models.items()}
     models.update(bench.labelled_variants(models, opts))
     rows = []
