@@ -30,6 +30,14 @@ def test_invalid_config_is_refused(tmp_path):
     assert "ratios" in res.stdout + res.stderr
 
 
+def test_unknown_fit_override_is_refused(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(TINY.read_text().replace("finetune: {epochs: 2}", "finetune: {epoch: 2}"))
+    res = snakemake("-n", "--configfile", str(bad), "--directory", str(tmp_path))
+    assert res.returncode != 0
+    assert "epoch" in res.stdout + res.stderr
+
+
 STUDY = [("mri", "du"), ("mri", "deq"), ("mri", "varnet"), ("sr", "du"), ("sr", "deq")]
 RATIOS = ("0.25", "0.5")
 STRATEGIES = ("none", "supervised", "school", "selfsup")
@@ -73,6 +81,15 @@ def test_tiny_study_numbers_are_sane(tiny_run):
         else:
             assert part.iterations.isna().all()
             assert pruned.groupby("ratio").macs.nunique().eq(1).all(), "a ratio's variants share one architecture"
+
+
+def test_arch_fit_override_replaces_the_task_setting(tiny_run):
+    """models.varnet.mri.finetune sets 2 epochs; the other MRI archs keep the task's 1."""
+    for arch, epochs in (("varnet", 2), ("du", 1), ("deq", 1)):
+        for strategy in STRATEGIES[1:]:
+            history = pd.read_csv(tiny_run / "results" / "finetuned" / "mri" / arch / "l1-r0.25" / f"{strategy}_history.csv")
+            assert len(history) == epochs, (arch, strategy)
+    assert len(pd.read_csv(tiny_run / "results" / "models" / "mri" / "varnet" / "base_history.csv")) == 4
 
 
 def test_rerun_has_nothing_to_do(tiny_run):

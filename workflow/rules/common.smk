@@ -68,6 +68,25 @@ def study():
     ]
 
 
+def network_config(wildcards):
+    """The network of task x arch (its `models` entry without the training overrides)."""
+    cfg = config["models"][wildcards.arch][wildcards.task]
+    return {k: v for k, v in cfg.items() if k not in ("train", "finetune")}
+
+
+def fit_options(stage, wildcards):
+    """`train` or `finetune` settings of task x arch: the task's, with any key the arch
+    sets for itself (`models.<arch>.<task>.<stage>`) replaced, since archs differ widely
+    in cost per epoch and in how fast they recover from pruning."""
+    opts = {
+        **config[stage][wildcards.task],
+        **config["models"][wildcards.arch][wildcards.task].get(stage, {}),
+    }
+    if stage == "finetune":
+        opts.update({k: config["finetune"][k] for k in ("selfsup", "ssdu", "ei")})
+    return opts
+
+
 def ratio_labels():
     return [str(r) for r in config["ratios"]]
 

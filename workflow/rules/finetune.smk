@@ -15,10 +15,7 @@ rule finetune:
         gpu=gpu_slots(),
     params:
         device=config["device"],
-        opts=lambda wildcards: {
-            **config["finetune"][wildcards.task],
-            **{k: config["finetune"][k] for k in ("selfsup", "ssdu", "ei")},
-        },
+        opts=lambda wildcards: fit_options("finetune", wildcards),
         seed=config["seed"],
         state="results/finetuned/{task}/{arch}/{criterion}-r{ratio}/{strategy}.state.pt",
     script:

@@ -14,8 +14,8 @@ rule train_base:
         gpu=gpu_slots(),
     params:
         device=config["device"],
-        arch_cfg=lambda wildcards: config["models"][wildcards.arch][wildcards.task],
-        opts=lambda wildcards: config["train"][wildcards.task],
+        arch_cfg=network_config,
+        opts=lambda wildcards: fit_options("train", wildcards),
         seed=config["seed"],
         # Not an output, so a failed or interrupted run keeps it and a rerun resumes.
         state="results/models/{task}/{arch}/base.state.pt",
