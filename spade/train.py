@@ -63,7 +63,8 @@ def make_strategy(name: str, task: str, cfg: dict, teacher: nn.Module | None = N
             raise ValueError("the school strategy needs the unpruned teacher network")
         teacher.eval().requires_grad_(False)
         return Strategy(name, False, lambda m, p, y, g: losses.school_loss(m, teacher, p, y, pixel), teacher,
-                        lambda m, p, b, g: losses.pixel_loss(pixel)(m(b[0], p), b[1]))
+                        # the teacher's output stands where supervised fine-tuning has x
+                        lambda m, p, b, g: losses.supervised_loss(m, p, b[0], b[1], pixel))
     if name == "selfsup":
         method = cfg["selfsup"][task]
         if method == "ssdu":
