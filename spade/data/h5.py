@@ -4,7 +4,9 @@
 /            attrs: format, task, split, provenance (JSON)
 /physics     attrs: task-specific scalars (scale ...); datasets: mask or kernel
 /y/<i>       measurement of sample i       (float32, [C, h, w]; multi-coil [coils, 2, H, W])
-/x/<i>       ground-truth image of sample i (float32, [C, H, W]); supervised use only
+/x/<i>       ground-truth image of sample i (float32, [C, H, W]); supervised use only. The
+             ``unlabelled`` split (measurements for the label-free strategies) has no ``/x``
+             at all, so nothing downstream of it can read ground truth.
 /names       sample identifiers (slice index, image name and patch corner)
 /groups      optional: the group of each sample (its volume for MRI, its test set for SR);
              attrs: kind ("volume" or "set")
@@ -38,7 +40,8 @@ class SplitWriter:
     were built, so a bad input leaves no file behind, and large datasets (fastMRI) need
     not be held in memory."""
 
-    def __init__(self, path, task: str, split: str, physics: dict, group_kind: str = "set"):
+    def __init__(self, path, task: str, split: str, physics: dict, group_kind: str = "set",
+                 with_target: bool = True):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = self.path.with_name(self.path.name + ".tmp")
@@ -53,21 +56,28 @@ class SplitWriter:
             else:
                 grp.attrs[key] = value
         self.f.create_group("y")
-        self.f.create_group("x")
+        self.with_target = with_target
+        if with_target:
+            self.f.create_group("x")
         self.group_kind = group_kind
         self.names: list[str] = []
         self.groups: list[str] = []
         self.per_sample_keys: set[str] | None = None
 
     def add(self, y, x, name, per_sample: dict | None = None, group=None) -> None:
+        """Append a sample; ``x`` must be None exactly when the split has no targets."""
         i = len(self.names)
+        if (x is None) == self.with_target:
+            raise ValueError(f"sample {name}: target {'missing' if x is None else 'given'} for a split "
+                             f"written with with_target={self.with_target}")
         keys = set(per_sample or {})
         if self.per_sample_keys is None:
             self.per_sample_keys = keys
         elif keys != self.per_sample_keys:
             raise ValueError(f"sample {name}: per-sample keys {sorted(keys)} differ from {sorted(self.per_sample_keys)}")
         self.f["y"].create_dataset(f"{i:06d}", data=np.asarray(y, dtype=np.float32))
-        self.f["x"].create_dataset(f"{i:06d}", data=np.asarray(x, dtype=np.float32))
+        if x is not None:
+            self.f["x"].create_dataset(f"{i:06d}", data=np.asarray(x, dtype=np.float32))
         for key, arr in (per_sample or {}).items():
             self.f.require_group(f"physics_per_sample/{key}").create_dataset(
                 f"{i:06d}", data=np.asarray(arr, dtype=np.float32))
@@ -96,6 +106,7 @@ class SplitWriter:
 def write_split(path, task: str, split: str, ys, xs, names, physics: dict, provenance: dict,
                 per_sample: dict | None = None, groups=None, group_kind: str = "set") -> None:
     """Write a split atomically: a temporary file renamed into place, never half a file.
+    ``xs=None`` writes a measurement-only split (no ``/x``).
 
     ``per_sample``: ``{key: [array per sample]}`` of operator arrays that differ between
     samples; ``groups``: one label per sample (``group_kind`` says what it is)."""
@@ -105,9 +116,9 @@ def write_split(path, task: str, split: str, ys, xs, names, physics: dict, prove
             raise ValueError(f"per-sample '{key}': {len(arrays)} arrays for {len(names)} samples")
     if groups is not None and len(groups) != len(names):
         raise ValueError(f"{len(groups)} group labels for {len(names)} samples")
-    writer = SplitWriter(path, task, split, physics, group_kind)
+    writer = SplitWriter(path, task, split, physics, group_kind, with_target=xs is not None)
     try:
-        for i, (y, x) in enumerate(zip(ys, xs, strict=True)):
+        for i, (y, x) in enumerate(zip(ys, [None] * len(ys) if xs is None else xs, strict=True)):
             writer.add(y, x, names[i], {k: v[i] for k, v in (per_sample or {}).items()},
                        None if groups is None else groups[i])
         writer.commit(provenance)
@@ -166,7 +177,8 @@ class H5Split(torch.utils.data.Dataset):
             keys = ["y", "x"] if with_target else ["y"]
             for key in keys + ["names"]:
                 if key not in f:
-                    raise DatasetFileError(f"{self.path}: missing key '/{key}'")
+                    hint = " (a measurement-only split: no ground truth is stored)" if key == "x" else ""
+                    raise DatasetFileError(f"{self.path}: missing key '/{key}'{hint}")
             self.task = str(f.attrs["task"])
             self.names = [n.decode() if isinstance(n, bytes) else str(n) for n in f["names"][()]]
             self.y = self._load(f, "y")
