@@ -18,6 +18,7 @@ from spade.checkpoint import load_model, save_model
 from spade.data import H5Split, build_dataset, read_physics
 from spade.metrics import convention_for, prepare, score
 from spade.models import build_model
+from spade.models import prior_off as switch_prior_off
 from spade.physics import batch_physics, make_physics
 from spade.provenance import environment, write_json
 from spade.prune import prune_model
@@ -111,7 +112,7 @@ def reconstruct(model, physics, y: torch.Tensor) -> torch.Tensor:
 
 
 def evaluate(model_path, test_path, out_csv, out_examples, n_examples: int, threads: int,
-             device_setting: str = "cpu", convention: str | None = None) -> pd.DataFrame:
+             device_setting: str = "cpu", convention: str | None = None, prior_off: bool = False) -> pd.DataFrame:
     """Per-image PSNR/SSIM on the test split (``model_path=None``: classical baseline)
     under ``convention`` (the task's default when None; see :mod:`spade.metrics`).
     Networks run on ``device``; metrics are computed on the CPU. Each image uses its own
@@ -123,6 +124,8 @@ def evaluate(model_path, test_path, out_csv, out_examples, n_examples: int, thre
     convention = convention_for(task, convention)
     data = H5Split(test_path, True)
     model = None if model_path is None else load_model(model_path)[0].eval().to(device)
+    if prior_off:  # the control: the same network with every prior switched to the identity
+        model = switch_prior_off(model)
     groups = data.groups or ["all"] * len(data)
     ranges = {}
     if convention == "fastmri":  # fastMRI's data range: the maximum of the target volume

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from torch import nn
 
 from spade.models.deq import DEQ
@@ -52,3 +54,18 @@ def build_model(spec: dict) -> nn.Module:
         cascades = [build_prior(spec["prior"], channels) for _ in range(int(spec["cascades"]))]
         return VarNet(cascades, float(spec.get("dc_weight", 1.0)), sens_net)
     raise ValueError(f"unknown arch {arch!r}; expected one of {ARCHS}")
+
+
+def prior_off(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` whose every prior is the identity: the same learnt step sizes,
+    data-consistency weights and solver, but no CNN (pure physics: gradient steps on
+    ``||Ax - y||^2`` from ``x_0``). The control that tells what the prior contributes."""
+    off = copy.deepcopy(model)
+    priors = {id(p) for p in off.priors()}
+    for parent in off.modules():
+        for name, child in list(parent.named_children()):
+            if id(child) in priors:
+                setattr(parent, name, nn.Identity())
+    if any(not isinstance(p, nn.Identity) for p in off.priors()):
+        raise ValueError(f"{type(model).__name__}: could not switch every prior off")
+    return off
