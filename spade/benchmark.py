@@ -49,11 +49,14 @@ def count_params(module: nn.Module) -> int:
 
 def cost(model: nn.Module, physics, y: torch.Tensor) -> dict:
     """Parameters and MACs per image of the whole network and of one prior call."""
+    from spade.prune import prior_channels
+
     y1 = y[:1]
     priors = model.priors()
     x0 = physics.init(y1)
     return {
         "params": count_params(model),
+        "prior_channels": prior_channels(model),
         "prior_params": sum(count_params(p) for p in priors),
         "macs": count_macs(model, lambda: model(y1, physics)),
         "prior_macs": sum(count_macs(p, lambda p=p: p(x0)) for p in priors),
@@ -125,7 +128,7 @@ def labelled_variants(models: dict[str, nn.Module], opts: dict) -> dict[str, nn.
     loose = opts.get("deq_loose_tol")
     if loose:
         for name, model in models.items():
-            if name != "base" and hasattr(model, "tol"):
+            if name not in ("unpruned", "prior-off") and hasattr(model, "tol"):
                 relaxed = copy.deepcopy(model)
                 relaxed.tol = float(loose)
                 extra[f"{name}@tol={float(loose):g}"] = relaxed
@@ -154,9 +157,9 @@ def labelled_speedups(table: pd.DataFrame) -> pd.DataFrame:
     for batch, part in table.groupby("batch"):
         latency = dict(zip(part.variant, part.latency_ms))
         for _, r in part[part.setting != "eager"].iterrows():
-            same = latency.get(f"base@{r.setting}")
+            same = latency.get(f"unpruned@{r.setting}")
             rows.append({"batch": batch, "variant": r.base_variant, "setting": r.setting,
                          "latency_ms": r.latency_ms, "iterations": r.get("iterations"),
-                         "speedup_vs_eager_base": latency["base"] / r.latency_ms,
-                         "speedup_vs_same_setting_base": same / r.latency_ms if same else float("nan")})
+                         "speedup_vs_eager_unpruned": latency["unpruned"] / r.latency_ms,
+                         "speedup_vs_same_setting_unpruned": same / r.latency_ms if same else float("nan")})
     return pd.DataFrame(rows)

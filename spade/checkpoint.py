@@ -80,11 +80,17 @@ def load_payload(path) -> dict:
     return payload
 
 
+def build_narrowed(spec: dict, shapes: dict[str, list[int]]) -> nn.Module:
+    """A freshly initialised network of ``spec`` with the convolution widths ``shapes``."""
+    model = build_model(spec)
+    _narrow(model, shapes)
+    return model
+
+
 def load_model(path) -> tuple[nn.Module, dict]:
     """``(model, payload)`` from an artifact written by :func:`save_model`."""
     payload = load_payload(path)
-    model = build_model(payload["spec"])
-    _narrow(model, payload["layer_shapes"])
+    model = build_narrowed(payload["spec"], payload["layer_shapes"])
     try:
         model.load_state_dict(payload["state_dict"], strict=True)
     except RuntimeError as err:

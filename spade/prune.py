@@ -37,6 +37,17 @@ def output_convs(prior: nn.Module) -> list[nn.Module]:
     return convs[-1:]
 
 
+def prior_channels(model: nn.Module) -> int:
+    """Channels the pruning can remove: every convolution output of every prior, except
+    the output convolutions that write image channels."""
+    total = 0
+    for prior in model.priors():
+        fixed = {id(m) for m in output_convs(prior)}
+        total += sum(m.out_channels for m in prior.modules()
+                     if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) and id(m) not in fixed)
+    return total
+
+
 def prune_prior(prior: nn.Module, example: torch.Tensor, ratio: float, criterion: str = "l1",
                 round_to: int | None = None) -> nn.Module:
     """Remove ``ratio`` of the channels of every prunable group of ``prior`` in place.
@@ -64,6 +75,7 @@ def prune_model(model: nn.Module, example_image: torch.Tensor, ratio: float, cri
     torch.manual_seed(seed)  # only the random criterion draws
     before = layer_shapes(model)
     params_before = sum(p.numel() for p in model.parameters())
+    channels_before = prior_channels(model)
     for prior in model.priors():
         prune_prior(prior, example_image, ratio, criterion, round_to)
     after = layer_shapes(model)
@@ -78,4 +90,8 @@ def prune_model(model: nn.Module, example_image: torch.Tensor, ratio: float, cri
             out = prior(example_image)
             if out.shape != example_image.shape:
                 raise PruningError(f"pruned prior maps {tuple(example_image.shape)} to {tuple(out.shape)}")
-    return {"before": before, "after": after, "params_before": params_before, "params_after": params_after}
+    # the fraction actually removed: `ratio` is per group and rounded per layer, so narrow
+    # layers lose more (or less) than asked
+    channel_ratio = 1 - prior_channels(model) / channels_before
+    return {"before": before, "after": after, "params_before": params_before, "params_after": params_after,
+            "channel_ratio": channel_ratio}

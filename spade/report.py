@@ -12,92 +12,142 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from spade.variants import (CLASSICAL, FIXED_ITERATION_ARCHS, IDENTITY, ORDER, PALETTE, PRIOR_OFF,  # noqa: E402
+                            PRUNED, UNPRUNED)
+
 BASELINES = {"mri": "zero-filled", "sr": "bicubic"}
-COLUMNS = ["task", "set", "arch", "criterion", "ratio", "strategy", "psnr", "ssim", "psnr_std", "ssim_std", "n_images",
-           "params", "macs", "prior_params", "prior_macs", "latency_ms", "latency_p25_ms", "latency_p75_ms",
-           "speedup", "time_saved", "macs_speedup", "batch_latency_ms", "batch_speedup", "batch", "iterations", "device", "convention"]
+# An unpruned network within this margin of its prior-off control barely uses its prior:
+# its pruning rows say nothing about pruning.
+PRIOR_MARGIN_DB = 0.2
+KEYS = list(IDENTITY) + ["split", "set"]
+COLUMNS = KEYS + ["psnr", "ssim", "psnr_std", "ssim_std", "n_images", "actual_ratio", "params", "macs",
+                  "prior_params", "prior_macs", "latency_ms", "latency_p25_ms", "latency_p75_ms", "speedup",
+                  "time_saved", "macs_speedup", "batch_latency_ms", "batch_speedup", "batch", "iterations",
+                  "iterations_max", "bench_images", "bench_iterations", "prior_margin_db", "prior_inactive",
+                  "device", "convention"]
+COST = ["params", "macs", "prior_params", "prior_macs", "actual_ratio", "device"]
 
 
-def summarise(metrics: list[dict], bench: dict[tuple[str, str], pd.DataFrame]) -> pd.DataFrame:
-    """One row per task x arch x ratio x strategy, plus the unpruned and the classical rows.
+def read_scores(paths) -> pd.DataFrame:
+    """The per-image CSVs of the evaluate stage, each carrying its variant's identity."""
+    frames = [pd.read_csv(p, keep_default_na=False, na_values=[""]) for p in paths]
+    scores = pd.concat(frames, ignore_index=True)
+    missing = [k for k in IDENTITY + ("split",) if k not in scores.columns]
+    if missing:
+        raise ValueError(f"per-image scores lack the identity columns {missing}; rerun the evaluate stage")
+    scores["criterion"] = scores["criterion"].fillna("")
+    if "set" not in scores.columns:
+        scores["set"] = ""
+    scores["set"] = scores["set"].fillna("")
+    if "iterations" not in scores.columns:
+        scores["iterations"] = np.nan
+    return scores
 
-    ``metrics``: dicts with keys task, arch, criterion, ratio, strategy, path (a per-image
-    CSV). ``bench``: the benchmark table of each (task, arch); variants are named ``base``
-    or ``{criterion}-r{ratio}-{strategy}``; a variant whose strategy was not timed takes
-    the latency of its pruned model (strategy ``none``), which is exact for networks with
-    a fixed number of iterations.
+
+def summarise(scores: pd.DataFrame, bench: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per variant and test split (and named test set: SR benchmarks), merged with
+    the benchmark on the identity columns.
+
+    ``scores``: :func:`read_scores`. ``bench``: the benchmark tables concatenated. Networks
+    with a fixed number of prior calls are timed once per architecture (their pruned model,
+    strategy ``none``); every strategy of that ratio, and the scratch control with the same
+    widths, takes that timing. Speedups are against the unpruned network's timing.
     """
-    rows = []
-    for m in metrics:
-        scores = pd.read_csv(m["path"])
-        # test images from several named sets (SR benchmarks): one row per set, as the SR
-        # literature reports; a single set or none: one row
-        if "set" in scores.columns:
-            parts = [(name, scores[scores["set"] == name]) for name in scores["set"].drop_duplicates()]
-        else:
-            parts = [(None, scores)]
-        for set_name, part in parts:
-            rows.append(_summary_row(m, part, set_name, bench))
-    frame = pd.DataFrame(rows).reindex(columns=COLUMNS)
-    order = {"classical": 0, "unpruned": 1, "none": 2, "supervised": 3, "school": 4, "selfsup": 5}
-    frame["_o"] = frame.strategy.map(order).fillna(9)
-    sets = {name: i for i, name in enumerate(frame["set"].dropna().drop_duplicates())}
-    frame["_s"] = frame["set"].map(sets).fillna(-1)
-    return (frame.sort_values(["task", "_s", "arch", "_o", "ratio"], kind="stable").drop(columns=["_o", "_s"])
-            .reset_index(drop=True))
+    agg = scores.groupby(KEYS, sort=False, dropna=False).agg(
+        psnr=("psnr", "mean"), ssim=("ssim", "mean"), psnr_std=("psnr", lambda v: v.std(ddof=0)),
+        ssim_std=("ssim", lambda v: v.std(ddof=0)), n_images=("psnr", "size"),
+        iterations=("iterations", "mean"), iterations_max=("iterations", "max"),
+        convention=("convention", "first")).reset_index()
+    if bench is not None and len(bench):
+        agg = _merge_bench(agg, bench)
+    agg = _prior_margin(agg)
+    frame = agg.reindex(columns=COLUMNS)
+    order = {k: i for i, k in enumerate(ORDER)}
+    frame["_o"] = frame.strategy.map(order).fillna(len(order))
+    frame["_split"] = (frame.split != "test").astype(int)
+    sets = {name: i for i, name in enumerate(frame["set"].drop_duplicates())}
+    frame["_s"] = frame["set"].map(sets)
+    return (frame.sort_values(["task", "_split", "_s", "arch", "_o", "ratio"], kind="stable")
+            .drop(columns=["_o", "_s", "_split"]).reset_index(drop=True))
 
 
-def _summary_row(m: dict, scores: pd.DataFrame, set_name, bench) -> dict:
-    row = {k: m[k] for k in ("task", "arch", "criterion", "strategy")}
-    row["ratio"] = float(m["ratio"])
-    row["set"] = set_name
-    if "convention" in scores.columns:
-        row["convention"] = scores.convention.iloc[0]
-    row.update(psnr=scores.psnr.mean(), ssim=scores.ssim.mean(), psnr_std=scores.psnr.std(ddof=0),
-               ssim_std=scores.ssim.std(ddof=0), n_images=len(scores))
-    table = bench.get((m["task"], m["arch"]))
-    if table is not None:
-        b1, bn = table[table.batch == table.batch.min()], table[table.batch == table.batch.max()]
-        name = "base" if m["strategy"] == "unpruned" else f"{m['criterion']}-r{m['ratio']}-{m['strategy']}"
-        if name not in set(b1.variant):
-            name = f"{m['criterion']}-r{m['ratio']}-none"
-        ref1, var1 = b1.set_index("variant").loc["base"], b1.set_index("variant").loc[name]
-        refn, varn = bn.set_index("variant").loc["base"], bn.set_index("variant").loc[name]
-        row.update({k: var1.get(k) for k in ("params", "macs", "prior_params", "prior_macs", "latency_ms",
-                                               "latency_p25_ms", "latency_p75_ms", "iterations", "device")})
-        row.update(speedup=ref1.latency_ms / var1.latency_ms,
-                   time_saved=1 - var1.latency_ms / ref1.latency_ms,
-                   macs_speedup=ref1.macs / var1.macs,
-                   batch_latency_ms=varn.latency_ms, batch_speedup=refn.latency_ms / varn.latency_ms,
-                   batch=int(bn.batch.iloc[0]))
-    return row
+def _merge_bench(agg: pd.DataFrame, bench: pd.DataFrame) -> pd.DataFrame:
+    bench = bench[bench.setting == "eager"].copy()
+    bench["criterion"] = bench["criterion"].fillna("")
+    key = ["task", "arch", "criterion", "ratio", "strategy"]
+    first = bench[bench.batch == bench.groupby(["task", "arch"]).batch.transform("min")]
+    last = bench[bench.batch == bench.groupby(["task", "arch"]).batch.transform("max")]
+    agg = agg.copy()
+    fixed = agg.arch.isin(FIXED_ITERATION_ARCHS) & ~agg.strategy.isin([UNPRUNED, PRIOR_OFF, CLASSICAL])
+    agg["_timed"] = agg.strategy.where(~fixed, PRUNED)  # which timing stands for the row
+    cols = COST + ["latency_ms", "latency_p25_ms", "latency_p75_ms", "images", "iterations", "batch"]
+    one = first[key + cols].rename(columns={"strategy": "_timed", "images": "bench_images",
+                                             "iterations": "bench_iterations", "batch": "_batch1"})
+    out = agg.merge(one, on=["task", "arch", "criterion", "ratio", "_timed"], how="left", validate="many_to_one")
+    many = last[key + ["latency_ms", "batch"]].rename(columns={"strategy": "_timed", "latency_ms": "batch_latency_ms"})
+    out = out.merge(many, on=["task", "arch", "criterion", "ratio", "_timed"], how="left", validate="many_to_one")
+    ref = first[first.strategy == UNPRUNED].set_index(["task", "arch"])
+    ref_n = last[last.strategy == UNPRUNED].set_index(["task", "arch"])
+    idx = pd.MultiIndex.from_frame(out[["task", "arch"]])
+    ref_lat = ref.latency_ms.reindex(idx).to_numpy()
+    out["speedup"] = ref_lat / out.latency_ms
+    out["time_saved"] = 1 - out.latency_ms / ref_lat
+    out["macs_speedup"] = ref.macs.reindex(idx).to_numpy() / out.macs
+    out["batch_speedup"] = ref_n.latency_ms.reindex(idx).to_numpy() / out.batch_latency_ms
+    return out.drop(columns=["_timed", "_batch1"])
+
+
+def _prior_margin(agg: pd.DataFrame) -> pd.DataFrame:
+    """``prior_margin_db``: the unpruned network's PSNR minus its prior-off control's on the
+    same split and set; ``prior_inactive``: that margin is below :data:`PRIOR_MARGIN_DB`."""
+    where = ["task", "arch", "split", "set"]
+    unpruned = agg[agg.strategy == UNPRUNED].set_index(where).psnr
+    off = agg[agg.strategy == PRIOR_OFF].set_index(where).psnr
+    margin = (unpruned - off).rename("prior_margin_db")
+    agg = agg.drop(columns=["prior_margin_db", "prior_inactive"], errors="ignore")
+    agg = agg.merge(margin.reset_index(), on=where, how="left")
+    agg["prior_inactive"] = agg.prior_margin_db < PRIOR_MARGIN_DB
+    agg.loc[agg.prior_margin_db.isna(), "prior_inactive"] = np.nan
+    return agg
 
 
 def markdown(summary: pd.DataFrame) -> str:
-    """Markdown tables, one per task (and test set, where there are several), of quality and cost."""
+    """Markdown tables, one per task and split (and test set, where there are several)."""
     out = ["# SPADE study summary", ""]
-    cols = ["arch", "ratio", "strategy", "psnr", "ssim", "params", "macs", "latency_ms", "speedup", "time_saved"]
-    summary = summary.assign(_set=summary["set"].fillna("") if "set" in summary else "")
-    for (task, set_name), part in summary.groupby(["task", "_set"], sort=False):
-        title = f"{task}, {set_name}" if set_name else task
+    cols = ["arch", "ratio", "actual_ratio", "strategy", "psnr", "ssim", "params", "macs", "latency_ms", "speedup",
+            "time_saved", "iterations", "iterations_max"]
+    flagged = summary.dropna(subset=["prior_margin_db"]).drop_duplicates(["task", "arch", "split", "set"])
+    for _, r in flagged[flagged.prior_inactive.astype(bool)].iterrows():
+        where = f"{r.task}/{r.split}" + (f"/{r.set}" if r.set else "")
+        out += [f"**Warning ({where}, {r.arch})**: the unpruned network is only {r.prior_margin_db:.2f} dB above its "
+                f"prior-off control (below {PRIOR_MARGIN_DB} dB): its prior barely matters, so its pruning rows say "
+                "nothing about pruning.", ""]
+    for (task, split, set_name), part in summary.groupby(["task", "split", "set"], sort=False, dropna=False):
+        title = " / ".join(str(t) for t in (task, split, set_name) if isinstance(t, str) and t)
         conv = part["convention"].dropna().unique() if "convention" in part else []
         note = [f"Metric convention: {', '.join(map(str, conv))}.", ""] if len(conv) else []
+        margins = part.drop_duplicates("arch").dropna(subset=["prior_margin_db"])
+        if len(margins):
+            note += ["Unpruned minus prior-off (dB): " + ", ".join(
+                f"{r.arch} {r.prior_margin_db:+.2f}" for _, r in margins.iterrows()) + ".", ""]
         out += [f"## {title}", "", *note, "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         for _, r in part.iterrows():
             cells = []
             for c in cols:
                 v = r[c]
-                if pd.isna(v):
+                if pd.isna(v) or v == "":
                     cells.append("")
-                elif c in ("psnr",):
+                elif c == "psnr":
                     cells.append(f"{v:.2f}")
-                elif c in ("ssim", "speedup", "ratio"):
-                    cells.append(f"{v:.3f}" if c != "ratio" else f"{v:g}")
+                elif c in ("ssim", "speedup", "actual_ratio"):
+                    cells.append(f"{v:.3f}")
+                elif c == "ratio":
+                    cells.append(f"{v:g}")
                 elif c == "time_saved":
                     cells.append(f"{100 * v:.1f}%")
-                elif c == "latency_ms":
+                elif c in ("latency_ms", "iterations"):
                     cells.append(f"{v:.1f}")
-                elif c in ("params", "macs"):
+                elif c in ("params", "macs", "iterations_max"):
                     cells.append(f"{int(v):,}")
                 else:
                     cells.append(str(v))
@@ -107,58 +157,71 @@ def markdown(summary: pd.DataFrame) -> str:
 
 
 def primary(summary: pd.DataFrame) -> pd.DataFrame:
-    """The rows the figures show: per task, its first test set (all rows when no sets),
-    so that scores of different test sets are never averaged together."""
-    if "set" not in summary or summary["set"].isna().all():
-        return summary
-    first = summary.dropna(subset=["set"]).groupby("task", sort=False)["set"].first()
-    keep = summary["set"].isna() | (summary["set"] == summary.task.map(first))
-    return summary[keep]
+    """The rows the figures show: per task, the test split's first test set, so that scores
+    of different test sets (or of the external set) are never averaged together."""
+    summary = summary[summary.split == "test"]
+    sets = summary["set"].fillna("")
+    first = sets.groupby(summary.task, sort=False).first()
+    return summary[sets == summary.task.map(first)]
 
 
-def _pruned(summary: pd.DataFrame) -> pd.DataFrame:
-    return summary[~summary.strategy.isin(["classical"])].copy()
+def _networks(summary: pd.DataFrame) -> pd.DataFrame:
+    return summary[summary.strategy != CLASSICAL].copy()
+
+
+def _hue(data: pd.DataFrame) -> dict:
+    """The fixed colour of each kind present (the same in every figure)."""
+    return {"hue": "strategy", "palette": {k: v for k, v in PALETTE.items() if k in set(data.strategy)},
+            "hue_order": [k for k in ORDER if k in set(data.strategy)]}
 
 
 def plot_psnr_vs_ratio(summary: pd.DataFrame, path) -> None:
+    """PSNR of every pruned kind against the ratio, with the unpruned network (dashed), its
+    prior-off control (dash-dot) and the classical baseline (dotted) as lines."""
     summary = primary(summary)
-    data = _pruned(summary)
-    unpruned = data[data.strategy == "unpruned"]
-    data = data[data.strategy != "unpruned"]
-    grid = sns.relplot(data=data, x="ratio", y="psnr", hue="strategy", style="arch", col="task", kind="line",
-                       marker="o", facet_kws={"sharey": False}, height=3.2)
+    data = _networks(summary)
+    lines = data[data.strategy.isin([UNPRUNED, PRIOR_OFF])]
+    data = data[~data.strategy.isin([UNPRUNED, PRIOR_OFF])]
+    grid = sns.relplot(data=data, x="ratio", y="psnr", style="arch", col="task", kind="line", marker="o",
+                       facet_kws={"sharey": False}, height=3.4, **_hue(data))
     for task, ax in grid.axes_dict.items():
-        for _, r in unpruned[unpruned.task == task].iterrows():
-            ax.axhline(r.psnr, color="k", ls="--", lw=1, label=f"unpruned {r.arch}")
-        base = summary[(summary.task == task) & (summary.strategy == "classical")]
-        for _, r in base.iterrows():
-            ax.axhline(r.psnr, color="gray", ls=":", lw=1, label=r.arch)
+        for _, r in lines[lines.task == task].iterrows():
+            ax.axhline(r.psnr, color=PALETTE[r.strategy], ls="--" if r.strategy == UNPRUNED else "-.", lw=1)
+        for _, r in summary[(summary.task == task) & (summary.strategy == CLASSICAL)].iterrows():
+            ax.axhline(r.psnr, color=PALETTE[CLASSICAL], ls=":", lw=1)
         ax.set_xlabel("channel pruning ratio")
-        ax.set_ylabel("PSNR (dB)")
+        ax.set_ylabel("PSNR (dB); lines: unpruned --, prior-off -., classical :", fontsize=7)
+    grid.figure.subplots_adjust(wspace=0.35)
     grid.savefig(path, dpi=120)
     plt.close("all")
 
 
 def plot_speedup(summary: pd.DataFrame, path) -> None:
+    """Measured speedup of the supervised fine-tuned variants (a DEQ's cost depends on the
+    iterations its weights need, so a never fine-tuned one would mix channel removal with
+    early stopping at a poor fixed point) beside the bound set by MACs."""
     summary = primary(summary)
-    data = summary[summary.strategy.isin(["none"])].dropna(subset=["speedup"])
-    long = pd.concat([data.assign(kind="measured (batch 1)", value=data.speedup),
-                      data.assign(kind=f"measured (batch {int(data.batch.max())})", value=data.batch_speedup),
-                      data.assign(kind="MACs bound", value=data.macs_speedup)])
-    grid = sns.relplot(data=long, x="ratio", y="value", hue="kind", style="arch", col="task", kind="line",
-                       marker="o", height=3.2, facet_kws={"sharey": False})
-    grid.set_axis_labels("channel pruning ratio", "speedup (unpruned time / pruned time)")
+    data = summary[summary.strategy == "supervised"].dropna(subset=["speedup"])
+    kinds = [data.assign(kind="measured (batch 1)", value=data.speedup)]
+    if len(data) and data.batch.max() > 1:
+        kinds.append(data.assign(kind=f"measured (batch {int(data.batch.max())})", value=data.batch_speedup))
+    kinds.append(data.assign(kind="MACs bound", value=data.macs_speedup))
+    grid = sns.relplot(data=pd.concat(kinds), x="ratio", y="value", hue="kind", style="arch", col="task",
+                       kind="line", marker="o", height=3.4, facet_kws={"sharey": False})
+    grid.set_axis_labels("channel pruning ratio", "speedup, supervised fine-tuned")
     for ax in grid.axes.flat:
         ax.axhline(1, color="k", lw=0.8)
+    grid.figure.subplots_adjust(wspace=0.3)
     grid.savefig(path, dpi=120)
     plt.close("all")
 
 
 def plot_psnr_vs_latency(summary: pd.DataFrame, path) -> None:
-    data = _pruned(primary(summary)).dropna(subset=["latency_ms"])
-    grid = sns.relplot(data=data, x="latency_ms", y="psnr", hue="strategy", size="ratio", style="arch",
-                       col="task", height=3.2, facet_kws={"sharex": False, "sharey": False})
+    data = _networks(primary(summary)).dropna(subset=["latency_ms"])
+    grid = sns.relplot(data=data, x="latency_ms", y="psnr", size="ratio", style="arch", col="task", height=3.4,
+                       facet_kws={"sharex": False, "sharey": False}, **_hue(data))
     grid.set_axis_labels("latency at batch 1 (ms)", "PSNR (dB)")
+    grid.figure.subplots_adjust(wspace=0.3)
     grid.savefig(path, dpi=120)
     plt.close("all")
 
@@ -197,14 +260,15 @@ def plot_examples(examples: dict[str, str], path, title: str) -> None:
 
 
 EXTRA_COLUMNS = ["task", "arch", "variant", "setting", "batch", "latency_ms", "iterations",
-                 "speedup_vs_eager_base", "speedup_vs_same_setting_base"]
+                 "speedup_vs_eager_unpruned", "speedup_vs_same_setting_unpruned"]
 
 
-def extra_timings(bench: dict[tuple[str, str], pd.DataFrame]) -> pd.DataFrame:
-    """The labelled extra timing rows (``variant@setting``) of every benchmark table."""
+def extra_timings(bench: pd.DataFrame) -> pd.DataFrame:
+    """The labelled extra timing rows (``variant@setting``) of the benchmark tables."""
     from spade.benchmark import labelled_speedups
 
-    parts = [labelled_speedups(table).assign(task=task, arch=arch) for (task, arch), table in bench.items()]
+    parts = [labelled_speedups(table).assign(task=task, arch=arch)
+             for (task, arch), table in bench.groupby(["task", "arch"], sort=False)]
     parts = [p for p in parts if len(p)]
     return pd.concat(parts, ignore_index=True)[EXTRA_COLUMNS] if parts else pd.DataFrame(columns=EXTRA_COLUMNS)
 

@@ -14,15 +14,16 @@ import pandas as pd
 import torch
 
 from spade import benchmark as bench
-from spade.checkpoint import load_model, save_model
+from spade.checkpoint import CheckpointError, build_narrowed, load_model, load_payload, save_model
 from spade.data import H5Split, build_dataset, read_physics
 from spade.metrics import convention_for, prepare, score
 from spade.models import build_model
 from spade.models import prior_off as switch_prior_off
 from spade.physics import batch_physics, make_physics
 from spade.provenance import environment, write_json
-from spade.prune import prune_model
+from spade.prune import output_convs, prune_model
 from spade.train import fit, make_strategy, set_reproducible
+from spade.variants import CLASSICAL, IDENTITY, PRIOR_OFF, PRUNED, SCRATCH, STRATEGIES, UNPRUNED, identity
 
 log = logging.getLogger("spade")
 
@@ -48,6 +49,17 @@ def make_data(task: str, cfg: dict, seed: int, outputs: dict[str, str], info_pat
     log.info("%s: %s", task, counts)
 
 
+def make_external(task: str, cfg: dict, seed: int, out_path) -> int:
+    """The external test set: real MR slices from sources that no split trains on."""
+    if task != "mri":
+        raise ValueError(f"an external test set is built for task 'mri' only, not {task!r}")
+    from spade.data.embedded import build_mri_external
+
+    count = build_mri_external(cfg, seed, out_path)
+    log.info("%s external: %d slices", task, count)
+    return count
+
+
 def model_spec(task: str, arch_cfg: dict, channels: int) -> dict:
     spec = copy.deepcopy(arch_cfg)
     spec["channels"] = channels
@@ -55,7 +67,7 @@ def model_spec(task: str, arch_cfg: dict, channels: int) -> dict:
     return spec
 
 
-def train_base(task: str, arch: str, arch_cfg: dict, opts: dict, seed: int, threads: int, train_path, val_path,
+def train_unpruned(task: str, arch: str, arch_cfg: dict, opts: dict, seed: int, threads: int, train_path, val_path,
                out_model, history_path, state_path, device_setting: str = "cpu") -> None:
     """Train the unpruned network with the supervised loss."""
     set_reproducible(seed, threads)
@@ -69,7 +81,33 @@ def train_base(task: str, arch: str, arch_cfg: dict, opts: dict, seed: int, thre
     strategy = make_strategy("supervised", task, opts)
     model, history = fit(model, strategy, physics, train_set, val_set, opts, seed, state_path, history_path,
                          log=log.info, device=device)
-    save_model(out_model, model, spec, {"stage": "train", "history": history, **environment(seed, str(device))})
+    save_model(out_model, model, spec, {"stage": "train", "identity": identity(task, arch), "history": history,
+                                        "opts": opts, **environment(seed, str(device))})
+
+
+def train_scratch(pruned_path, opts: dict, seed: int, threads: int, train_path, val_path, out_model, history_path,
+                  state_path, device_setting: str = "cpu") -> None:
+    """The control of every pruning result: a network with the pruned widths trained from
+    random initialisation (the unpruned network's own init recipe, output convolutions
+    zeroed) with the unpruned network's supervised budget ``opts``."""
+    set_reproducible(seed, threads)
+    device = resolve_device(device_setting)
+    payload = load_payload(pruned_path)
+    model = build_narrowed(payload["spec"], payload["layer_shapes"])
+    with torch.no_grad():  # as every prior starts: the identity (see spade.models.edsr)
+        for prior in model.priors():
+            for conv in output_convs(prior):
+                conv.weight.zero_()
+                if conv.bias is not None:
+                    conv.bias.zero_()
+    _, physics = load_physics(train_path)
+    train_set, val_set = H5Split(train_path, True), H5Split(val_path, True)
+    model, history = fit(model, make_strategy("supervised", payload["spec"]["task"], opts), physics, train_set,
+                         val_set, opts, seed, state_path, history_path, log=log.info, device=device)
+    pruned = payload["meta"]["identity"]
+    meta = {"stage": "scratch", "identity": {**pruned, "strategy": SCRATCH}, "widths_of": str(pruned_path),
+            "history": history, "opts": opts, **environment(seed, str(device))}
+    save_model(out_model, model, payload["spec"], meta)
 
 
 def prune(base_path, data_path, ratio: float, criterion: str, seed: int, out_model,
@@ -79,30 +117,45 @@ def prune(base_path, data_path, ratio: float, criterion: str, seed: int, out_mod
     y = H5Split(data_path, False).y[0][None]  # sample 0, whose operator load_physics gives
     example = physics.init(y)  # the prior sees images of this shape
     info = prune_model(model, example, ratio, criterion, seed, round_to)
-    meta = {"stage": "prune", "ratio": ratio, "criterion": criterion, "round_to": round_to, "base": str(base_path),
-            "params_before": info["params_before"], "params_after": info["params_after"], **environment(seed)}
+    base = payload["meta"]["identity"]
+    meta = {"stage": "prune", "identity": identity(base["task"], base["arch"], criterion, ratio, PRUNED),
+            "round_to": round_to, "base": str(base_path), "params_before": info["params_before"],
+            "params_after": info["params_after"], "channel_ratio": info["channel_ratio"], **environment(seed)}
     save_model(out_model, model, payload["spec"], meta)
-    log.info("pruned %s at %s: %d -> %d parameters", base_path, ratio, info["params_before"], info["params_after"])
+    log.info("pruned %s at %s: %d -> %d parameters, %.3f of the prior channels removed", base_path, ratio,
+             info["params_before"], info["params_after"], info["channel_ratio"])
     return info
 
 
 def finetune(strategy_name: str, pruned_path, teacher_path, train_path, val_path, opts: dict, seed: int,
              threads: int, out_model, history_path, state_path, device_setting: str = "cpu") -> None:
-    """Fine-tune a pruned network. Label-free strategies open the splits without ``/x``."""
+    """Fine-tune a pruned network on ``train_path``. A label-free strategy opens its splits
+    without ``/x`` (its training split, the unlabelled one, has none at all) and selects
+    its checkpoint on its own loss over the validation measurements."""
+    if strategy_name not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy_name!r}; expected one of {sorted(STRATEGIES)}")
+    rule = STRATEGIES[strategy_name]
     set_reproducible(seed, threads)
     device = resolve_device(device_setting)
     model, payload = load_model(pruned_path)
     task, physics = load_physics(train_path)
-    needs_target = strategy_name == "supervised"
-    train_set, val_set = H5Split(train_path, needs_target), H5Split(val_path, needs_target)
-    teacher = load_model(teacher_path)[0].to(device) if strategy_name == "school" else None
+    train_set, val_set = H5Split(train_path, rule.needs_target), H5Split(val_path, rule.needs_target)
+    teacher = load_model(teacher_path)[0].to(device) if rule.needs_teacher else None
     strategy = make_strategy(strategy_name, task, opts, teacher)
     model, history = fit(model, strategy, physics, train_set, val_set, opts, seed, state_path, history_path,
                          log=log.info, device=device)
-    meta = {"stage": "finetune", "strategy": strategy_name, "pruned": str(pruned_path), "history": history,
-            **{k: v for k, v in payload["meta"].items() if k in ("ratio", "criterion")},
+    meta = {"stage": "finetune", "identity": {**payload["meta"]["identity"], "strategy": strategy_name},
+            "pruned": str(pruned_path), "trained_on": str(train_path), "history": history, "opts": opts,
             **environment(seed, str(device))}
     save_model(out_model, model, payload["spec"], meta)
+
+
+def model_identity(payload: dict, path) -> dict:
+    """The identity recorded in an artifact's metadata (see :mod:`spade.variants`)."""
+    ident = payload.get("meta", {}).get("identity")
+    if not isinstance(ident, dict) or set(ident) != set(IDENTITY):
+        raise CheckpointError(f"{path}: metadata has no variant identity {IDENTITY}; rebuild it with this version")
+    return identity(**ident)
 
 
 def reconstruct(model, physics, y: torch.Tensor) -> torch.Tensor:
@@ -111,21 +164,46 @@ def reconstruct(model, physics, y: torch.Tensor) -> torch.Tensor:
         return physics.init(y) if model is None else model(y, physics)
 
 
+def load_variant(path, prior_off: bool = False, task: str | None = None) -> tuple[torch.nn.Module | None, dict]:
+    """``(model, identity)`` of a variant: an artifact, its prior-off control
+    (``prior_off``: the unpruned network with every prior the identity), or the classical
+    baseline (``path=None``, no model)."""
+    if path is None:
+        return None, identity(task, CLASSICAL, strategy=CLASSICAL)
+    model, payload = load_model(path)
+    ident = model_identity(payload, path)
+    if prior_off:
+        if ident["strategy"] != UNPRUNED:
+            raise ValueError(f"{path}: the prior-off control is defined for the unpruned network, "
+                             f"not for strategy {ident['strategy']!r}")
+        model, ident = switch_prior_off(model), {**ident, "strategy": PRIOR_OFF}
+    return model.eval(), ident
+
+
+def variant_label(ident: dict) -> str:
+    """A short label for logs and the labelled extra timings (tables merge on columns)."""
+    if ident["strategy"] in (CLASSICAL, UNPRUNED, PRIOR_OFF):
+        return ident["strategy"]
+    return f"{ident['criterion']}-r{ident['ratio']:g}-{ident['strategy']}"
+
+
 def evaluate(model_path, test_path, out_csv, out_examples, n_examples: int, threads: int,
              device_setting: str = "cpu", convention: str | None = None, prior_off: bool = False) -> pd.DataFrame:
-    """Per-image PSNR/SSIM on the test split (``model_path=None``: classical baseline)
-    under ``convention`` (the task's default when None; see :mod:`spade.metrics`).
-    Networks run on ``device``; metrics are computed on the CPU. Each image uses its own
-    operator where the file holds per-sample physics; the CSV names each image's group
-    (its volume or test set) when the file records one."""
+    """Per-image PSNR/SSIM on a labelled split (test, external or val; ``model_path=None``:
+    the classical baseline; ``prior_off``: the unpruned network's prior-off control) under
+    ``convention`` (the task's default when None; see :mod:`spade.metrics`). Every row
+    carries the variant's identity and the split. Networks run on ``device``; metrics are
+    computed on the CPU. Each image uses its own operator where the file holds per-sample
+    physics; the CSV names each image's group (its volume or test set) where recorded."""
     set_reproducible(0, threads)
     device = resolve_device(device_setting)
     task, physics = load_physics(test_path)
     convention = convention_for(task, convention)
     data = H5Split(test_path, True)
-    model = None if model_path is None else load_model(model_path)[0].eval().to(device)
-    if prior_off:  # the control: the same network with every prior switched to the identity
-        model = switch_prior_off(model)
+    model, ident = load_variant(model_path, prior_off, task)
+    if ident["task"] != task:
+        raise ValueError(f"{model_path}: a {ident['task']!r} network cannot be evaluated on {test_path} ({task!r})")
+    model = None if model is None else model.to(device)
     groups = data.groups or ["all"] * len(data)
     ranges = {}
     if convention == "fastmri":  # fastMRI's data range: the maximum of the target volume
@@ -148,43 +226,71 @@ def evaluate(model_path, test_path, out_csv, out_examples, n_examples: int, thre
             examples[f"target_{i}"] = prepare(x, op, task, convention).numpy()
     frame = pd.DataFrame(rows)
     frame["convention"] = convention
+    frame = frame.assign(**ident, split=data.split)
     Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out_csv, index=False)
     np.savez_compressed(out_examples, names=np.array(data.names[:n_examples]), **examples)
     return frame
 
 
-def run_benchmark(variants: dict[str, str], test_path, opts: dict, device_setting: str, threads: int,
+def run_benchmark(variants: list[dict], test_path, opts: dict, device_setting: str, threads: int,
                   out_csv, out_info) -> pd.DataFrame:
-    """Time every variant side by side, at batch 1 and the larger batch of ``opts``,
-    plus the labelled extra rows of :func:`spade.benchmark.labelled_variants`."""
+    """Time every variant side by side on the first ``opts['images']`` test images (each
+    with its own operator), at every batch size of ``opts`` (an image repeated to fill the
+    batch), plus the labelled extra rows of :func:`spade.benchmark.labelled_variants`.
+
+    ``variants``: ``{"path": artifact, "prior_off": bool}``. Each row carries the variant's
+    identity; latency is the mean over images of each image's median, and a DEQ's
+    iterations are the mean (and maximum) over those images."""
     set_reproducible(0, threads)
+    # deterministic kernels are for training's reproducibility; time the fast ones users run
+    torch.use_deterministic_algorithms(False)
     device = resolve_device(device_setting)
     task, physics = load_physics(test_path)
     data = H5Split(test_path, False)
-    y = data.y[0][None]  # the first test image, repeated to fill a batch
-    params = data.sample_physics(0)
-    if opts.get("crop") and task == "sr":  # whole test photographs are too slow to repeat on a CPU
-        y = y[..., : opts["crop"], : opts["crop"]]
-    models = {name: load_model(path)[0].eval() for name, path in variants.items()}
-    single = batch_physics(physics, {k: v[None] for k, v in params.items()})  # the operator of one image
-    costs = {name: bench.cost(m, single, y) for name, m in models.items()}
+    n_images = max(1, min(int(opts.get("images", 1)), len(data)))
+    images = []
+    for i in range(n_images):
+        y = data.y[i][None]
+        if opts.get("crop") and task == "sr":  # whole test photographs are too slow to repeat on a CPU
+            y = y[..., : opts["crop"], : opts["crop"]]
+        images.append((y, data.sample_physics(i)))
+    models, idents = {}, {}
+    for v in variants:
+        model, ident = load_variant(v["path"], bool(v.get("prior_off")), task)
+        label = variant_label(ident)
+        models[label], idents[label] = model, ident
+    y0, params0 = images[0]
+    single = batch_physics(physics, {k: v[None] for k, v in params0.items()})  # the operator of image 0
+    costs = {name: bench.cost(m, single, y0) for name, m in models.items()}
+    unpruned_channels = next((costs[n]["prior_channels"] for n in models if idents[n]["strategy"] == UNPRUNED), None)
     models = {name: m.to(device) for name, m in models.items()}
     models.update(bench.labelled_variants(models, opts))
     rows = []
     for batch in opts["batch_sizes"]:
-        yb = y.expand(batch, *y.shape[1:]).contiguous()
-        op = batch_physics(physics, {k: v[None].expand(batch, *v.shape) for k, v in params.items()})
-        physics_dev = op.to(device)
-        times = bench.time_variants(models, op, yb, int(opts["warmup"]), int(opts["repeats"]), device)
-        yb_dev = yb.to(device)
+        stats: dict[str, list] = {name: [] for name in models}
+        for y, params in images:
+            yb = y.expand(batch, *y.shape[1:]).contiguous()
+            op = batch_physics(physics, {k: v[None].expand(batch, *v.shape) for k, v in params.items()})
+            times = bench.time_variants(models, op, yb, int(opts["warmup"]), int(opts["repeats"]), device)
+            op_dev, yb_dev = op.to(device), yb.to(device)
+            for name in models:
+                stats[name].append({**bench.summarise(times[name]),
+                                    "iterations": bench.iterations(models[name], op_dev, yb_dev)})
         for name in models:
             variant, setting = bench.split_label(name)
-            its = bench.iterations(models[name], physics_dev, yb_dev)
-            rows.append({"variant": name, "setting": setting, "batch": batch, **bench.summarise(times[name]),
-                         **costs[variant], "iterations": its,
-                         "input_shape": "x".join(map(str, yb.shape)), "device": str(device)})
+            per = pd.DataFrame(stats[name])
+            channels = costs[variant]["prior_channels"]
+            rows.append({**idents[variant], "variant": name, "setting": setting, "batch": batch,
+                         "latency_ms": per.latency_ms.mean(), "latency_p25_ms": per.latency_p25_ms.mean(),
+                         "latency_p75_ms": per.latency_p75_ms.mean(), "latency_min_ms": per.latency_min_ms.min(),
+                         "images": n_images, "repeats": int(opts["repeats"]),
+                         "iterations": per.iterations.mean(), "iterations_max": per.iterations.max(),
+                         **costs[variant],
+                         "actual_ratio": 1 - channels / unpruned_channels if channels and unpruned_channels else None,
+                         "input_shape": "x".join(map(str, (batch, *y0.shape[1:]))), "device": str(device)})
     frame = pd.DataFrame(rows)
     frame.to_csv(out_csv, index=False)
-    write_json({"task": task, "variants": variants, "opts": opts, **environment(0, str(device))}, out_info)
+    write_json({"task": task, "variants": variants, "opts": opts, "images": [data.names[i] for i in range(n_images)],
+                **environment(0, str(device))}, out_info)
     return frame

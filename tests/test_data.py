@@ -45,18 +45,23 @@ def test_mri_builder_writes_provenance_and_consistent_measurements(tmp_path):
     assert float(x.max()) <= 1.0 + 1e-6 and float(x[1].abs().max()) == 0.0
 
 
+SR_SPLITS = ("train", "val", "test", "unlabelled")
+
+
 def test_sr_builder_patches_and_whole_test_images(tmp_path):
     cfg = {"scale": 2, "kernel": "bicubic", "sigma": None, "hr_downscale": 4, "patch_size": 16,
            "patches_per_image": 3, "noise_std": 0.01,
-           "images": {"train": ["brick", "moon"], "val": ["rocket"], "test": ["camera"]}}
-    out = {s: tmp_path / f"{s}.h5" for s in ("train", "val", "test")}
-    assert build_dataset("sr", cfg, 0, out) == {"train": 6, "val": 3, "test": 1}
+           "images": {"train": ["brick", "moon"], "val": ["rocket"], "test": ["camera"], "unlabelled": ["coins"]}}
+    out = {s: tmp_path / f"{s}.h5" for s in SR_SPLITS}
+    assert build_dataset("sr", cfg, 0, out) == {"train": 6, "val": 3, "test": 1, "unlabelled": 3}
+    with h5py.File(out["unlabelled"]) as f:  # measurements only: no ground truth is stored
+        assert "x" not in f and len(f["y"]) == 3
     y, x = H5Split(out["test"], True)[0]
     assert x.shape == (1, 128, 128) and y.shape == (1, 64, 64)
     y, x = H5Split(out["train"], True)[0]
     assert x.shape == (1, 16, 16) and y.shape == (1, 8, 8)
     # same seed, same bytes
-    again = {s: tmp_path / f"again_{s}.h5" for s in ("train", "val", "test")}
+    again = {s: tmp_path / f"again_{s}.h5" for s in SR_SPLITS}
     build_dataset("sr", cfg, 0, again)
     a, b = H5Split(out["train"], True), H5Split(again["train"], True)
     assert all(np.array_equal(p, q) for p, q in zip(a.y, b.y))
@@ -64,17 +69,19 @@ def test_sr_builder_patches_and_whole_test_images(tmp_path):
 
 def test_patch_larger_than_image_is_refused(tmp_path):
     cfg = {"scale": 2, "kernel": "bicubic", "sigma": None, "hr_downscale": 16, "patch_size": 48,
-           "patches_per_image": 1, "noise_std": 0.0, "images": {"train": ["page"], "val": ["page"], "test": ["page"]}}
+           "patches_per_image": 1, "noise_std": 0.0,
+           "images": {"train": ["page"], "val": ["page"], "test": ["page"], "unlabelled": ["page"]}}
     with pytest.raises(ValueError, match="smaller than patch_size"):
-        build_dataset("sr", cfg, 0, {s: tmp_path / f"{s}.h5" for s in ("train", "val", "test")})
+        build_dataset("sr", cfg, 0, {s: tmp_path / f"{s}.h5" for s in SR_SPLITS})
     assert not list(tmp_path.glob("*.h5*")), "no partial output"
 
 
 def test_unknown_image_is_named(tmp_path):
     cfg = {"scale": 2, "kernel": "bicubic", "sigma": None, "hr_downscale": 1, "patch_size": 16,
-           "patches_per_image": 1, "noise_std": 0.0, "images": {"train": ["lena"], "val": ["moon"], "test": ["moon"]}}
+           "patches_per_image": 1, "noise_std": 0.0,
+           "images": {"train": ["lena"], "val": ["moon"], "test": ["moon"], "unlabelled": ["moon"]}}
     with pytest.raises(FileNotFoundError, match="lena"):
-        build_dataset("sr", cfg, 0, {s: tmp_path / f"{s}.h5" for s in ("train", "val", "test")})
+        build_dataset("sr", cfg, 0, {s: tmp_path / f"{s}.h5" for s in SR_SPLITS})
 
 
 def test_bad_split_files_fail_with_file_and_key(tmp_path):

@@ -13,7 +13,7 @@ from spade.data.fastmri import build_targets, coil_combine, crop_or_pad, parse_h
 from spade.physics import MultiCoilMRI, SingleCoilMRI, batch_physics, make_physics
 
 torch.set_num_threads(1)
-SPLITS = ("train", "val", "test")
+SPLITS = ("train", "val", "test", "unlabelled")
 
 
 def mri_cfg(root, **fastmri):
@@ -79,13 +79,17 @@ def test_multicoil_splits_by_volume_with_per_sample_maps(tmp_path):
     assert sum(counts.values()) == len(axt2) * 2, "AXT2 volumes only, slices 1..2 of each"
     owner = {}
     for s in SPLITS:
-        data = H5Split(out[s], True)
+        labelled = s != "unlabelled"
+        data = H5Split(out[s], labelled)
         assert data.group_kind == "volume" and set(data.per_sample) == {"sens"}
         for g in set(data.groups):
             assert g not in owner, f"volume {g} in {owner.get(g)} and {s}"
             owner[g] = s
         task, params = read_physics(out[s])
         assert params["mask"].shape == (16, 16) and params["sens"].shape == (1, 4, 2, 16, 16)
+        if not labelled:  # measurements only: no ground truth was stored
+            assert "x" not in h5py.File(out[s]) and data.names[0].endswith("/s001")
+            continue
         for i in range(len(data)):
             y, x, phys = data[i]
             op = batch_physics(make_physics(task, params), {k: v[None] for k, v in phys.items()})
@@ -129,7 +133,7 @@ def test_random_masks_are_per_file_and_reproducible(tmp_path):
 def test_explicit_split_folders_and_acquired_measurements(tmp_path):
     # fastMRI's own folders (train and val) used as given; file names stay unique
     roots = {}
-    for k, (s, n) in enumerate(zip(SPLITS, (3, 1, 1))):
+    for k, (s, n) in enumerate(zip(SPLITS[:3], (3, 1, 1))):
         roots[s] = tmp_path / s
         roots[s].mkdir()
         for i in range(n):
@@ -137,7 +141,8 @@ def test_explicit_split_folders_and_acquired_measurements(tmp_path):
     cfg = mri_cfg(tmp_path, measurements="acquired")
     cfg["fastmri"]["root"] = {s: str(p) for s, p in roots.items()}
     counts = build_dataset("mri", cfg, 0, outputs(tmp_path))
-    assert counts == {"train": 9, "val": 3, "test": 3}
+    # without an unlabelled folder, a tenth (at least one) of the training volumes
+    assert counts == {"train": 6, "val": 3, "test": 3, "unlabelled": 3}
     data = H5Split(outputs(tmp_path)["val"], True)
     y, x, phys = data[0]
     op = MultiCoilMRI(read_physics(outputs(tmp_path)["val"])[1]["mask"], phys["sens"])
@@ -157,7 +162,7 @@ def test_training_and_evaluation_use_each_samples_operator(tmp_path):
     from spade.stages import evaluate, load_physics
     from spade.train import fit, make_strategy
 
-    write_fastmri_folder(tmp_path / "raw", 5)
+    write_fastmri_folder(tmp_path / "raw", 6)
     out = outputs(tmp_path)
     build_dataset("mri", mri_cfg(tmp_path / "raw", mask="equispaced", acquisitions=None), 0, out)
     task, physics = load_physics(out["train"])
@@ -169,7 +174,7 @@ def test_training_and_evaluation_use_each_samples_operator(tmp_path):
     for name in ("supervised", "school", "selfsup"):
         needs = name == "supervised"
         strategy = make_strategy(name, task, opts, teacher=build_model(spec) if name == "school" else None)
-        model, hist = fit(build_model(spec), strategy, physics, H5Split(out["train"], needs),
+        model, hist = fit(build_model(spec), strategy, physics, H5Split(out["train" if needs else "unlabelled"], needs),
                           H5Split(out["val"], needs), opts, 0, tmp_path / f"{name}.state", tmp_path / f"{name}.csv")
         assert np.isfinite(hist[0]["train_loss"]) and np.isfinite(hist[0]["val_loss"])
     # label-free readers never touch /x: they work on a file without it
@@ -178,7 +183,8 @@ def test_training_and_evaluation_use_each_samples_operator(tmp_path):
     assert len(H5Split(out["val"], False)[0]) == 2, "(y, per-sample physics)"
     from spade.checkpoint import save_model
 
-    save_model(tmp_path / "m.pt", base, spec, {})
+    save_model(tmp_path / "m.pt", base, spec, {"identity": {"task": "mri", "arch": "varnet", "criterion": "",
+                                                            "ratio": 0.0, "strategy": "unpruned"}})
     frame = evaluate(tmp_path / "m.pt", out["test"], tmp_path / "m.csv", tmp_path / "m.npz", 1, 1,
                      convention="fastmri")
     assert set(frame.columns) >= {"image", "volume", "psnr", "ssim", "convention"}
@@ -249,13 +255,13 @@ def test_missing_and_empty_folders_and_no_match(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetFileError, match="empty.*no .h5 files"):
         build_dataset("mri", mri_cfg(tmp_path / "empty"), 0, out)
-    write_fastmri_folder(tmp_path / "raw", 3, acquisitions=("AXT1",))
+    write_fastmri_folder(tmp_path / "raw", 4, acquisitions=("AXT1",))
     with pytest.raises(DatasetFileError, match="acquisition in \\['AXT2'\\]"):
         build_dataset("mri", mri_cfg(tmp_path / "raw"), 0, out)
     with pytest.raises(DatasetFileError, match="no slice in the range"):
         build_dataset("mri", mri_cfg(tmp_path / "raw", acquisitions=None, slices=[5, 9]), 0, out)
-    write_fastmri_folder(tmp_path / "two", 2)
-    with pytest.raises(DatasetFileError, match="at least 3"):
+    write_fastmri_folder(tmp_path / "two", 3)
+    with pytest.raises(DatasetFileError, match="at least 4"):
         build_dataset("mri", mri_cfg(tmp_path / "two"), 0, out)
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
 

@@ -9,7 +9,7 @@ from spade.data import DatasetFileError, H5Split, build_dataset, read_physics
 from spade.physics import make_physics
 
 torch.set_num_threads(1)
-SPLITS = ("train", "val", "test")
+SPLITS = ("train", "val", "test", "unlabelled")
 
 
 def photo(h, w, seed):
@@ -57,7 +57,8 @@ def sr_root(tmp_path):
 def test_colour_splits_from_folders(sr_root, tmp_path):
     out = {s: tmp_path / "out" / f"{s}.h5" for s in SPLITS}
     counts = build_dataset("sr", sr_cfg(sr_root), 0, out)
-    assert counts == {"train": 9, "val": 3, "test": 5}
+    # 4 training images: the last for val, the one before it (a tenth, at least one) unlabelled
+    assert counts == {"train": 6, "val": 3, "test": 5, "unlabelled": 3}
     task, params = read_physics(out["test"])
     physics = make_physics(task, params)
     assert physics.image_channels == 3
@@ -72,6 +73,10 @@ def test_colour_splits_from_folders(sr_root, tmp_path):
     train = H5Split(out["train"], True)
     assert all(x.shape == (3, 16, 16) and y.shape == (3, 8, 8) for y, x in train)
     assert not {n.split("@")[0] for n in train.names} & {n.split("@")[0] for n in H5Split(out["val"], True).names}
+    unlabelled = H5Split(out["unlabelled"], False)
+    assert {n.split("@")[0] for n in unlabelled.names} == {"0003"}, "disjoint from train and val"
+    with pytest.raises(DatasetFileError, match="measurement-only"):
+        H5Split(out["unlabelled"], True)
 
 
 @pytest.mark.parametrize("scale,kernel,sigma", [(3, "gaussian", 1.5), (4, "bicubic", None)])

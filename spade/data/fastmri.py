@@ -37,7 +37,11 @@ from spade.data.h5 import DatasetFileError, SplitWriter
 from spade.physics import make_physics
 from spade.physics.masks import file_rng, make_mask
 
-SPLITS = ("train", "val", "test")
+SPLITS = ("train", "val", "test", "unlabelled")
+# Without a `split.unlabelled` fraction (or an `unlabelled` root folder), this share of the
+# training volumes becomes the unlabelled split (measurements only, for the label-free
+# fine-tuning strategies), so the base model never trains on it.
+UNLABELLED_FRACTION = 0.1
 TARGET_KEY = {"singlecoil": "reconstruction_esc", "multicoil": "reconstruction_rss"}
 KSPACE_DIMS = {"singlecoil": 3, "multicoil": 4}
 ISMRMRD_NS = "{http://www.ismrm.org/ISMRMRD}"
@@ -227,22 +231,26 @@ def list_files(folders, what: str) -> list[Path]:
 
 
 def split_volumes(files: list, fractions: dict, seed: int) -> dict[str, list]:
-    """Assign whole volumes to splits: a seeded shuffle cut by ``fractions``; val and
-    test get at least one volume each."""
+    """Assign whole volumes to splits: a seeded shuffle cut by ``fractions``; val, test
+    and unlabelled get at least one volume each (unlabelled: ``UNLABELLED_FRACTION`` of
+    the whole when ``fractions`` has no ``unlabelled``)."""
     n = len(files)
-    if n < 3:
-        raise DatasetFileError(f"{n} fastMRI volume(s) selected; at least 3 are needed for train/val/test "
-                               f"({', '.join(str(f) for f in files) or 'none'})")
+    if n < 4:
+        raise DatasetFileError(f"{n} fastMRI volume(s) selected; at least 4 are needed for train/val/test/"
+                               f"unlabelled ({', '.join(str(f) for f in files) or 'none'})")
     order = np.random.default_rng(seed).permutation(n)
+    fractions = {"unlabelled": UNLABELLED_FRACTION * sum(float(fractions[s]) for s in SPLITS[:3]), **fractions}
     total = sum(float(fractions[s]) for s in SPLITS)
-    n_val = max(1, int(round(n * float(fractions["val"]) / total)))
-    n_test = max(1, int(round(n * float(fractions["test"]) / total)))
-    n_train = n - n_val - n_test
+    sizes = {s: max(1, int(round(n * float(fractions[s]) / total))) for s in SPLITS[1:]}
+    n_train = n - sum(sizes.values())
     if n_train < 1:
         raise DatasetFileError(f"{n} fastMRI volumes are too few for the split fractions {fractions}")
     picked = [files[i] for i in order]
-    return {"train": sorted(picked[:n_train], key=str), "val": sorted(picked[n_train : n_train + n_val], key=str),
-            "test": sorted(picked[n_train + n_val :], key=str)}
+    out, start = {"train": sorted(picked[:n_train], key=str)}, n_train
+    for s in SPLITS[1:]:
+        out[s] = sorted(picked[start : start + sizes[s]], key=str)
+        start += sizes[s]
+    return out
 
 
 def select_splits(fcfg: dict, seed: int) -> dict[str, list[dict]]:
@@ -251,7 +259,7 @@ def select_splits(fcfg: dict, seed: int) -> dict[str, list[dict]]:
     wanted = fcfg.get("acquisitions")
     root = fcfg["root"]
     if isinstance(root, dict):  # the user's own split folders (e.g. fastMRI's train and val)
-        files = {s: list_files(root[s], s) for s in SPLITS}
+        files = {s: list_files(root[s], s) for s in SPLITS if s in root}
     else:
         files = {"all": list_files(root, "root")}
     scanned = {k: [scan(p, challenge) for p in v] for k, v in files.items()}
@@ -266,6 +274,15 @@ def select_splits(fcfg: dict, seed: int) -> dict[str, list[dict]]:
         parts = split_volumes(sorted(by_path), fcfg.get("split", {"train": 0.9, "val": 0.05, "test": 0.05}), seed)
         scanned = {s: [by_path[p] for p in parts[s]] for s in SPLITS}
     else:
+        if "unlabelled" not in scanned:  # carved from the training volumes: never trained on
+            train = sorted(scanned["train"], key=lambda m: str(m["path"]))
+            if len(train) < 2:
+                raise DatasetFileError(f"{root['train']}: at least 2 training volumes are needed to carve an "
+                                       "unlabelled split from them (or give root.unlabelled)")
+            n_unl = max(1, int(round(len(train) * UNLABELLED_FRACTION)))
+            order = np.random.default_rng(seed).permutation(len(train))
+            scanned["unlabelled"] = [train[i] for i in sorted(order[:n_unl])]
+            scanned["train"] = [train[i] for i in sorted(order[n_unl:])]
         seen: dict = {}
         for s in SPLITS:
             for m in scanned[s]:
@@ -308,7 +325,9 @@ def build_fastmri(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
     try:
         for split in SPLITS:
             physics_params = {"mask": fixed} if fixed is not None else {}
-            writer = writers[split] = SplitWriter(outputs[split], "mri", split, physics_params, group_kind="volume")
+            labelled = split != "unlabelled"  # the unlabelled split stores no target at all
+            writer = writers[split] = SplitWriter(outputs[split], "mri", split, physics_params, group_kind="volume",
+                                                  with_target=labelled)
             records = []
             for meta in volumes[split]:
                 path = meta["path"]
@@ -358,7 +377,8 @@ def build_fastmri(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
                             y = y[:, 0]
                     if noise > 0:
                         y = y + op.mask * noise * torch.randn(y.shape, generator=gen)
-                    writer.add(y[0].numpy(), xr[0].numpy(), f"{path.stem}/s{lo + j:03d}", per, group=path.stem)
+                    writer.add(y[0].numpy(), xr[0].numpy() if labelled else None, f"{path.stem}/s{lo + j:03d}", per,
+                               group=path.stem)
                 records.append({"file": path.name, "acquisition": meta["acquisition"], "slices": [lo, hi],
                                 "kspace_shape": list(meta["shape"]), "header": meta["header"],
                                 "attr_max": meta["max"], "attr_norm": meta["norm"],

@@ -24,7 +24,7 @@ import torch
 from spade.data.h5 import DatasetFileError, SplitWriter
 from spade.physics import SuperResolution, blur_kernel
 
-SPLITS = ("train", "val", "test")
+SPLITS = ("train", "val", "test", "unlabelled")
 EXTENSIONS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
 SSIM_WINDOW = 11  # the smallest test image must leave an SSIM window after the border crop
 
@@ -93,7 +93,9 @@ def build_folders(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
     """SR splits from image folders; ``cfg`` is the config's ``data.sr`` (``scale``,
     ``kernel``, ``sigma``, ``patch_size``, ``patches_per_image``, ``noise_std`` and the
     ``folders`` block: ``train``, optional ``train_lr``, ``val`` or ``val_count``,
-    ``test`` {set name: folder}, ``colour``, optional ``max_images``)."""
+    ``unlabelled`` or ``unlabelled_count`` (default: a tenth of the training images, at
+    least one; measurements only, never trained on by the base model), ``test`` {set
+    name: folder}, ``colour``, optional ``max_images``)."""
     fcfg = cfg["folders"]
     scale = int(cfg["scale"])
     kernel = blur_kernel(cfg["kernel"], scale, cfg.get("sigma"))
@@ -113,12 +115,20 @@ def build_folders(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
         if n_val >= len(train):
             raise DatasetFileError(f"{fcfg['train']}: {len(train)} images cannot spare {n_val} for validation")
         train, val = train[:-n_val], train[-n_val:]
+    if fcfg.get("unlabelled"):
+        unlabelled = list_images(fcfg["unlabelled"], "unlabelled")
+    else:
+        n_unl = int(fcfg.get("unlabelled_count") or max(1, round(0.1 * len(train))))
+        if n_unl >= len(train):
+            raise DatasetFileError(f"{fcfg['train']}: {len(train)} images cannot spare {n_unl} for the unlabelled split")
+        train, unlabelled = train[:-n_unl], train[-n_unl:]
     cap = fcfg.get("max_images")
     if cap:
         train = train[: int(cap)]
-    overlap = {p.resolve() for p in train} & {p.resolve() for p in val}
-    if overlap:
-        raise DatasetFileError(f"{sorted(overlap)[0]}: image in both train and val")
+    for other_name, other in (("val", val), ("unlabelled", unlabelled)):
+        overlap = {p.resolve() for p in train} & {p.resolve() for p in other}
+        if overlap:
+            raise DatasetFileError(f"{sorted(overlap)[0]}: image in both train and {other_name}")
     lr_folder = Path(fcfg["train_lr"]).expanduser() if fcfg.get("train_lr") else None
     if lr_folder is not None and not lr_folder.is_dir():
         raise DatasetFileError(f"{lr_folder}: LR folder (train_lr) not found")
@@ -136,8 +146,9 @@ def build_folders(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
         return y[0].numpy()
 
     try:
-        for split, images in (("train", train), ("val", val)):
-            w = writers[split] = SplitWriter(outputs[split], "sr", split, params)
+        for split, images in (("train", train), ("val", val), ("unlabelled", unlabelled)):
+            labelled = split != "unlabelled"  # the unlabelled split stores no target at all
+            w = writers[split] = SplitWriter(outputs[split], "sr", split, params, with_target=labelled)
             use_lr = lr_folder is not None and split == "train"
             for path in images:
                 img = read_image(path, colour)
@@ -163,7 +174,7 @@ def build_folders(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
                         y = measure(x)
                     else:
                         y = lr[:, r // scale : (r + patch) // scale, c // scale : (c + patch) // scale]
-                    w.add(y, x, f"{path.stem}@{r},{c}")
+                    w.add(y, x if labelled else None, f"{path.stem}@{r},{c}")
             counts[split] = len(w.names)
             provenance[split] = {"images": [p.name for p in images], "folder": str(images[0].parent),
                             "lr_folder": str(lr_folder) if use_lr else None,

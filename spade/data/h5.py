@@ -180,6 +180,7 @@ class H5Split(torch.utils.data.Dataset):
                     hint = " (a measurement-only split: no ground truth is stored)" if key == "x" else ""
                     raise DatasetFileError(f"{self.path}: missing key '/{key}'{hint}")
             self.task = str(f.attrs["task"])
+            self.split = str(f.attrs.get("split", ""))
             self.names = [n.decode() if isinstance(n, bytes) else str(n) for n in f["names"][()]]
             self.y = self._load(f, "y")
             self.x = self._load(f, "x") if with_target else None

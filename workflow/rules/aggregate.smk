@@ -1,6 +1,6 @@
 rule summary:
     input:
-        metrics=[r["path"] for r in metric_records()],
+        metrics=summary_metrics(),
         bench=[f"results/bench/{task}/{arch}.csv" for task, arch in study()],
     output:
         csv=report(
@@ -15,12 +15,23 @@ rule summary:
         "logs/aggregate/summary.log",
     conda:
         "../envs/spade.yaml"
-    params:
-        records=metric_records(),
-        bench={
-            f"{task}/{arch}": f"results/bench/{task}/{arch}.csv"
-            for task, arch in study()
-        },
+    script:
+        "../scripts/summary.py"
+
+
+# `snakemake --cores all validation`: every variant scored on the validation split. Any
+# setting is chosen on these numbers (label-free settings on their own validation loss in
+# the training histories), never on the test split, which the summary alone reads.
+rule validation:
+    input:
+        metrics=[p for task in config["tasks"] for p in metric_paths("val", task)],
+    output:
+        csv="results/tables/validation.csv",
+        md="results/tables/validation.md",
+    log:
+        "logs/aggregate/validation.log",
+    conda:
+        "../envs/spade.yaml"
     script:
         "../scripts/summary.py"
 

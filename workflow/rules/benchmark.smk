@@ -1,7 +1,7 @@
 rule benchmark:
     input:
-        models=lambda wildcards: list(
-            benchmark_variants(wildcards.task, wildcards.arch).values()
+        models=lambda wildcards: sorted(
+            {v["path"] for v in benchmark_variants(wildcards.task, wildcards.arch)}
         ),
         test="results/data/{task}/test.h5",
     output:

@@ -2,15 +2,33 @@
 # The only Python of the workflow; the science lives in the spade package.
 
 import shutil
+import sys
+from pathlib import Path
 
 from snakemake.utils import validate
 
 validate(config, schema="../schemas/config.schema.yaml")
 
-STRATEGIES = ["none"] + list(config["strategies"])
-# Networks with a fixed number of iterations run in the same time whatever their
-# weights, so only their pruned model (strategy "none") is timed.
-FIXED_ITERATION_ARCHS = {"du", "varnet"}
+# The strategy table and the variant vocabulary live in the spade package (one place).
+sys.path.insert(0, str(Path(workflow.basedir).parent))
+from spade.variants import (
+    FIXED_ITERATION_ARCHS,
+    PRIOR_OFF,
+    PRUNED,
+    SCRATCH,
+    STRATEGIES as STRATEGY_RULES,
+    UNPRUNED,
+    ratio_label,
+)
+
+STRATEGIES = [PRUNED] + list(config["strategies"])
+SCRATCH_RATIOS = [ratio_label(r) for r in config.get("scratch_ratios", [])]
+unknown_scratch = set(SCRATCH_RATIOS) - {ratio_label(r) for r in config["ratios"]}
+if unknown_scratch:
+    raise ValueError(
+        f"scratch_ratios {sorted(unknown_scratch)} are not among ratios {config['ratios']}"
+    )
+SPLITS = ["train", "val", "test", "unlabelled"]
 
 
 def gpu_slots():
@@ -28,8 +46,9 @@ wildcard_constraints:
     arch="|".join(config["archs"]),
     criterion="|".join(config["criteria"]),
     ratio="[0-9.]+",
-    strategy="|".join(STRATEGIES),
-    split="train|val|test",
+    strategy="|".join(STRATEGIES + [SCRATCH]),
+    split="train|val|test|unlabelled|external",
+    kind=f"{UNPRUNED}|{PRIOR_OFF}",
 
 
 def data_sources(wildcards):
@@ -88,34 +107,61 @@ def fit_options(stage, wildcards):
 
 
 def ratio_labels():
-    return [str(r) for r in config["ratios"]]
+    return [ratio_label(r) for r in config["ratios"]]
+
+
+def has_external(task):
+    """MRI on the embedded data has an external test set: real MR from sources that no
+    split trains on (spade.data.embedded.build_mri_external)."""
+    return task == "mri" and config["data"]["mri"].get("source", "embedded") == "embedded"
+
+
+def eval_splits(task):
+    """The labelled splits every variant of a task is scored on for the summary."""
+    return ["test"] + (["external"] if has_external(task) else [])
 
 
 def variants():
-    """(criterion, ratio, strategy) of every pruned variant."""
+    """(criterion, ratio, strategy) of every pruned variant, the scratch controls included."""
     return [
-        (c, r, s)
-        for c in config["criteria"]
-        for r in ratio_labels()
-        for s in STRATEGIES
-    ]
+        (c, r, s) for c in config["criteria"] for r in ratio_labels() for s in STRATEGIES
+    ] + [(c, r, SCRATCH) for c in config["criteria"] for r in SCRATCH_RATIOS]
+
+
+def unpruned_path(task, arch):
+    return f"results/models/{task}/{arch}/unpruned.pt"
+
+
+def pruned_path(task, arch, criterion, ratio):
+    return f"results/pruned/{task}/{arch}/{criterion}-r{ratio}.pt"
 
 
 def model_path(task, arch, criterion, ratio, strategy):
-    """The artifact of a variant; strategy "none" is the pruned model itself."""
-    if strategy == "none":
-        return f"results/pruned/{task}/{arch}/{criterion}-r{ratio}.pt"
+    """The artifact of a variant: the pruned model itself for strategy "none"."""
+    if strategy == PRUNED:
+        return pruned_path(task, arch, criterion, ratio)
+    if strategy == SCRATCH:
+        return f"results/scratch/{task}/{arch}/{criterion}-r{ratio}.pt"
     return f"results/finetuned/{task}/{arch}/{criterion}-r{ratio}/{strategy}.pt"
 
 
 def finetune_inputs(wildcards):
+    """A strategy's inputs, from the strategy table: supervised trains on the labelled
+    training split; label-free strategies on `finetune.label_free_data` (the unlabelled
+    split, or the test measurements in the paper's test-time variant); school also reads
+    the unpruned network, its teacher."""
+    needs = STRATEGY_RULES[wildcards.strategy]
+    data = config["finetune"].get("label_free_data", "unlabelled")
+    split = "train" if needs.needs_target else data
     inputs = {
-        "pruned": f"results/pruned/{wildcards.task}/{wildcards.arch}/{wildcards.criterion}-r{wildcards.ratio}.pt",
-        "train": f"results/data/{wildcards.task}/train.h5",
+        "pruned": pruned_path(
+            wildcards.task, wildcards.arch, wildcards.criterion, wildcards.ratio
+        ),
+        "train": f"results/data/{wildcards.task}/{split}.h5",
         "val": f"results/data/{wildcards.task}/val.h5",
     }
-    if wildcards.strategy == "school":
-        inputs["teacher"] = f"results/models/{wildcards.task}/{wildcards.arch}/base.pt"
+    if needs.needs_teacher:
+        inputs["teacher"] = unpruned_path(wildcards.task, wildcards.arch)
     return inputs
 
 
@@ -130,67 +176,56 @@ def evaluate_model(wildcards):
 
 
 def benchmark_variants(task, arch):
-    """{label: artifact} of every variant timed side by side for task x arch."""
-    timed = {"base": f"results/models/{task}/{arch}/base.pt"}
+    """Every variant timed side by side for task x arch: the unpruned network, its
+    prior-off control, and every pruned kind. A network with a fixed number of prior
+    calls is timed once per architecture (its pruned model stands for every strategy and
+    the scratch control of a ratio); a DEQ for every kind, since its iterations depend on
+    its weights."""
+    timed = [
+        {"path": unpruned_path(task, arch)},
+        {"path": unpruned_path(task, arch), "prior_off": True},
+    ]
     for c, r, s in variants():
-        if arch in FIXED_ITERATION_ARCHS and s != "none":
+        if arch in FIXED_ITERATION_ARCHS and s != PRUNED:
             continue
-        timed[f"{c}-r{r}-{s}"] = model_path(task, arch, c, r, s)
+        timed.append({"path": model_path(task, arch, c, r, s)})
     return timed
 
 
-def metric_records():
-    """What the summary reads: one record per evaluated variant."""
-    records = []
-    for task in config["tasks"]:
-        records.append(
-            dict(
-                task=task,
-                arch="classical",
-                criterion="",
-                ratio=0.0,
-                strategy="classical",
-                path=f"results/metrics/{task}/baseline.csv",
-            )
-        )
-        for arch in [a for t, a in study() if t == task]:
-            records.append(
-                dict(
-                    task=task,
-                    arch=arch,
-                    criterion="",
-                    ratio=0.0,
-                    strategy="unpruned",
-                    path=f"results/metrics/{task}/{arch}/base.csv",
-                )
-            )
-            for c, r, s in variants():
-                records.append(
-                    dict(
-                        task=task,
-                        arch=arch,
-                        criterion=c,
-                        ratio=r,
-                        strategy=s,
-                        path=f"results/metrics/{task}/{arch}/{c}-r{r}/{s}.csv",
-                    )
-                )
-    return records
+def metric_paths(split, task=None):
+    """Per-image score files of every variant of the study on `split`."""
+    paths = []
+    for t in [task] if task else config["tasks"]:
+        paths.append(f"results/metrics/{split}/{t}/classical.csv")
+        for arch in [a for tt, a in study() if tt == t]:
+            paths += [
+                f"results/metrics/{split}/{t}/{arch}/{k}.csv" for k in (UNPRUNED, PRIOR_OFF)
+            ]
+            paths += [
+                f"results/metrics/{split}/{t}/{arch}/{c}-r{r}/{s}.csv"
+                for c, r, s in variants()
+            ]
+    return paths
+
+
+def summary_metrics():
+    return [p for t in config["tasks"] for s in eval_splits(t) for p in metric_paths(s, t)]
 
 
 def example_inputs(wildcards):
-    """Example reconstructions for the grid: baseline, unpruned, every strategy at the
-    middle ratio of the first criterion, for each arch."""
+    """Example reconstructions for the grid: classical, prior-off, unpruned, every kind
+    at the middle ratio of the first criterion, for each arch (test split)."""
     task = wildcards.task
     mid = ratio_labels()[len(config["ratios"]) // 2]
     crit = config["criteria"][0]
-    inputs = {"classical": f"results/metrics/{task}/baseline.npz"}
+    root = f"results/metrics/test/{task}"
+    inputs = {"classical": f"{root}/classical.npz"}
     for arch in [a for t, a in study() if t == task]:
-        inputs[f"{arch} unpruned"] = f"results/metrics/{task}/{arch}/base.npz"
-        for s in STRATEGIES:
-            inputs[f"{arch} r{mid} {s}"] = (
-                f"results/metrics/{task}/{arch}/{crit}-r{mid}/{s}.npz"
-            )
+        inputs[f"{arch} {PRIOR_OFF}"] = f"{root}/{arch}/{PRIOR_OFF}.npz"
+        inputs[f"{arch} {UNPRUNED}"] = f"{root}/{arch}/{UNPRUNED}.npz"
+        for c, r, s in variants():
+            if c == crit and r == mid:
+                inputs[f"{arch} r{mid} {s}"] = f"{root}/{arch}/{c}-r{r}/{s}.npz"
     return inputs
 
 

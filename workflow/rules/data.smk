@@ -5,6 +5,8 @@ rule make_dataset:
         train="results/data/{task}/train.h5",
         val="results/data/{task}/val.h5",
         test="results/data/{task}/test.h5",
+        # measurements only (no ground truth stored): the label-free strategies' data
+        unlabelled="results/data/{task}/unlabelled.h5",
         info="results/data/{task}/info.json",
     log:
         "logs/data/{task}.log",
@@ -15,3 +17,19 @@ rule make_dataset:
         seed=config["seed"],
     script:
         "../scripts/make_dataset.py"
+
+
+rule make_external:
+    output:
+        external="results/data/{task}/external.h5",
+    log:
+        "logs/data/{task}_external.log",
+    wildcard_constraints:
+        task="mri",
+    conda:
+        "../envs/spade.yaml"
+    params:
+        cfg=lambda wildcards: config["data"][wildcards.task],
+        seed=config["seed"],
+    script:
+        "../scripts/make_external.py"

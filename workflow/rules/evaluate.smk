@@ -1,33 +1,37 @@
-rule evaluate_baseline:
+# Every variant is scored on the test split (and the MRI external set) for the summary,
+# and on the validation split for `snakemake validation`, the only numbers any setting
+# may be chosen on.
+
+
+rule evaluate_classical:
     input:
-        test="results/data/{task}/test.h5",
+        data="results/data/{task}/{split}.h5",
     output:
-        metrics="results/metrics/{task}/baseline.csv",
-        examples="results/metrics/{task}/baseline.npz",
+        metrics="results/metrics/{split}/{task}/classical.csv",
+        examples="results/metrics/{split}/{task}/classical.npz",
     log:
-        "logs/evaluate/{task}/baseline.log",
+        "logs/evaluate/{split}/{task}/classical.log",
     conda:
         "../envs/spade.yaml"
     threads: config["threads"]["evaluate"]
-    resources:
-        gpu=gpu_slots(),
     params:
-        device=config["device"],
+        device="cpu",
         examples=config["evaluate"]["examples"],
         convention=evaluate_convention,
+        prior_off=False,
     script:
         "../scripts/evaluate.py"
 
 
-rule evaluate_base:
+rule evaluate_network:
     input:
-        model="results/models/{task}/{arch}/base.pt",
-        test="results/data/{task}/test.h5",
+        model="results/models/{task}/{arch}/unpruned.pt",
+        data="results/data/{task}/{split}.h5",
     output:
-        metrics="results/metrics/{task}/{arch}/base.csv",
-        examples="results/metrics/{task}/{arch}/base.npz",
+        metrics="results/metrics/{split}/{task}/{arch}/{kind}.csv",
+        examples="results/metrics/{split}/{task}/{arch}/{kind}.npz",
     log:
-        "logs/evaluate/{task}/{arch}/base.log",
+        "logs/evaluate/{split}/{task}/{arch}/{kind}.log",
     conda:
         "../envs/spade.yaml"
     threads: config["threads"]["evaluate"]
@@ -37,6 +41,8 @@ rule evaluate_base:
         device=config["device"],
         examples=config["evaluate"]["examples"],
         convention=evaluate_convention,
+        # the control: the same network with every prior switched to the identity
+        prior_off=lambda wildcards: wildcards.kind == PRIOR_OFF,
     script:
         "../scripts/evaluate.py"
 
@@ -44,12 +50,12 @@ rule evaluate_base:
 rule evaluate_variant:
     input:
         model=evaluate_model,
-        test="results/data/{task}/test.h5",
+        data="results/data/{task}/{split}.h5",
     output:
-        metrics="results/metrics/{task}/{arch}/{criterion}-r{ratio}/{strategy}.csv",
-        examples="results/metrics/{task}/{arch}/{criterion}-r{ratio}/{strategy}.npz",
+        metrics="results/metrics/{split}/{task}/{arch}/{criterion}-r{ratio}/{strategy}.csv",
+        examples="results/metrics/{split}/{task}/{arch}/{criterion}-r{ratio}/{strategy}.npz",
     log:
-        "logs/evaluate/{task}/{arch}/{criterion}-r{ratio}/{strategy}.log",
+        "logs/evaluate/{split}/{task}/{arch}/{criterion}-r{ratio}/{strategy}.log",
     conda:
         "../envs/spade.yaml"
     threads: config["threads"]["evaluate"]
@@ -59,5 +65,6 @@ rule evaluate_variant:
         device=config["device"],
         examples=config["evaluate"]["examples"],
         convention=evaluate_convention,
+        prior_off=False,
     script:
         "../scripts/evaluate.py"

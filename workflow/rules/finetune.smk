@@ -7,7 +7,7 @@ rule finetune:
     log:
         "logs/finetune/{task}/{arch}/{criterion}-r{ratio}/{strategy}.log",
     wildcard_constraints:
-        strategy="supervised|school|selfsup",
+        strategy="|".join(STRATEGY_RULES),
     conda:
         "../envs/spade.yaml"
     threads: config["threads"]["finetune"]

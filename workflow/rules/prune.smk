@@ -1,6 +1,6 @@
 rule prune:
     input:
-        model="results/models/{task}/{arch}/base.pt",
+        model="results/models/{task}/{arch}/unpruned.pt",
         data="results/data/{task}/train.h5",
     output:
         model="results/pruned/{task}/{arch}/{criterion}-r{ratio}.pt",

@@ -7,6 +7,6 @@ make_data(
     snakemake.wildcards.task,
     snakemake.params.cfg,
     snakemake.params.seed,
-    {s: snakemake.output[s] for s in ("train", "val", "test")},
+    {s: snakemake.output[s] for s in ("train", "val", "test", "unlabelled")},
     snakemake.output.info,
 )

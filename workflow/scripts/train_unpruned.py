@@ -1,9 +1,9 @@
 import _repo  # noqa: F401  (spade from this checkout, also in --use-conda envs)
 from spade.log import log_to_file
-from spade.stages import train_base
+from spade.stages import train_unpruned
 
 log_to_file(snakemake.log[0])
-train_base(
+train_unpruned(
     task=snakemake.wildcards.task,
     arch=snakemake.wildcards.arch,
     arch_cfg=snakemake.params.arch_cfg,

@@ -1,0 +1,74 @@
+"""What a variant of the study is, and what each fine-tuning strategy needs: one table
+that the library, the workflow and the summary all read.
+
+Every artifact records its identity (``task, arch, criterion, ratio, strategy``) in its
+metadata, every evaluation and benchmark row carries it as columns, and the summary is a
+merge on those columns, never a parse of a label.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+IDENTITY = ("task", "arch", "criterion", "ratio", "strategy")
+
+# The kinds of rows beside the fine-tuning strategies (one word each, everywhere).
+CLASSICAL = "classical"  # zero-filled A^H y (MRI), bicubic (SR): no network
+UNPRUNED = "unpruned"  # the trained network before pruning
+PRIOR_OFF = "prior-off"  # the unpruned network with every prior the identity (pure physics)
+PRUNED = "none"  # pruned, not fine-tuned
+SCRATCH = "scratch"  # the pruned widths trained from random init with the unpruned budget
+
+
+@dataclass(frozen=True)
+class StrategyRule:
+    """What a fine-tuning strategy reads: ground truth (``needs_target``), the unpruned
+    network (``needs_teacher``), and which data it trains on (label-free strategies train
+    on measurements the unpruned network never saw: the unlabelled split, or the test
+    measurements in the paper's test-time variant)."""
+
+    needs_target: bool
+    needs_teacher: bool
+
+    @property
+    def label_free(self) -> bool:
+        return not self.needs_target
+
+
+STRATEGIES = {
+    "supervised": StrategyRule(needs_target=True, needs_teacher=False),
+    "school": StrategyRule(needs_target=False, needs_teacher=True),
+    "selfsup": StrategyRule(needs_target=False, needs_teacher=False),
+}
+
+# Where label-free strategies train: `unlabelled` (default; measurements no model was
+# trained on) or `test` (the paper's test-time fine-tuning on the test measurements).
+LABEL_FREE_DATA = ("unlabelled", "test")
+
+# Networks with a fixed number of prior calls run in the same time whatever their weights:
+# one timing per architecture (the pruned model's) stands for every strategy of a ratio.
+FIXED_ITERATION_ARCHS = frozenset({"du", "varnet"})
+
+# Order of the rows of a table, and one colour per kind in every figure.
+ORDER = (CLASSICAL, PRIOR_OFF, UNPRUNED, PRUNED, "supervised", "school", "selfsup", SCRATCH)
+PALETTE = {
+    CLASSICAL: "#7f7f7f",
+    PRIOR_OFF: "#bcbd22",
+    UNPRUNED: "#000000",
+    PRUNED: "#9467bd",
+    "supervised": "#1f77b4",
+    "school": "#2ca02c",
+    "selfsup": "#d62728",
+    SCRATCH: "#ff7f0e",
+}
+
+
+def ratio_label(ratio) -> str:
+    """The ratio as it appears in paths: the config's number written by ``str`` (0.4 -> "0.4")."""
+    return str(float(ratio))
+
+
+def identity(task: str, arch: str, criterion: str = "", ratio: float = 0.0, strategy: str = UNPRUNED) -> dict:
+    """The identity columns of one variant (``ratio`` a float, 0 for unpruned kinds)."""
+    return {"task": str(task), "arch": str(arch), "criterion": str(criterion or ""), "ratio": float(ratio),
+            "strategy": str(strategy)}
