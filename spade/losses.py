@@ -7,6 +7,8 @@ a ground-truth image. The label-free losses (:func:`school_loss`, :func:`ssdu_lo
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 
@@ -57,7 +59,11 @@ def random_transform(x: torch.Tensor, generator: torch.Generator, rotate: bool) 
     dh = int(torch.randint(0, h, (1,), generator=generator))
     dw = int(torch.randint(0, w, (1,), generator=generator))
     x = torch.roll(x, shifts=(dh, dw), dims=(-2, -1))
-    if rotate and h == w:
+    if rotate and h != w:
+        # a 90-degree rotation of a non-square image changes its shape: shifts only
+        warnings.warn(f"EI: images are {h} x {w}, not square, so the 90-degree rotations are skipped "
+                      "(shifts only); set finetune.ei.rotate: false to silence this", RuntimeWarning, stacklevel=2)
+    elif rotate:
         x = torch.rot90(x, int(torch.randint(0, 4, (1,), generator=generator)), dims=(-2, -1))
     return x
 

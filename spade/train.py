@@ -30,7 +30,9 @@ STRATEGIES = ("supervised", "school", "selfsup")
 
 
 def set_reproducible(seed: int, threads: int) -> None:
-    """Seed every generator and fix the thread count (both change the numbers)."""
+    """Seed every generator and fix the thread count (both change the numbers). On CUDA,
+    cuBLAS needs a fixed workspace for deterministic results (set before its first use)."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
     torch.set_num_threads(max(1, int(threads)))

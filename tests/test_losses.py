@@ -83,3 +83,13 @@ def test_unknown_strategy_and_missing_teacher():
         make_strategy("magic", "mri", FT)
     with pytest.raises(ValueError, match="teacher"):
         make_strategy("school", "mri", FT, None)
+
+
+def test_ei_says_when_rotations_are_impossible():
+    """Non-square images cannot be rotated by 90 degrees: EI falls back to shifts, loudly."""
+    from spade.losses import random_transform
+
+    x = torch.arange(24.0).reshape(1, 1, 4, 6)
+    with pytest.warns(RuntimeWarning, match="not square"):
+        out = random_transform(x, torch.Generator().manual_seed(0), rotate=True)
+    assert out.shape == x.shape and sorted(out.flatten().tolist()) == sorted(x.flatten().tolist())

@@ -57,16 +57,26 @@ def real_run(tmp_path_factory):
 
 def test_real_data_study_reports_conventions_volumes_and_sets(real_run):
     r = real_run / "results"
-    mri = pd.read_csv(r / "metrics/mri/du/l1-r0.5/selfsup.csv")
+    mri = pd.read_csv(r / "metrics/test/mri/du/l1-r0.5/selfsup.csv")
     assert {"image", "volume", "psnr", "ssim", "convention"} <= set(mri.columns)
     assert (mri.convention == "fastmri").all() and mri.volume.nunique() == 1, "one test volume of four AXT2"
-    sr = pd.read_csv(r / "metrics/sr/du/base.csv")
+    sr = pd.read_csv(r / "metrics/test/sr/du/unpruned.csv")
     assert sorted(sr.set.unique()) == ["Set14", "Set5"] and (sr.convention == "y_border").all()
     table = pd.read_csv(r / "tables/summary.csv")
     srt = table[table.task == "sr"]
     assert set(srt.set) == {"Set5", "Set14"}, "SR summarised per test set"
-    assert len(srt) == 2 * (1 + 1 + 2), "classical, unpruned, none and selfsup per set"
-    assert table[table.task == "mri"].set.isna().all() and len(table[table.task == "mri"]) == 4
+    assert len(srt) == 2 * (1 + 2 + 2), "classical, unpruned, prior-off, none and selfsup per set"
+    mri_rows = table[table.task == "mri"]
+    assert mri_rows.set.isna().all() and len(mri_rows) == 5 and (mri_rows.split == "test").all(), "no external set"
+    # the label-free strategy trained on the unlabelled split: volumes no other split holds
+    from spade.checkpoint import load_payload
+    from spade.data import H5Split
+
+    meta = load_payload(r / "finetuned/mri/du/l1-r0.5/selfsup.pt")["meta"]
+    assert meta["trained_on"].endswith("results/data/mri/unlabelled.h5")
+    unlabelled = set(H5Split(r / "data/mri/unlabelled.h5", False).groups)
+    for split in ("train", "val", "test"):
+        assert not unlabelled & set(H5Split(r / f"data/mri/{split}.h5", False).groups), split
     assert table.psnr.between(5, 80).all() and table.ssim.between(-1, 1).all()
     assert "Set14" in (r / "tables/summary.md").read_text()
     assert (r / "figures/examples_sr.png").is_file() and (r / "figures/psnr_vs_ratio.png").is_file()

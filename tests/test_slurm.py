@@ -77,7 +77,7 @@ def test_profile_asks_for_partition_account_and_gpus():
     profile = yaml.safe_load(PROFILE.read_text())
     assert profile["executor"] == "slurm"
     assert {"slurm_partition", "slurm_account", "runtime", "mem_mb"} <= set(profile["default-resources"])
-    for rule in ("train_unpruned", "finetune", "benchmark"):
+    for rule in ("train_unpruned", "train_scratch", "finetune", "benchmark"):
         assert profile["set-resources"][rule].get("gpu") == 1, rule
     # the timing job's 1024 threads mean "the whole machine" locally: a cluster caps them
     assert profile["set-threads"]["benchmark"] < 1024
@@ -136,7 +136,7 @@ def test_every_network_job_ran_as_a_slurm_job(slurm_run, tmp_path):
     local = {"all", "summary", "figures", "examples"}  # the Snakefile's localrules
     assert len(jobs) == sum(n for rule, n in planned.items() if rule not in local), (len(jobs), planned)
     # the profile's per-rule GPU request reached sbatch
-    gpu_rules = ("train_unpruned", "finetune", "evaluate_network", "evaluate_variant", "benchmark")
+    gpu_rules = ("train_unpruned", "train_scratch", "finetune", "evaluate_network", "evaluate_variant", "benchmark")
     with_gpu = [job for job in jobs if "gpu" in job.get("TresPerJob", "")]
     assert len(with_gpu) == sum(planned.get(rule, 0) for rule in gpu_rules), jobs
 

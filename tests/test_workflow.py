@@ -38,46 +38,95 @@ def test_invalid_config_is_refused(tmp_path, good, bad, named):
 STUDY = [("mri", "du"), ("mri", "deq"), ("mri", "varnet"), ("sr", "du"), ("sr", "deq")]
 RATIOS = ("0.25", "0.5")
 STRATEGIES = ("none", "supervised", "school", "selfsup")
+SCRATCH = "0.5"  # scratch_ratios of the tiny config
 
 
 def test_tiny_study_leaves_every_output(tiny_run):
     r = tiny_run / "results"
     expected = [
-        "tables/summary.csv", "tables/summary.md", "tables/extra_timings.csv", "figures/psnr_vs_ratio.png", "figures/speedup_vs_ratio.png",
-        "figures/psnr_vs_latency.png", "figures/examples_mri.png", "figures/examples_sr.png", "report.html",
+        "tables/summary.csv", "tables/summary.md", "tables/extra_timings.csv", "figures/psnr_vs_ratio.png",
+        "figures/speedup_vs_ratio.png", "figures/psnr_vs_latency.png", "figures/examples_mri.png",
+        "figures/examples_sr.png", "report.html", "data/mri/external.h5",
     ]
-    expected += [f"data/{task}/{s}.h5" for task in ("mri", "sr") for s in ("train", "val", "test")]
+    expected += [f"data/{task}/{s}.h5" for task in ("mri", "sr") for s in ("train", "val", "test", "unlabelled")]
     for task, arch in STUDY:
-        expected += [f"models/{task}/{arch}/base.pt", f"models/{task}/{arch}/base_history.csv",
-                     f"bench/{task}/{arch}.csv", f"bench/{task}/{arch}.json"]
+        splits = ("test", "external") if task == "mri" else ("test",)
+        expected += [f"models/{task}/{arch}/unpruned.pt", f"models/{task}/{arch}/unpruned_history.csv",
+                     f"bench/{task}/{arch}.csv", f"bench/{task}/{arch}.json",
+                     f"scratch/{task}/{arch}/l1-r{SCRATCH}.pt"]
+        expected += [f"metrics/{split}/{task}/{arch}/{kind}.csv" for split in splits
+                     for kind in ("unpruned", "prior-off")]
+        expected += [f"metrics/{split}/{task}/{arch}/l1-r{SCRATCH}/scratch.csv" for split in splits]
         for ratio in RATIOS:
             expected.append(f"pruned/{task}/{arch}/l1-r{ratio}.pt")
             expected += [f"finetuned/{task}/{arch}/l1-r{ratio}/{s}.pt" for s in STRATEGIES[1:]]
-            expected += [f"metrics/{task}/{arch}/l1-r{ratio}/{s}.csv" for s in STRATEGIES]
+            expected += [f"metrics/{split}/{task}/{arch}/l1-r{ratio}/{s}.csv" for split in splits
+                         for s in STRATEGIES]
     missing = [p for p in expected if not (r / p).is_file()]
     assert not missing, missing
     assert all((tiny_run / "logs").rglob("*.log"))
 
 
 def test_tiny_study_numbers_are_sane(tiny_run):
-    table = pd.read_csv(tiny_run / "results" / "tables" / "summary.csv")
-    required = {"task", "arch", "criterion", "ratio", "strategy", "psnr", "ssim", "params", "macs", "latency_ms",
-                "speedup", "iterations"}
+    table = pd.read_csv(tiny_run / "results" / "tables" / "summary.csv", keep_default_na=False,
+                        na_values=[""])
+    required = {"task", "arch", "criterion", "ratio", "strategy", "split", "psnr", "ssim", "params", "macs",
+                "latency_ms", "speedup", "iterations", "iterations_max", "actual_ratio", "prior_margin_db",
+                "prior_inactive"}
     assert required <= set(table.columns)
-    assert len(table) == 2 + len(STUDY) * (1 + len(RATIOS) * len(STRATEGIES))
+    per_arch = 2 + len(RATIOS) * len(STRATEGIES) + 1  # unpruned, prior-off, pruned kinds, scratch
+    n_mri, n_sr = sum(t == "mri" for t, _ in STUDY), sum(t == "sr" for t, _ in STUDY)
+    assert len(table) == 2 * (1 + n_mri * per_arch) + (1 + n_sr * per_arch), "MRI: test and external rows"
+    assert set(table[table.task == "mri"].split) == {"test", "external"} and set(table[table.task == "sr"].split) == {
+        "test"}
     assert table.psnr.between(5, 60).all() and table.ssim.between(0, 1).all()
-    for (task, arch), part in table[table.arch != "classical"].groupby(["task", "arch"]):
-        classical = table[(table.task == task) & (table.strategy == "classical")].psnr.item()
+    test = table[table.split == "test"]
+    for (task, arch), part in test[test.arch != "classical"].groupby(["task", "arch"]):
+        classical = test[(test.task == task) & (test.strategy == "classical")].psnr.item()
         unpruned = part[part.strategy == "unpruned"]
         assert unpruned.psnr.item() > classical, f"{task}/{arch}: the trained network must beat the baseline"
-        pruned = part[part.strategy != "unpruned"]
-        assert (pruned.prior_params < unpruned.prior_params.item()).all()
+        off = part[part.strategy == "prior-off"]
+        assert part.prior_margin_db.eq(unpruned.psnr.item() - off.psnr.item()).all()
+        pruned = part[~part.strategy.isin(["unpruned", "prior-off"])]
+        assert (pruned.prior_params < unpruned.prior_params.item()).all() and off.prior_params.item() == 0
+        assert pruned.actual_ratio.between(0.2, 0.8).all() and unpruned.actual_ratio.isna().all()
         assert (pruned.speedup > 0).all() and unpruned.speedup.item() == 1.0
-        if arch == "deq":  # iterations are measured, per variant
-            assert part.iterations.between(1, 20).all()
+        if arch == "deq":  # iterations are measured over the test set, per variant
+            assert part.iterations.between(1, 20).all() and (part.iterations_max >= part.iterations).all()
+            assert part.bench_images.eq(2).all()
         else:
             assert part.iterations.isna().all()
             assert pruned.groupby("ratio").macs.nunique().eq(1).all(), "a ratio's variants share one architecture"
+
+
+def test_label_free_strategies_train_on_the_unlabelled_split(tiny_run):
+    """School and selfsup fine-tune on measurements no network trained on, from a file that
+    holds no ground truth; supervised on the labelled training split."""
+    import h5py
+
+    from spade.checkpoint import load_payload
+
+    r = tiny_run / "results"
+    for task in ("mri", "sr"):
+        with h5py.File(r / "data" / task / "unlabelled.h5") as f:
+            assert "x" not in f and len(f["y"])
+        train = set(h5py.File(r / "data" / task / "train.h5")["names"].asstr()[()])
+        unlabelled = set(h5py.File(r / "data" / task / "unlabelled.h5")["names"].asstr()[()])
+        assert not train & unlabelled
+    for task, arch in STUDY:
+        for strategy, split in (("supervised", "train"), ("school", "unlabelled"), ("selfsup", "unlabelled")):
+            meta = load_payload(r / "finetuned" / task / arch / "l1-r0.5" / f"{strategy}.pt")["meta"]
+            assert meta["trained_on"] == f"results/data/{task}/{split}.h5", (task, arch, strategy)
+            assert meta["identity"] == {"task": task, "arch": arch, "criterion": "l1", "ratio": 0.5,
+                                        "strategy": strategy}
+
+
+def test_validation_target_reads_only_validation_data(tiny_run):
+    res = snakemake("-n", "--configfile", str(TINY), "--directory", str(tiny_run), "validation")
+    assert res.returncode == 0, res.stdout + res.stderr
+    out = res.stdout + res.stderr
+    assert "results/metrics/val/" in out and "results/metrics/test/" not in out
+    assert "train_unpruned" not in out and "finetune" not in out, "nothing to retrain"
 
 
 def test_arch_fit_override_replaces_the_task_setting(tiny_run):
@@ -86,7 +135,8 @@ def test_arch_fit_override_replaces_the_task_setting(tiny_run):
         for strategy in STRATEGIES[1:]:
             history = pd.read_csv(tiny_run / "results" / "finetuned" / "mri" / arch / "l1-r0.25" / f"{strategy}_history.csv")
             assert len(history) == epochs, (arch, strategy)
-    assert len(pd.read_csv(tiny_run / "results" / "models" / "mri" / "varnet" / "base_history.csv")) == 4
+    assert len(pd.read_csv(tiny_run / "results" / "models" / "mri" / "varnet" / "unpruned_history.csv")) == 4
+    assert len(pd.read_csv(tiny_run / "results" / "scratch" / "mri" / "varnet" / f"l1-r{SCRATCH}_history.csv")) == 4
 
 
 def test_rerun_has_nothing_to_do(tiny_run):
@@ -99,9 +149,10 @@ def test_extra_timings_are_labelled_and_kept_apart(tiny_run):
     extras = pd.read_csv(tiny_run / "results" / "tables" / "extra_timings.csv")
     assert set(extras.setting) == {"tol=0.01", "channels_last"}
     relaxed = extras[extras.setting == "tol=0.01"]
-    # only pruned equilibrium networks are relaxed: every DEQ variant but the unpruned one, per batch size
-    assert set(relaxed.arch) == {"deq"} and (relaxed.variant != "base").all()
-    assert len(relaxed) == 2 * len(RATIOS) * len(STRATEGIES) * 2
+    # only pruned equilibrium networks are relaxed: every DEQ variant but the unpruned one
+    # and its prior-off control (pruned kinds and the scratch control), per batch size
+    assert set(relaxed.arch) == {"deq"} and not relaxed.variant.isin(["unpruned", "prior-off"]).any()
+    assert len(relaxed) == 2 * (len(RATIOS) * len(STRATEGIES) + 1) * 2
     assert relaxed.iterations.between(1, 20).all()
     assert (extras.speedup_vs_eager_unpruned > 0).all()
     assert "## Labelled extra timings" in (tiny_run / "results" / "tables" / "summary.md").read_text()

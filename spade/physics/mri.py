@@ -107,9 +107,10 @@ class SingleCoilMRI:
         mask = mask.reshape(batch, *([1] * (self.measurement_dims - 2)), *mask.shape[-2:])
         height, width = mask.shape[-2:]
         n_centre = max(1, int(round(center_fraction * width)))
-        keep = torch.zeros(width, dtype=torch.bool)
+        keep = torch.zeros(width, dtype=torch.bool, device=mask.device)
         keep[width // 2 - n_centre // 2 : width // 2 - n_centre // 2 + n_centre] = True
-        draw = torch.rand(mask.shape, generator=generator) < loss_fraction
+        # drawn on the CPU generator (the same split on every device), then moved to the mask's
+        draw = (torch.rand(mask.shape, generator=generator) < loss_fraction).to(mask.device)
         lam = mask.bool() & draw & ~keep
 
         theta = mask.bool() & ~lam
