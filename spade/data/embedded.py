@@ -1,9 +1,10 @@
 """The embedded default data: real images that installed packages ship, never downloaded.
 
-* ``mri``: axial slices of the MNI ICBM152 2009a nonlinear symmetric T1 template that
-  nilearn ships (1 mm, skull-stripped). Licence: the ICBM152 template is free to use,
-  copy and modify with its copyright notice kept (Copyright (C) 1993-2009 Louis Collins,
-  McConnell Brain Imaging Centre, Montreal Neurological Institute, McGill University).
+* ``mri``: axial, coronal and sagittal slices of real MR volumes that nilearn, nibabel
+  and matplotlib ship (:mod:`spade.data.mr_sources`: the MNI152 T1 template, a real EPI
+  head, a real T1 head, a sagittal T1 slice with skull; sources and licences there):
+  train/val/test/unlabelled from ``sources``, ``external.h5`` from the held-out
+  ``external`` sources (:func:`build_mri_external`).
 * ``sr``: photographs bundled with scikit-image (``skimage/data``; each image's licence is
   listed in that folder's README.txt), converted to luminance.
 """
@@ -11,6 +12,7 @@
 from __future__ import annotations
 
 import hashlib
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +49,7 @@ def slab_splits(indices, slab: int, gap: int, pattern) -> dict[str, list[int]]:
     (e.g. ``train train train val test``) and drop ``gap`` slices at every boundary
     between different splits, so neighbouring slices never land in different splits
     while every split still spans the whole brain."""
-    out: dict[str, list[int]] = {s: [] for s in SPLITS}
+    out: dict[str, list[int]] = {s: [] for s in dict.fromkeys([*SPLITS, *pattern])}
     indices = list(indices)
     slabs = [indices[i : i + slab] for i in range(0, len(indices), slab)]
     for n, block in enumerate(slabs):
@@ -60,71 +62,172 @@ def slab_splits(indices, slab: int, gap: int, pattern) -> dict[str, list[int]]:
     return out
 
 
-def build_mri(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
-    """Cartesian CS-MRI splits from the MNI152 T1 template: single-coil, or multi-coil
-    with simulated smooth coil maps (``coils`` > 1); ``phase`` > 0 gives every slice a
-    smooth random phase."""
-    import nibabel as nib
-    from skimage.transform import resize
+MRI_SPLITS = ("train", "val", "test", "unlabelled")
+MRI_DEFAULTS = {"sources": ["mni_t1", "epi"], "external": ["nipy_t1", "s1045"],
+                "orientations": ["axial", "coronal", "sagittal"], "stride": 3.0, "min_fill": 0.1, "augment": None}
 
-    src = mni_template_path()
-    vol = np.asarray(nib.load(src).dataobj, dtype=np.float64)
-    vol = vol / vol.max()  # per-volume normalisation: the data range of the metrics is 1
+
+def _mri_opt(cfg: dict, key: str):
+    value = cfg.get(key)
+    return MRI_DEFAULTS[key] if value is None else value
+
+
+def mri_plan(cfg: dict, volumes: dict | None = None) -> dict[str, list[tuple[str, str, int]]]:
+    """Which ``(source, orientation, slice)`` goes to which split: every (source,
+    orientation) stack is cut into slabs of ``slab`` kept slices (one every ``stride`` mm)
+    assigned to splits in ``split_pattern`` order, started one place later for every
+    stack so that each split draws on every stack; ``gap`` kept slices are dropped at each
+    boundary between different splits (:func:`slab_splits`). A slice is in one split at
+    most; the external sources appear in none."""
+    from spade.data.mr_sources import load_source, stack_indices
+
+    sources, external = list(_mri_opt(cfg, "sources")), list(_mri_opt(cfg, "external"))
+    if set(sources) & set(external):
+        raise ValueError(f"data.mri: sources {sorted(set(sources) & set(external))} are both training and external")
+    pattern = list(cfg["split_pattern"])
+    plan: dict[str, list] = {s: [] for s in MRI_SPLITS}
+    volumes = {} if volumes is None else volumes  # loaded sources, kept for the caller
+    k = 0
+    for name in sources:
+        vol = volumes[name] = volumes.get(name) or load_source(name)
+        for orientation in _mri_opt(cfg, "orientations"):
+            if orientation not in vol.orientations:
+                continue
+            idx = stack_indices(vol, orientation, float(_mri_opt(cfg, "stride")), float(_mri_opt(cfg, "min_fill")),
+                                cfg.get("slices") if name == "mni_t1" else None)
+            rotated = pattern[k % len(pattern):] + pattern[: k % len(pattern)]
+            k += 1
+            for split, zs in slab_splits(idx, int(cfg["slab"]), int(cfg["gap"]), rotated).items():
+                plan[split].extend((name, orientation, z) for z in zs)
+    return plan
+
+
+def _mri_physics(cfg: dict, seed: int):
     size = int(cfg["image_size"])
-    z0, z1 = cfg["slices"]
-    splits = slab_splits(range(z0, z1), int(cfg["slab"]), int(cfg["gap"]), cfg["split_pattern"])
     mask = cartesian_mask((size, size), int(cfg["acceleration"]), float(cfg["center_fraction"]))
-    coils = int(cfg.get("coils", 1))
-    phase = float(cfg.get("phase", 0.0))
-    physics_params = {"mask": mask}
-    if coils > 1:
-        physics_params["sens"] = simulate_coil_maps(coils, (size, size), seed)
-    physics = make_physics("mri", physics_params)  # the operator every later stage rebuilds
-    noise = float(cfg["noise_std"])
+    params = {"mask": mask}
+    if int(cfg.get("coils", 1)) > 1:
+        params["sens"] = simulate_coil_maps(int(cfg["coils"]), (size, size), seed)
+    return params, make_physics("mri", params)  # the operator every later stage rebuilds
+
+
+def _mri_samples(cfg: dict, seed: int, entries, volumes: dict, physics, gen, augment=None, rng=None):
+    """Images and measurements of ``entries`` ((source, orientation, slice) triples), all
+    prepared alike: robust volume maximum = 1, square field of view in mm resampled to
+    ``image_size``, optional augmentation, smooth random phase, ``y = A x`` plus noise."""
+    from spade.data.mr_sources import augment_image, cut, load_source, to_square
+
+    size, phase, noise = int(cfg["image_size"]), float(cfg.get("phase", 0.0)), float(cfg["noise_std"])
+    xs, ys, names, groups, drawn = [], [], [], [], {}
+    for source, orientation, z in entries:
+        if source not in volumes:
+            volumes[source] = load_source(source)
+        vol = volumes[source]
+        img, spacing = cut(vol, orientation, z)
+        img = to_square((img / vol.peak).clip(0, 1), spacing, size)  # per-volume normalisation
+        name = f"{source}/{orientation}/{z:03d}"
+        if augment:
+            img, drawn[name] = augment_image(img, augment, rng)
+        x = torch.zeros(1, 2, size, size)
+        x[0, 0] = torch.from_numpy(img.astype(np.float32))
+        if phase > 0:  # a smooth phase per slice: real MR images are complex
+            phi_seed = seed * 1_000_003 + zlib.crc32(name.encode()) % 1_000_003
+            phi = torch.from_numpy(smooth_phase((size, size), phi_seed, phase).astype(np.float32))
+            x = torch.stack([x[:, 0] * torch.cos(phi), x[:, 0] * torch.sin(phi)], dim=1)
+        y = physics.forward(x)
+        if noise > 0:  # complex white Gaussian noise on the acquired samples only
+            y = y + physics.mask * noise * torch.randn(y.shape, generator=gen)
+        xs.append(x[0].numpy())
+        ys.append(y[0].numpy())
+        names.append(name)
+        groups.append(source)
+    return xs, ys, names, groups, drawn
+
+
+def _mri_provenance(cfg: dict, seed: int, volumes: dict, names: list[str], mask) -> dict:
+    used = sorted({n.split("/")[0] for n in names})
+    return {
+        "source": "; ".join(volumes[s].description for s in used),
+        "sources": {s: {"files": volumes[s].sha256(), "skull": volumes[s].skull, "contrast": volumes[s].contrast}
+                    for s in used},
+        "orientations": sorted({n.split("/")[1] for n in names}),
+        "slices": names,
+        "image_size": int(cfg["image_size"]),
+        "normalisation": "volume 99.9th percentile = 1, clipped to [0, 1]; square field of view in mm, anti-aliased cubic resampling",
+        "stride_mm": float(_mri_opt(cfg, "stride")),
+        "acceleration": int(cfg["acceleration"]),
+        "center_fraction": float(cfg["center_fraction"]),
+        "sampled_fraction": float(mask.mean()),
+        "noise_std": float(cfg["noise_std"]),
+        "coils": int(cfg.get("coils", 1)),
+        "coil_maps": "simulated: ring of coils, 1/(1+d^2) fall-off, smooth phase" if int(cfg.get("coils", 1)) > 1
+        else None,
+        "phase": float(cfg.get("phase", 0.0)),
+        "seed": seed,
+    }
+
+
+def build_mri(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
+    """Cartesian CS-MRI splits from real MR volumes that installed packages ship
+    (:mod:`spade.data.mr_sources`; ``sources``, all three ``orientations``), split by slabs
+    (:func:`mri_plan`). ``train``, ``val``, ``test`` hold images and measurements; the
+    ``unlabelled`` split (written when ``outputs`` names it) holds measurements only, for
+    the label-free fine-tuning. ``augment`` (intensity/contrast, train split only, seeded
+    by ``seed``) is :func:`spade.data.mr_sources.augment_image`. Single-coil, or multi-coil
+    with simulated coil maps (``coils`` > 1); ``phase`` > 0 gives every slice a smooth
+    random phase. Returns the sample count of every split written."""
+    volumes: dict = {}
+    plan = mri_plan(cfg, volumes)
+    physics_params, physics = _mri_physics(cfg, seed)
     gen = torch.Generator().manual_seed(seed)
-    side = max(vol.shape[0], vol.shape[1])
+    rng = np.random.default_rng([seed, 1])
+    augment = _mri_opt(cfg, "augment") or None
     summary, pending = {}, []
-    for split in SPLITS:
-        xs, ys = [], []
-        for z in splits[split]:
-            img = vol[:, :, z].T[::-1]  # radiological display: anterior up
-            padded = np.zeros((side, side))
-            r0, c0 = (side - img.shape[0]) // 2, (side - img.shape[1]) // 2
-            padded[r0 : r0 + img.shape[0], c0 : c0 + img.shape[1]] = img
-            img = resize(padded, (size, size), anti_aliasing=True, order=3).clip(0, None)
-            x = torch.zeros(1, 2, size, size)
-            x[0, 0] = torch.from_numpy(img.astype(np.float32))
-            if phase > 0:  # a smooth phase per slice: real MR images are complex
-                phi = torch.from_numpy(smooth_phase((size, size), seed * 1000 + z, phase).astype(np.float32))
-                x = torch.stack([x[:, 0] * torch.cos(phi), x[:, 0] * torch.sin(phi)], dim=1)
-            y = physics.forward(x)
-            if noise > 0:  # complex white Gaussian noise on the acquired samples only
-                y = y + physics.mask * noise * torch.randn(y.shape, generator=gen)
-            xs.append(x[0].numpy())
-            ys.append(y[0].numpy())
-        provenance = {
-            "source": "MNI ICBM152 2009a nonlinear symmetric T1 template (nilearn)",
-            "source_file": src.name,
-            "source_sha256": _sha256(src),
-            "licence": "ICBM152: free use with copyright notice (McConnell Brain Imaging Centre, MNI)",
-            "orientation": "axial",
-            "slices": splits[split],
-            "image_size": size,
-            "normalisation": "volume maximum = 1",
-            "acceleration": int(cfg["acceleration"]),
-            "center_fraction": float(cfg["center_fraction"]),
-            "sampled_fraction": float(mask.mean()),
-            "noise_std": noise,
-            "coils": coils,
-            "coil_maps": "simulated: ring of coils, 1/(1+d^2) fall-off, smooth phase" if coils > 1 else None,
-            "phase": phase,
-            "seed": seed,
-        }
-        pending.append((outputs[split], "mri", split, ys, xs, [f"z{z:03d}" for z in splits[split]],
-                        physics_params, provenance))
-        summary[split] = len(xs)
+    for split in MRI_SPLITS:
+        if split not in outputs:
+            continue
+        if not plan[split]:
+            raise ValueError(f"data.mri: no slice falls in split {split!r} (split_pattern {cfg['split_pattern']})")
+        aug = augment if split == "train" else None
+        xs, ys, names, groups, drawn = _mri_samples(cfg, seed, plan[split], volumes, physics, gen, aug, rng)
+        provenance = _mri_provenance(cfg, seed, volumes, names, physics_params["mask"])
+        provenance["augment"] = {"options": aug, "drawn": drawn} if aug else None
+        pending.append((outputs[split], "mri", split, ys, None if split == "unlabelled" else xs, names,
+                        physics_params, provenance, None, groups, "volume"))
+        summary[split] = len(ys)
     _write_all(pending)
     return summary
+
+
+def build_mri_external(cfg: dict, seed: int, out_path) -> int:
+    """``external.h5``: slices of the ``external`` sources, which no other split draws on,
+    prepared exactly like the test split (same size, normalisation, mask, coil maps, phase
+    and noise; no augmentation), one every ``stride`` mm in every allowed orientation.
+    Returns the sample count."""
+    from spade.data.mr_sources import load_source, stack_indices
+
+    sources, external = list(_mri_opt(cfg, "sources")), list(_mri_opt(cfg, "external"))
+    if not external:
+        raise ValueError("data.mri.external names no source")
+    if set(sources) & set(external):
+        raise ValueError(f"data.mri: sources {sorted(set(sources) & set(external))} are both training and external")
+    volumes, entries = {}, []
+    for name in external:
+        vol = volumes[name] = load_source(name)
+        for orientation in _mri_opt(cfg, "orientations"):
+            if orientation in vol.orientations:
+                idx = stack_indices(vol, orientation, float(_mri_opt(cfg, "stride")), float(_mri_opt(cfg, "min_fill")))
+                entries.extend((name, orientation, z) for z in idx)
+    if not entries:
+        raise ValueError(f"data.mri.external {external}: no slice in orientations {_mri_opt(cfg, 'orientations')}")
+    physics_params, physics = _mri_physics(cfg, seed)
+    # its own noise stream, so adding the external set changes no other split
+    gen = torch.Generator().manual_seed(seed + 7919)
+    xs, ys, names, groups, _ = _mri_samples(cfg, seed, entries, volumes, physics, gen)
+    provenance = _mri_provenance(cfg, seed, volumes, names, physics_params["mask"])
+    provenance["held_out"] = "no slice of these sources is in train, val, test or unlabelled"
+    write_split(out_path, "mri", "external", ys, xs, names, physics_params, provenance, None, groups, "volume")
+    return len(ys)
 
 
 def _skimage_gray(name: str) -> tuple[np.ndarray, Path]:

@@ -1,0 +1,228 @@
+"""Real MR volumes that installed packages ship, and how slices are cut from them.
+
+Nothing is downloaded: every source is a file inside an installed package, recorded in
+the provenance with its sha256. Sources (``data.mri.sources`` / ``data.mri.external``):
+
+* ``mni_t1``: the MNI ICBM152 2009a nonlinear symmetric T1 template that nilearn ships
+  (1 mm, skull-stripped, averaged). The template is left-right symmetric, so sagittal
+  slices are cut from one hemisphere only (a slice and its mirror are the same image).
+  Licence: free use with the copyright notice kept (Copyright (C) 1993-2009 Louis
+  Collins, McConnell Brain Imaging Centre, Montreal Neurological Institute, McGill
+  University).
+* ``epi``: nibabel's ``example4d.nii.gz`` (first time point): a real gradient-echo EPI
+  head with scalp, 2 x 2 x 2.2 mm, 24 axial slices (T2*-weighted). Only axial slices:
+  coronal/sagittal reformats of 24 slices are thin bands.
+* ``nipy_t1``: nibabel's ``anatomical.nii``: a real T1-weighted head, 2 mm, cropped to
+  the middle of the head (brain tissue fills the field of view), all three orientations.
+* ``s1045``: matplotlib's ``sample_data/s1045.ima.gz``: one real 256 x 256 sagittal
+  T1-weighted head slice with skull, face and neck (raw little-endian uint16; the image
+  of matplotlib's ``mri_demo``), 1 mm assumed.
+
+The nibabel and matplotlib files are test/sample data distributed under those packages'
+licences (MIT, BSD-compatible PSF-style).
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ORIENTATIONS = ("axial", "coronal", "sagittal")
+_AXIS = {"sagittal": 0, "coronal": 1, "axial": 2}  # RAS voxel axis each orientation cuts
+
+
+@dataclass
+class Volume:
+    """A volume in RAS+ voxel order (``data[x, y, z]``: right, anterior, superior)."""
+
+    name: str
+    data: np.ndarray
+    zooms: tuple[float, float, float]
+    files: list[Path]
+    description: str
+    skull: bool
+    contrast: str
+    orientations: tuple[str, ...] = ORIENTATIONS
+    # per orientation: the range of slice indices that may be used (None: all)
+    ranges: dict = field(default_factory=dict)
+
+    @functools.cached_property
+    def peak(self) -> float:
+        """The robust volume maximum (99.9th percentile): a few hot voxels (vessels, fat)
+        must not darken the whole volume."""
+        return float(np.percentile(self.data, 99.9))
+
+    def sha256(self) -> dict[str, str]:
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in self.files}
+
+
+def _site(package: str) -> Path:
+    import importlib
+
+    return Path(importlib.import_module(package).__file__).parent
+
+
+def _need(path: Path) -> Path:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: MR source file not where its package ships it")
+    return path
+
+
+def _nifti(path: Path, frame: int | None = None) -> tuple[np.ndarray, tuple]:
+    import nibabel as nib
+
+    img = nib.as_closest_canonical(nib.load(path))
+    data = np.asarray(img.dataobj, dtype=np.float64)
+    if frame is not None and data.ndim == 4:
+        data = data[..., frame]
+    return data, tuple(float(z) for z in img.header.get_zooms()[:3])
+
+
+@functools.lru_cache(maxsize=8)
+def load_source(name: str) -> Volume:
+    """The volume of source ``name`` (cached: read-only, shared between callers)."""
+    vol = _load_source(name)
+    vol.data.setflags(write=False)
+    return vol
+
+
+def _load_source(name: str) -> Volume:
+    if name == "mni_t1":
+        path = _need(_site("nilearn") / "datasets" / "data" / "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz")
+        data, zooms = _nifti(path)
+        mid = data.shape[0] // 2  # symmetric template: one hemisphere of sagittal slices
+        return Volume(name, data, zooms, [path], "MNI ICBM152 2009a nonlinear symmetric T1 template (nilearn)",
+                      skull=False, contrast="T1 (averaged template)", ranges={"sagittal": (mid, data.shape[0])})
+    if name == "epi":
+        path = _need(_site("nibabel") / "tests" / "data" / "example4d.nii.gz")
+        data, zooms = _nifti(path, frame=0)
+        return Volume(name, data, zooms, [path], "nibabel example4d.nii.gz, time point 0: real EPI head",
+                      skull=True, contrast="T2* (gradient-echo EPI)", orientations=("axial",))
+    if name == "nipy_t1":
+        path = _need(_site("nibabel") / "tests" / "data" / "anatomical.nii")
+        data, zooms = _nifti(path)
+        return Volume(name, data.clip(0, None), zooms, [path], "nibabel anatomical.nii: real T1 head, 2 mm",
+                      skull=False, contrast="T1")
+    if name == "s1045":
+        path = _need(_site("matplotlib") / "mpl-data" / "sample_data" / "s1045.ima.gz")
+        with gzip.open(path) as f:
+            img = np.frombuffer(f.read(), dtype="<u2").reshape(256, 256).astype(np.float64)
+        # displayed rows = superior..inferior, columns = one side of the face to the other:
+        # stored as a one-voxel-wide sagittal volume data[0, y, z] = img[::-1].T
+        data = img[::-1].T[None]
+        return Volume(name, data, (1.0, 1.0, 1.0), [path], "matplotlib sample_data s1045.ima.gz: real sagittal "
+                      "T1 head slice with skull", skull=True, contrast="T1", orientations=("sagittal",))
+    raise ValueError(f"unknown MR source {name!r}; expected one of {sorted(SOURCE_NAMES)}")
+
+
+SOURCE_NAMES = ("mni_t1", "epi", "nipy_t1", "s1045")
+
+
+def cut(vol: Volume, orientation: str, index: int) -> tuple[np.ndarray, tuple[float, float]]:
+    """Slice ``index`` of ``vol`` in radiological display (axial: anterior up; coronal and
+    sagittal: superior up), with its (row, column) pixel spacing in mm."""
+    axis = _AXIS[orientation]
+    img = np.take(vol.data, index, axis=axis).T[::-1]
+    inplane = [z for a, z in enumerate(vol.zooms) if a != axis]
+    return np.ascontiguousarray(img), (inplane[1], inplane[0])
+
+
+def to_square(img: np.ndarray, spacing: tuple[float, float], size: int) -> np.ndarray:
+    """Zero-pad the slice to a square field of view in millimetres (centred) and resample it
+    to ``size`` x ``size`` (anti-aliased cubic): every source ends with square pixels."""
+    from skimage.transform import resize
+
+    h_mm, w_mm = img.shape[0] * spacing[0], img.shape[1] * spacing[1]
+    px = max(h_mm, w_mm) / size
+    h, w = max(1, round(h_mm / px)), max(1, round(w_mm / px))
+    small = resize(img, (h, w), anti_aliasing=True, order=3).clip(0, 1)
+    out = np.zeros((size, size))
+    r0, c0 = (size - h) // 2, (size - w) // 2
+    out[r0 : r0 + h, c0 : c0 + w] = small[: size - r0, : size - c0]
+    return out
+
+
+def stack_indices(vol: Volume, orientation: str, stride_mm: float, min_fill: float,
+                  axial_range=None) -> list[int]:
+    """Slice indices of one (volume, orientation) stack: every ``stride_mm`` millimetres,
+    inside the source's allowed range, keeping slices whose object (pixels above 5 % of the
+    volume maximum) fills at least ``min_fill`` of the slice."""
+    axis = _AXIS[orientation]
+    n = vol.data.shape[axis]
+    lo, hi = vol.ranges.get(orientation, (0, n))
+    if axial_range is not None and orientation == "axial":
+        lo, hi = max(lo, axial_range[0]), min(hi, axial_range[1])
+    step = max(1, round(stride_mm / vol.zooms[axis]))
+    thresh = 0.05 * vol.data.max()
+    keep = []
+    for i in range(lo, hi, step):
+        if float((np.take(vol.data, i, axis=axis) > thresh).mean()) >= min_fill:
+            keep.append(i)
+    return keep
+
+
+def support(img: np.ndarray) -> np.ndarray:
+    """The object: pixels above 5 % of the maximum with holes filled (background stays 0)."""
+    from scipy.ndimage import binary_fill_holes
+
+    if img.max() <= 0:
+        return np.zeros(img.shape, dtype=bool)
+    return binary_fill_holes(img > 0.05 * img.max())
+
+
+def augment_image(img: np.ndarray, opts: dict, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """One random intensity/contrast transform of a slice normalised to [0, 1]:
+
+    * ``zoom: [lo, hi]``: magnify by a uniform draw in [lo, hi] about a random point of the
+      object (crop and cubic resampling), so that tissue fills more of the field of view;
+    * ``gamma: [lo, hi]``: ``x ** g`` with ``g`` log-uniform in [lo, hi] (contrast curve);
+    * ``invert: p``: with probability ``p`` the contrast inside the object is inverted
+      (``1 - x`` on the support, background kept 0: T1-like becomes T2-like);
+    * ``flip: true``: left-right and up-down flips with probability 1/2 each;
+    * ``scale: [lo, hi]``: the slice's maximum is multiplied by a uniform draw in [lo, hi].
+    The slice keeps its maximum otherwise (the volume normalisation). Returns the image
+    and what was drawn (for the provenance)."""
+    peak = float(img.max())
+    if peak <= 0:
+        return img.copy(), {}
+    out, drawn = img / peak, {}
+    if opts.get("zoom"):
+        from skimage.transform import resize
+
+        lo, hi = opts["zoom"]
+        z = float(rng.uniform(lo, hi))
+        if z > 1.0:
+            h, w = out.shape
+            ch, cw = max(2, round(h / z)), max(2, round(w / z))
+            rows, cols = np.nonzero(support(out))
+            k = int(rng.integers(len(rows))) if len(rows) else 0
+            r = int(np.clip((rows[k] if len(rows) else h // 2) - ch // 2, 0, h - ch))
+            c = int(np.clip((cols[k] if len(cols) else w // 2) - cw // 2, 0, w - cw))
+            out = resize(out[r : r + ch, c : c + cw], (h, w), order=3).clip(0, None)
+            drawn["zoom"] = [round(z, 3), r, c]
+    if opts.get("gamma"):
+        lo, hi = opts["gamma"]
+        g = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+        out = out.clip(0, None) ** g
+        drawn["gamma"] = round(g, 4)
+    if opts.get("invert", 0) and rng.uniform() < float(opts["invert"]):
+        s = support(out)
+        out = np.where(s, 1.0 - out / max(out.max(), 1e-12), 0.0)
+        drawn["invert"] = True
+    if opts.get("flip"):
+        if rng.uniform() < 0.5:
+            out, drawn["flip_lr"] = out[:, ::-1], True
+        if rng.uniform() < 0.5:
+            out, drawn["flip_ud"] = out[::-1], True
+    out = out / max(float(out.max()), 1e-12) * peak
+    if opts.get("scale"):
+        lo, hi = opts["scale"]
+        s = float(rng.uniform(lo, hi))
+        out = (out * s).clip(0, 1)
+        drawn["scale"] = round(s, 4)
+    return np.ascontiguousarray(out), drawn

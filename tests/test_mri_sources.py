@@ -1,0 +1,156 @@
+"""The embedded MRI data: real sources, leakage-free splits, unlabelled and external sets."""
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from spade.data import H5Split, read_physics
+from spade.data.embedded import build_mri, build_mri_external, mri_plan
+from spade.data.mr_sources import augment_image, load_source, stack_indices
+from spade.physics import make_physics
+
+SPLITS = ("train", "val", "test", "unlabelled")
+PATTERN = ["train", "train", "val", "train", "test", "unlabelled"]
+
+
+def small_cfg(**kw):
+    cfg = {"image_size": 16, "slab": 2, "gap": 1, "split_pattern": PATTERN, "stride": 8.0, "min_fill": 0.1,
+           "acceleration": 4, "center_fraction": 0.125, "noise_std": 0.0, "coils": 4, "phase": 0.5,
+           "sources": ["mni_t1", "epi"], "external": ["nipy_t1", "s1045"],
+           "orientations": ["axial", "coronal", "sagittal"],
+           "augment": {"gamma": [0.7, 1.4], "invert": 0.5, "flip": True, "zoom": [1.0, 2.0]}}
+    cfg.update(kw)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mri")
+    cfg = small_cfg()
+    out = {s: root / f"{s}.h5" for s in SPLITS}
+    counts = build_mri(cfg, 3, out)
+    n_ext = build_mri_external(cfg, 3, root / "external.h5")
+    return cfg, out, counts, root / "external.h5", n_ext
+
+
+def test_splits_are_disjoint_and_gaps_respected():
+    cfg = small_cfg(stride=3.0, slab=3, gap=2)
+    plan = mri_plan(cfg)
+    owner = {}
+    for split, entries in plan.items():
+        for e in entries:
+            assert e not in owner, f"{e} in {owner.get(e)} and {split}"
+            owner[e] = split
+    assert all(plan[s] for s in SPLITS)
+    for name in cfg["sources"]:
+        vol = load_source(name)
+        for orientation in cfg["orientations"]:
+            if orientation not in vol.orientations:
+                continue
+            kept = stack_indices(vol, orientation, cfg["stride"], cfg["min_fill"])
+            used = [(i, owner[(name, orientation, z)]) for i, z in enumerate(kept) if (name, orientation, z) in owner]
+            for (i, a), (j, b) in zip(used, used[1:]):
+                if a != b:
+                    assert j - i - 1 >= cfg["gap"], f"{name}/{orientation}: kept slices {i}, {j} straddle {a}/{b}"
+    # every split draws on both sources and on all three orientations of the template
+    for split in ("train", "val", "test"):
+        assert {e[0] for e in plan[split]} == {"mni_t1", "epi"}
+    assert {e[1] for e in plan["train"] if e[0] == "mni_t1"} == {"axial", "coronal", "sagittal"}
+    # the symmetric template: sagittal slices from one hemisphere only
+    mni = load_source("mni_t1")
+    assert all(e[2] >= mni.data.shape[0] // 2 for s in SPLITS for e in plan[s] if e[1] == "sagittal")
+
+
+def test_unlabelled_has_no_targets_and_counts_match(built):
+    cfg, out, counts, _, _ = built
+    assert set(counts) == set(SPLITS) and all(counts[s] > 0 for s in SPLITS)
+    for s in SPLITS:
+        with h5py.File(out[s]) as f:
+            assert ("x" in f) == (s != "unlabelled")
+            assert f.attrs["split"] == s
+            assert len(f["y"]) == counts[s]
+    names = {s: set(H5Split(out[s], False).names) for s in SPLITS}
+    for a in SPLITS:
+        for b in SPLITS:
+            if a < b:
+                assert not names[a] & names[b], f"{a} and {b} share slices"
+
+
+def test_external_holds_only_held_out_sources_and_the_same_operator(built):
+    cfg, out, _, ext, n_ext = built
+    data = H5Split(ext, True)
+    assert len(data) == n_ext > 0
+    srcs = {n.split("/")[0] for n in data.names}
+    assert srcs == {"nipy_t1", "s1045"} and not srcs & set(cfg["sources"])
+    train_srcs = {n.split("/")[0] for n in H5Split(out["train"], True).names}
+    assert not srcs & train_srcs
+    with h5py.File(ext) as f:
+        prov = json.loads(f.attrs["provenance"])
+        assert f.attrs["split"] == "external"
+    files = {k: v for s in prov["sources"].values() for k, v in s["files"].items()}
+    assert set(files) == {"anatomical.nii", "s1045.ima.gz"} and all(len(h) == 64 for h in files.values())
+    _, p_test = read_physics(out["test"])
+    _, p_ext = read_physics(ext)
+    assert np.array_equal(p_test["mask"], p_ext["mask"]) and np.array_equal(p_test["sens"], p_ext["sens"])
+    physics = make_physics("mri", p_ext)
+    y, x = data[0]
+    assert y.shape == (4, 2, 16, 16) and float(x[1].abs().max()) > 0, "multi-coil, complex (phase)"
+    assert torch.allclose(physics.forward(x[None])[0], y, atol=1e-5)
+    assert float(x.norm(dim=0).max()) <= 1.0 + 1e-5
+
+
+def test_training_and_external_sources_must_differ(tmp_path):
+    with pytest.raises(ValueError, match="both training and external"):
+        build_mri_external(small_cfg(external=["epi"]), 0, tmp_path / "e.h5")
+    with pytest.raises(ValueError, match="both training and external"):
+        mri_plan(small_cfg(external=["mni_t1"]))
+
+
+def test_orientations_option():
+    plan = mri_plan(small_cfg(orientations=["coronal"]))
+    entries = [e for s in SPLITS for e in plan[s]]
+    assert entries and {e[1] for e in entries} == {"coronal"}
+    assert {e[0] for e in entries} == {"mni_t1"}, "the EPI source is axial only"
+
+
+def test_augmentation_touches_train_only_and_does_what_it_says(built, tmp_path):
+    cfg, out, _, _, _ = built
+    plain = {s: tmp_path / f"{s}.h5" for s in SPLITS}
+    build_mri(small_cfg(augment=None), 3, plain)
+    a, b = H5Split(out["train"], True), H5Split(plain["train"], True)
+    assert a.names == b.names
+    assert not all(torch.equal(p, q) for p, q in zip(a.x, b.x)), "train images are augmented"
+    for s in ("val", "test", "unlabelled"):
+        assert all(torch.equal(p, q) for p, q in zip(H5Split(out[s], False).y, H5Split(plain[s], False).y))
+    with h5py.File(out["train"]) as f:
+        drawn = json.loads(f.attrs["provenance"])["augment"]["drawn"]
+    assert any(d.get("invert") for d in drawn.values()) and all("gamma" in d for d in drawn.values())
+    # the transforms themselves
+    img = np.zeros((16, 16))
+    img[4:12, 4:12] = np.linspace(0.2, 0.8, 64).reshape(8, 8)
+    rng = np.random.default_rng(0)
+    g, d = augment_image(img, {"gamma": [2.0, 2.0]}, rng)
+    assert d["gamma"] == 2.0 and g.max() == pytest.approx(0.8) and np.all(g[img > 0] <= img[img > 0] + 1e-12)
+    inv, d = augment_image(img, {"invert": 1.0}, rng)
+    assert d["invert"] and inv[0, 0] == 0 and inv[4, 4] > inv[11, 11], "contrast inverted, background kept"
+    z, d = augment_image(img, {"zoom": [2.0, 2.0]}, rng)
+    assert d["zoom"][0] == 2.0 and (z > 0.05).mean() > (img > 0.05).mean(), "tissue fills more of the view"
+    f, d = augment_image(img, {"flip": True}, np.random.default_rng(1))
+    assert np.allclose(np.sort(f.ravel()), np.sort(img.ravel()))
+
+
+def test_build_is_deterministic_for_a_seed(built, tmp_path):
+    cfg, out, counts, ext, _ = built
+    again = {s: tmp_path / f"{s}.h5" for s in SPLITS}
+    assert build_mri(cfg, 3, again) == counts
+    for s in ("train", "unlabelled"):
+        p, q = H5Split(out[s], False), H5Split(again[s], False)
+        assert all(torch.equal(u, v) for u, v in zip(p.y, q.y))
+    build_mri_external(cfg, 3, tmp_path / "external.h5")
+    assert all(torch.equal(u, v) for u, v in zip(H5Split(ext, True).y, H5Split(tmp_path / "external.h5", True).y))
+    other = {s: tmp_path / f"o_{s}.h5" for s in SPLITS}
+    build_mri(cfg, 4, other)
+    assert not all(torch.equal(u, v) for u, v in zip(H5Split(out["train"], True).x, H5Split(other["train"], True).x))
