@@ -92,7 +92,7 @@ def _merge_bench(agg: pd.DataFrame, bench: pd.DataFrame) -> pd.DataFrame:
     ref_lat = ref.latency_ms.reindex(idx).to_numpy()
     out["speedup"] = ref_lat / out.latency_ms
     out["time_saved"] = 1 - out.latency_ms / ref_lat
-    out["macs_speedup"] = ref.macs.reindex(idx).to_numpy() / out.macs
+    out["macs_speedup"] = ref.macs.reindex(idx).to_numpy() / out.macs.where(out.macs > 0)  # prior-off: no MACs
     out["batch_speedup"] = ref_n.latency_ms.reindex(idx).to_numpy() / out.batch_latency_ms
     return out.drop(columns=["_timed", "_batch1"])
 
@@ -106,8 +106,8 @@ def _prior_margin(agg: pd.DataFrame) -> pd.DataFrame:
     margin = (unpruned - off).rename("prior_margin_db")
     agg = agg.drop(columns=["prior_margin_db", "prior_inactive"], errors="ignore")
     agg = agg.merge(margin.reset_index(), on=where, how="left")
-    agg["prior_inactive"] = agg.prior_margin_db < PRIOR_MARGIN_DB
-    agg.loc[agg.prior_margin_db.isna(), "prior_inactive"] = np.nan
+    inactive = (agg.prior_margin_db < PRIOR_MARGIN_DB).astype(object)
+    agg["prior_inactive"] = inactive.where(agg.prior_margin_db.notna(), None)  # no control: unknown
     return agg
 
 
@@ -119,9 +119,9 @@ def markdown(summary: pd.DataFrame) -> str:
     flagged = summary.dropna(subset=["prior_margin_db"]).drop_duplicates(["task", "arch", "split", "set"])
     for _, r in flagged[flagged.prior_inactive.astype(bool)].iterrows():
         where = f"{r.task}/{r.split}" + (f"/{r.set}" if r.set else "")
-        out += [f"**Warning ({where}, {r.arch})**: the unpruned network is only {r.prior_margin_db:.2f} dB above its "
-                f"prior-off control (below {PRIOR_MARGIN_DB} dB): its prior barely matters, so its pruning rows say "
-                "nothing about pruning.", ""]
+        out += [f"**Warning ({where}, {r.arch})**: the unpruned network scores {r.prior_margin_db:+.2f} dB against its "
+                f"prior-off control (less than {PRIOR_MARGIN_DB} dB above it): its prior barely matters, so its "
+                "pruning rows say nothing about pruning.", ""]
     for (task, split, set_name), part in summary.groupby(["task", "split", "set"], sort=False, dropna=False):
         title = " / ".join(str(t) for t in (task, split, set_name) if isinstance(t, str) and t)
         conv = part["convention"].dropna().unique() if "convention" in part else []

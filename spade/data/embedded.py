@@ -23,6 +23,7 @@ from spade.physics.mri import simulate_coil_maps, smooth_phase
 from spade.data.h5 import write_split
 
 SPLITS = ("train", "val", "test")
+SR_SPLITS = ("train", "val", "test", "unlabelled")
 
 
 def _sha256(path: Path) -> str:
@@ -263,7 +264,7 @@ def build_sr(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
     noise = float(cfg["noise_std"])
     gen = torch.Generator().manual_seed(seed)
     summary, pending = {}, []
-    for split in SPLITS:
+    for split in SR_SPLITS:
         xs, ys, names, sources = [], [], [], {}
         for name in cfg["images"][split]:
             img, path = _skimage_gray(name)
@@ -302,7 +303,9 @@ def build_sr(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
             "noise_std": noise,
             "seed": seed,
         }
-        pending.append((outputs[split], "sr", split, ys, xs, names, {"kernel": kernel, "scale": scale}, provenance))
+        # the unlabelled split (label-free fine-tuning) is written without its targets
+        pending.append((outputs[split], "sr", split, ys, None if split == "unlabelled" else xs, names,
+                        {"kernel": kernel, "scale": scale}, provenance))
         summary[split] = len(xs)
     _write_all(pending)
     return summary
