@@ -1,0 +1,60 @@
+"""The summary is a merge on identity columns: rows carry their own identity, fixed-iteration
+networks share their pruned model's timing, and an inactive prior is flagged."""
+
+import pandas as pd
+import pytest
+
+from spade.report import markdown, summarise
+
+
+def _scores(rows):
+    out = []
+    for task, arch, crit, ratio, strategy, split, psnrs in rows:
+        for i, p in enumerate(psnrs):
+            out.append({"image": f"i{i}", "task": task, "arch": arch, "criterion": crit, "ratio": ratio,
+                        "strategy": strategy, "split": split, "set": "", "psnr": p, "ssim": 0.5,
+                        "iterations": float(i + 3) if arch == "deq" else float("nan"), "convention": "c"})
+    return pd.DataFrame(out)
+
+
+def _bench(rows):
+    return pd.DataFrame([{"task": "mri", "arch": a, "criterion": c, "ratio": r, "strategy": s, "variant": s,
+                          "setting": "eager", "batch": 1, "latency_ms": lat, "latency_p25_ms": lat,
+                          "latency_p75_ms": lat, "images": 2, "iterations": float("nan"), "params": 10, "macs": macs,
+                          "prior_params": 8, "prior_macs": macs, "actual_ratio": ar, "device": "cpu"}
+                         for a, c, r, s, lat, macs, ar in rows])
+
+
+def test_rows_merge_on_identity_and_fixed_iteration_archs_share_a_timing():
+    scores = _scores([
+        ("mri", "classical", "", 0.0, "classical", "test", [20.0, 22.0]),
+        ("mri", "du", "", 0.0, "unpruned", "test", [30.0, 32.0]),
+        ("mri", "du", "", 0.0, "prior-off", "test", [20.0, 22.0]),
+        ("mri", "du", "l1", 0.4, "none", "test", [25.0, 25.0]),
+        ("mri", "du", "l1", 0.4, "supervised", "test", [29.0, 31.0]),
+        ("mri", "du", "l1", 0.4, "scratch", "test", [28.0, 30.0]),
+        ("mri", "du", "", 0.0, "unpruned", "external", [24.0, 24.0]),
+        ("mri", "du", "", 0.0, "prior-off", "external", [23.9, 23.9]),
+    ])
+    bench = _bench([("du", "", 0.0, "unpruned", 10.0, 100, 0.0), ("du", "", 0.0, "prior-off", 2.0, 0, None),
+                    ("du", "l1", 0.4, "none", 5.0, 40, 0.4)])
+    table = summarise(scores, bench).set_index(["split", "strategy"])
+    assert table.loc[("test", "supervised"), "psnr"] == 30.0
+    # the supervised and scratch rows of a du take the timing of its pruned model
+    for kind in ("none", "supervised", "scratch"):
+        assert table.loc[("test", kind), "speedup"] == 2.0 and table.loc[("test", kind), "macs_speedup"] == 2.5
+    assert table.loc[("test", "prior-off"), "speedup"] == 5.0 and pd.isna(table.loc[("test", "prior-off"),
+                                                                                    "macs_speedup"])
+    assert pd.isna(table.loc[("test", "classical"), "latency_ms"])
+    # the prior adds 10 dB on test but 0.1 dB on the external set: flagged there only
+    assert table.loc[("test", "supervised"), "prior_margin_db"] == pytest.approx(10.0)
+    assert not bool(table.loc[("test", "unpruned"), "prior_inactive"])
+    assert bool(table.loc[("external", "unpruned"), "prior_inactive"])
+    assert "Warning (mri/external, du)" in markdown(summarise(scores, bench))
+    assert "Warning (mri/test" not in markdown(summarise(scores, bench))
+
+
+def test_deq_iterations_are_summarised_over_the_test_set():
+    scores = _scores([("mri", "deq", "", 0.0, "unpruned", "test", [30.0, 31.0, 32.0])])
+    row = summarise(scores).iloc[0]
+    assert row.iterations == 4.0 and row.iterations_max == 5.0 and row.n_images == 3
