@@ -113,7 +113,9 @@ def ratio_labels():
 def has_external(task):
     """MRI on the embedded data has an external test set: real MR from sources that no
     split trains on (spade.data.embedded.build_mri_external)."""
-    return task == "mri" and config["data"]["mri"].get("source", "embedded") == "embedded"
+    return (
+        task == "mri" and config["data"]["mri"].get("source", "embedded") == "embedded"
+    )
 
 
 def eval_splits(task):
@@ -124,7 +126,10 @@ def eval_splits(task):
 def variants():
     """(criterion, ratio, strategy) of every pruned variant, the scratch controls included."""
     return [
-        (c, r, s) for c in config["criteria"] for r in ratio_labels() for s in STRATEGIES
+        (c, r, s)
+        for c in config["criteria"]
+        for r in ratio_labels()
+        for s in STRATEGIES
     ] + [(c, r, SCRATCH) for c in config["criteria"] for r in SCRATCH_RATIOS]
 
 
@@ -199,7 +204,8 @@ def metric_paths(split, task=None):
         paths.append(f"results/metrics/{split}/{t}/classical.csv")
         for arch in [a for tt, a in study() if tt == t]:
             paths += [
-                f"results/metrics/{split}/{t}/{arch}/{k}.csv" for k in (UNPRUNED, PRIOR_OFF)
+                f"results/metrics/{split}/{t}/{arch}/{k}.csv"
+                for k in (UNPRUNED, PRIOR_OFF)
             ]
             paths += [
                 f"results/metrics/{split}/{t}/{arch}/{c}-r{r}/{s}.csv"
@@ -209,7 +215,9 @@ def metric_paths(split, task=None):
 
 
 def summary_metrics():
-    return [p for t in config["tasks"] for s in eval_splits(t) for p in metric_paths(s, t)]
+    return [
+        p for t in config["tasks"] for s in eval_splits(t) for p in metric_paths(s, t)
+    ]
 
 
 def example_inputs(wildcards):
