@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: setup run report test clean
+.PHONY: setup run report test results-doc clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +17,17 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 setup: $(VENV)/.installed
 
+# results/run.md names the run that the tables come from (commit, config, machine, load, time).
 run: setup
-	$(BIN)/snakemake --cores $(CORES)
-	$(BIN)/snakemake --report results/report.html
-	@echo "done: results/tables/summary.md, results/figures/, results/report.html"
+	@start=$$(date +%s); \
+	$(BIN)/snakemake --cores $(CORES) && \
+	$(BIN)/snakemake --report results/report.html && \
+	$(BIN)/python -m spade.provenance run-note results/run.md --seconds $$(( $$(date +%s) - start ))
+	@echo "done: results/tables/summary.md, results/figures/, results/report.html, results/run.md"
+
+# docs/results.md: that run's note above its summary tables, regenerated, never retyped.
+results-doc:
+	$(BIN)/python -m spade.provenance results-page results/run.md results/tables/summary.md docs/results.md
 
 # tests/slurm/install.sh adds Debian's SLURM and munge packages when run as root (CI);
 # elsewhere tests/test_slurm.py is skipped unless SPADE_REQUIRE_SLURM=1.
