@@ -201,14 +201,16 @@ def plot_speedup(summary: pd.DataFrame, path) -> None:
     iterations its weights need, so a never fine-tuned one would mix channel removal with
     early stopping at a poor fixed point) beside the bound set by MACs."""
     summary = primary(summary)
-    data = summary[summary.strategy == "supervised"].dropna(subset=["speedup"])
+    # the first fine-tuning strategy the study ran (supervised by default); pruned only if none
+    shown = next((s for s in ("supervised", "school", "selfsup") if s in set(summary.strategy)), PRUNED)
+    data = summary[summary.strategy == shown].dropna(subset=["speedup"])
     kinds = [data.assign(kind="measured (batch 1)", value=data.speedup)]
     if len(data) and data.batch.max() > 1:
         kinds.append(data.assign(kind=f"measured (batch {int(data.batch.max())})", value=data.batch_speedup))
     kinds.append(data.assign(kind="MACs bound", value=data.macs_speedup))
     grid = sns.relplot(data=pd.concat(kinds), x="ratio", y="value", hue="kind", style="arch", col="task",
                        kind="line", marker="o", height=3.4, facet_kws={"sharey": False})
-    grid.set_axis_labels("channel pruning ratio", "speedup, supervised fine-tuned")
+    grid.set_axis_labels("channel pruning ratio", f"speedup ({shown})")
     for ax in grid.axes.flat:
         ax.axhline(1, color="k", lw=0.8)
     grid.figure.subplots_adjust(wspace=0.3)
