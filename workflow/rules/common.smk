@@ -28,7 +28,6 @@ if unknown_scratch:
     raise ValueError(
         f"scratch_ratios {sorted(unknown_scratch)} are not among ratios {config['ratios']}"
     )
-SPLITS = ["train", "val", "test", "unlabelled"]
 
 
 def gpu_slots():
