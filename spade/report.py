@@ -119,9 +119,10 @@ def markdown(summary: pd.DataFrame) -> str:
     flagged = summary.dropna(subset=["prior_margin_db"]).drop_duplicates(["task", "arch", "split", "set"])
     for _, r in flagged[flagged.prior_inactive.astype(bool)].iterrows():
         where = f"{r.task}/{r.split}" + (f"/{r.set}" if r.set else "")
+        effect = ("on these images its prior hurts" if r.prior_margin_db < 0
+                  else f"less than {PRIOR_MARGIN_DB} dB above it, its prior barely matters")
         out += [f"**Warning ({where}, {r.arch})**: the unpruned network scores {r.prior_margin_db:+.2f} dB against its "
-                f"prior-off control (less than {PRIOR_MARGIN_DB} dB above it): its prior barely matters, so its "
-                "pruning rows say nothing about pruning.", ""]
+                f"prior-off control: {effect}, so its pruning rows say nothing about pruning.", ""]
     for (task, split, set_name), part in summary.groupby(["task", "split", "set"], sort=False, dropna=False):
         title = " / ".join(str(t) for t in (task, split, set_name) if isinstance(t, str) and t)
         conv = part["convention"].dropna().unique() if "convention" in part else []
