@@ -25,8 +25,9 @@ from torch import nn
 
 from spade import losses
 from spade.physics import batch_physics
+from spade.variants import STRATEGIES as STRATEGY_RULES
 
-STRATEGIES = ("supervised", "school", "selfsup")
+STRATEGIES = tuple(STRATEGY_RULES)
 
 
 def set_reproducible(seed: int, threads: int) -> None:
@@ -57,28 +58,31 @@ class Strategy:
 
 def make_strategy(name: str, task: str, cfg: dict, teacher: nn.Module | None = None) -> Strategy:
     """The strategy ``name`` with its settings ``cfg`` (the config's ``finetune`` block)."""
+    if name not in STRATEGY_RULES:
+        raise ValueError(f"unknown strategy {name!r}; expected one of {STRATEGIES}")
     pixel = cfg.get("loss", "l1")
+    needs_target = STRATEGY_RULES[name].needs_target  # the strategy table of spade.variants
     if name == "supervised":
-        return Strategy(name, True, lambda m, p, b, g: losses.supervised_loss(m, p, b[0], b[1], pixel))
+        return Strategy(name, needs_target, lambda m, p, b, g: losses.supervised_loss(m, p, b[0], b[1], pixel))
     if name == "school":
         if teacher is None:
             raise ValueError("the school strategy needs the unpruned teacher network")
         teacher.eval().requires_grad_(False)
-        return Strategy(name, False, lambda m, p, y, g: losses.school_loss(m, teacher, p, y, pixel), teacher,
+        return Strategy(name, needs_target, lambda m, p, y, g: losses.school_loss(m, teacher, p, y, pixel), teacher,
                         # the teacher's output stands where supervised fine-tuning has x
                         lambda m, p, b, g: losses.supervised_loss(m, p, b[0], b[1], pixel))
     if name == "selfsup":
         method = cfg["selfsup"][task]
         if method == "ssdu":
             opts = cfg["ssdu"]
-            return Strategy(name, False, lambda m, p, y, g: losses.ssdu_loss(
+            return Strategy(name, needs_target, lambda m, p, y, g: losses.ssdu_loss(
                 m, p, y, g, float(opts["loss_fraction"]), float(opts["center_fraction"])))
         if method == "ei":
             opts = cfg["ei"]
-            return Strategy(name, False, lambda m, p, y, g: losses.ei_loss(
+            return Strategy(name, needs_target, lambda m, p, y, g: losses.ei_loss(
                 m, p, y, g, float(opts["weight"]), bool(opts["rotate"])))
         raise ValueError(f"unknown self-supervised method {method!r} for task {task}; expected ssdu or ei")
-    raise ValueError(f"unknown strategy {name!r}; expected one of {STRATEGIES}")
+    raise ValueError(f"strategy {name!r} is in spade.variants.STRATEGIES but has no loss in make_strategy")
 
 
 def _fingerprint(settings: dict) -> str:

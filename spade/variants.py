@@ -30,20 +30,12 @@ class StrategyRule:
     needs_target: bool
     needs_teacher: bool
 
-    @property
-    def label_free(self) -> bool:
-        return not self.needs_target
-
 
 STRATEGIES = {
     "supervised": StrategyRule(needs_target=True, needs_teacher=False),
     "school": StrategyRule(needs_target=False, needs_teacher=True),
     "selfsup": StrategyRule(needs_target=False, needs_teacher=False),
 }
-
-# Where label-free strategies train: `unlabelled` (default; measurements no model was
-# trained on) or `test` (the paper's test-time fine-tuning on the test measurements).
-LABEL_FREE_DATA = ("unlabelled", "test")
 
 # Networks with a fixed number of prior calls run in the same time whatever their weights:
 # one timing per architecture (the pruned model's) stands for every strategy of a ratio.

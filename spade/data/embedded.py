@@ -36,15 +36,6 @@ def _write_all(pending: list[tuple]) -> None:
         write_split(*args)
 
 
-def mni_template_path() -> Path:
-    import nilearn
-
-    path = Path(nilearn.__file__).parent / "datasets" / "data" / "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: the MNI152 template is not where nilearn ships it")
-    return path
-
-
 def slab_splits(indices, slab: int, gap: int, pattern) -> dict[str, list[int]]:
     """Assign contiguous slabs of ``slab`` slices to splits in the repeating ``pattern``
     (e.g. ``train train train val test``) and drop ``gap`` slices at every boundary
