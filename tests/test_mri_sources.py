@@ -19,7 +19,7 @@ PATTERN = ["train", "train", "val", "train", "test", "unlabelled"]
 def small_cfg(**kw):
     cfg = {"image_size": 16, "slab": 2, "gap": 1, "split_pattern": PATTERN, "stride": 8.0, "min_fill": 0.1,
            "acceleration": 4, "center_fraction": 0.125, "noise_std": 0.0, "coils": 4, "phase": 0.5,
-           "sources": ["mni_t1", "epi"], "external": ["nipy_t1", "s1045"],
+           "sources": ["mni_t1", "nipy_t1"], "external": ["epi", "s1045"],
            "orientations": ["axial", "coronal", "sagittal"],
            "augment": {"gamma": [0.7, 1.4], "invert": 0.5, "flip": True, "zoom": [1.0, 2.0]}}
     cfg.update(kw)
@@ -55,13 +55,14 @@ def test_splits_are_disjoint_and_gaps_respected():
             for (i, a), (j, b) in zip(used, used[1:]):
                 if a != b:
                     assert j - i - 1 >= cfg["gap"], f"{name}/{orientation}: kept slices {i}, {j} straddle {a}/{b}"
-    # every split draws on both sources and on all three orientations of the template
+    # every split draws on both sources and on all three orientations of each
     for split in ("train", "val", "test"):
-        assert {e[0] for e in plan[split]} == {"mni_t1", "epi"}
-    assert {e[1] for e in plan["train"] if e[0] == "mni_t1"} == {"axial", "coronal", "sagittal"}
+        assert {e[0] for e in plan[split]} == {"mni_t1", "nipy_t1"}
+    for name in cfg["sources"]:
+        assert {e[1] for e in plan["train"] if e[0] == name} == {"axial", "coronal", "sagittal"}
     # the symmetric template: sagittal slices from one hemisphere only
     mni = load_source("mni_t1")
-    assert all(e[2] >= mni.data.shape[0] // 2 for s in SPLITS for e in plan[s] if e[1] == "sagittal")
+    assert all(e[2] >= mni.data.shape[0] // 2 for s in SPLITS for e in plan[s] if e[:2] == ("mni_t1", "sagittal"))
 
 
 def test_unlabelled_has_no_targets_and_counts_match(built):
@@ -84,14 +85,14 @@ def test_external_holds_only_held_out_sources_and_the_same_operator(built):
     data = H5Split(ext, True)
     assert len(data) == n_ext > 0
     srcs = {n.split("/")[0] for n in data.names}
-    assert srcs == {"nipy_t1", "s1045"} and not srcs & set(cfg["sources"])
+    assert srcs == {"epi", "s1045"} and not srcs & set(cfg["sources"])
     train_srcs = {n.split("/")[0] for n in H5Split(out["train"], True).names}
     assert not srcs & train_srcs
     with h5py.File(ext) as f:
         prov = json.loads(f.attrs["provenance"])
         assert f.attrs["split"] == "external"
     files = {k: v for s in prov["sources"].values() for k, v in s["files"].items()}
-    assert set(files) == {"anatomical.nii", "s1045.ima.gz"} and all(len(h) == 64 for h in files.values())
+    assert set(files) == {"example4d.nii.gz", "s1045.ima.gz"} and all(len(h) == 64 for h in files.values())
     _, p_test = read_physics(out["test"])
     _, p_ext = read_physics(ext)
     assert np.array_equal(p_test["mask"], p_ext["mask"]) and np.array_equal(p_test["sens"], p_ext["sens"])
@@ -104,7 +105,7 @@ def test_external_holds_only_held_out_sources_and_the_same_operator(built):
 
 def test_training_and_external_sources_must_differ(tmp_path):
     with pytest.raises(ValueError, match="both training and external"):
-        build_mri_external(small_cfg(external=["epi"]), 0, tmp_path / "e.h5")
+        build_mri_external(small_cfg(external=["nipy_t1"]), 0, tmp_path / "e.h5")
     with pytest.raises(ValueError, match="both training and external"):
         mri_plan(small_cfg(external=["mni_t1"]))
 
@@ -113,7 +114,8 @@ def test_orientations_option():
     plan = mri_plan(small_cfg(orientations=["coronal"]))
     entries = [e for s in SPLITS for e in plan[s]]
     assert entries and {e[1] for e in entries} == {"coronal"}
-    assert {e[0] for e in entries} == {"mni_t1"}, "the EPI source is axial only"
+    plan = mri_plan(small_cfg(sources=["mni_t1", "epi"], external=["s1045"], orientations=["coronal"]))
+    assert {e[0] for s in SPLITS for e in plan[s]} == {"mni_t1"}, "the EPI source is axial only"
 
 
 def test_augmentation_touches_train_only_and_does_what_it_says(built, tmp_path):

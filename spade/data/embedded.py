@@ -55,7 +55,7 @@ def slab_splits(indices, slab: int, gap: int, pattern) -> dict[str, list[int]]:
 
 
 MRI_SPLITS = ("train", "val", "test", "unlabelled")
-MRI_DEFAULTS = {"sources": ["mni_t1", "epi"], "external": ["nipy_t1", "s1045"],
+MRI_DEFAULTS = {"sources": ["mni_t1", "nipy_t1"], "external": ["epi", "s1045"],
                 "orientations": ["axial", "coronal", "sagittal"], "stride": 3.0, "min_fill": 0.1, "augment": None}
 
 

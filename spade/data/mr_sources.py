@@ -14,6 +14,8 @@ the provenance with its sha256. Sources (``data.mri.sources`` / ``data.mri.exter
   coronal/sagittal reformats of 24 slices are thin bands.
 * ``nipy_t1``: nibabel's ``anatomical.nii``: a real T1-weighted head, 2 mm, cropped to
   the middle of the head (brain tissue fills the field of view), all three orientations.
+  A crop, not a whole field of view: its slices are hard cases for de-aliasing (the
+  aliased copies fall on tissue, not on background), which the default trains on.
 * ``s1045``: matplotlib's ``sample_data/s1045.ima.gz``: one real 256 x 256 sagittal
   T1-weighted head slice with skull, face and neck (raw little-endian uint16; the image
   of matplotlib's ``mri_demo``), 1 mm assumed.
