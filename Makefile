@@ -17,17 +17,19 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 setup: $(VENV)/.installed
 
+# The study and its validation table (the numbers settings are chosen on);
 # results/run.md names the run that the tables come from (commit, config, machine, load, time).
 run: setup
 	@start=$$(date +%s); \
-	$(BIN)/snakemake --cores $(CORES) && \
+	$(BIN)/snakemake --cores $(CORES) all validation && \
 	$(BIN)/snakemake --report results/report.html && \
 	$(BIN)/python -m spade.provenance run-note results/run.md --seconds $$(( $$(date +%s) - start ))
 	@echo "done: results/tables/summary.md, results/figures/, results/report.html, results/run.md"
 
 # docs/results.md: that run's note above its summary tables, regenerated, never retyped.
 results-doc:
-	$(BIN)/python -m spade.provenance results-page results/run.md results/tables/summary.md docs/results.md
+	$(BIN)/python -m spade.provenance results-page results/run.md results/tables/summary.md docs/results.md \
+		--validation results/tables/validation.md
 
 # tests/slurm/install.sh adds Debian's SLURM and munge packages when run as root (CI);
 # elsewhere tests/test_slurm.py is skipped unless SPADE_REQUIRE_SLURM=1.

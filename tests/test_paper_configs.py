@@ -1,11 +1,13 @@
 """The paper-scale configs build their whole DAG on synthetic stand-ins of the data."""
 
 import re
+import shutil
+import subprocess
 
 import pytest
 import yaml
 
-from conftest import write_fastmri_folder
+from conftest import SNAKEMAKE, write_fastmri_folder
 from test_folders import write_images
 from test_workflow import ROOT, snakemake
 
@@ -72,3 +74,30 @@ def test_paper_models_are_the_papers():
         assert sr["data"]["sr"]["scale"] == scale and set(sr["data"]["sr"]["folders"]["test"]) == {
             "Set5", "Set14", "BSD100"}
         assert sr["models"]["deq"]["sr"]["prior"]["blocks"] == 13
+
+
+@pytest.mark.parametrize("name", ["fastmri_brain_multicoil", "sr_div2k_x2", "sr_div2k_x4"])
+def test_paper_config_runs_the_budgets_it_writes(tmp_path, name):
+    """Run as the README says, from the repository root (a copy here, so that the run writes
+    nothing into the checkout): the resolved config holds the paper file's budgets, none of
+    the embedded default's."""
+    repo = tmp_path / "repo"
+    for part in ("workflow", "config", "spade"):
+        shutil.copytree(ROOT / part, repo / part, ignore=shutil.ignore_patterns("__pycache__"))
+    paths = repo / "paths.yaml"
+    paths.write_text(yaml.safe_dump(stand_ins(tmp_path / "data", name)))
+    res = subprocess.run([str(SNAKEMAKE), "results/config.yaml", "--cores", "1", "--configfile",
+                          f"config/paper/{name}.yaml", "paths.yaml"], cwd=repo, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    resolved = yaml.safe_load((repo / "results" / "config.yaml").read_text())
+    paper = yaml.safe_load((PAPER / f"{name}.yaml").read_text())
+    assert [p.rsplit("/", 1)[-1] for p in resolved["config_files"]] == [f"{name}.yaml", "paths.yaml"]
+    pairs = [(t, a) for t in paper["tasks"] for a in paper["archs"] if t in paper["models"].get(a, {})]
+    assert pairs
+    for stage in ("train", "finetune"):
+        for task, arch in pairs:
+            expected = {**paper[stage][task], **paper["models"][arch][task].get(stage, {})}
+            got = resolved["budgets"][stage][task][arch]
+            assert {k: got[k] for k in expected} == expected, (stage, task, arch)
+            assert set(got) - set(expected) <= {"selfsup", "ssdu", "ei"}, (stage, task, arch)
+    assert resolved["config"]["models"] == paper["models"]

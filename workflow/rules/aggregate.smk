@@ -78,3 +78,24 @@ rule examples:
         "../envs/spade.yaml"
     script:
         "../scripts/examples.py"
+
+
+# The config that ran, after every --configfile and --config: what each rule received
+# (the budgets per stage, task and arch included). Rewritten whenever a value changes.
+rule resolved_config:
+    output:
+        report(
+            "results/config.yaml",
+            caption="../report/config.rst",
+            category="Config",
+        ),
+    log:
+        "logs/aggregate/config.log",
+    conda:
+        "../envs/spade.yaml"
+    params:
+        files=[str(p) for p in workflow.overwrite_configfiles] or ["config/config.yaml"],
+        config=config,
+        budgets=budgets(),
+    script:
+        "../scripts/resolved_config.py"

@@ -4,13 +4,22 @@
 import shutil
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
+import yaml
+from snakemake.logging import logger
 from snakemake.utils import validate
-
-validate(config, schema="../schemas/config.schema.yaml")
 
 # The strategy table and the variant vocabulary live in the spade package (one place).
 sys.path.insert(0, str(Path(workflow.basedir).parent))
+from spade.config import check_config
+
+# Strict first (unknown keys named with their path, command-line numbers converted, what
+# each task and arch needs), then Snakemake's validation, which fills in the defaults.
+SCHEMA = Path(workflow.basedir) / "schemas" / "config.schema.yaml"
+for warning in check_config(config, yaml.safe_load(SCHEMA.read_text())):
+    logger.warning(f"Warning: {warning}")
+validate(config, schema="../schemas/config.schema.yaml")
 from spade.variants import (
     FIXED_ITERATION_ARCHS,
     PRIOR_OFF,
@@ -22,12 +31,9 @@ from spade.variants import (
 )
 
 STRATEGIES = [PRUNED] + list(config["strategies"])
-SCRATCH_RATIOS = [ratio_label(r) for r in config.get("scratch_ratios", [])]
-unknown_scratch = set(SCRATCH_RATIOS) - {ratio_label(r) for r in config["ratios"]}
-if unknown_scratch:
-    raise ValueError(
-        f"scratch_ratios {sorted(unknown_scratch)} are not among ratios {config['ratios']}"
-    )
+SCRATCH_RATIOS = [
+    ratio_label(r) for r in config.get("scratch_ratios", []) if r in config["ratios"]
+]
 
 
 def gpu_slots():
@@ -103,6 +109,21 @@ def fit_options(stage, wildcards):
     if stage == "finetune":
         opts.update({k: config["finetune"][k] for k in ("selfsup", "ssdu", "ei")})
     return opts
+
+
+def budgets():
+    """Every fit budget the rules receive, per stage, task and arch (results/config.yaml)."""
+    return {
+        stage: {
+            task: {
+                arch: fit_options(stage, SimpleNamespace(task=task, arch=arch))
+                for t, arch in study()
+                if t == task
+            }
+            for task in config["tasks"]
+        }
+        for stage in ("train", "finetune")
+    }
 
 
 def ratio_labels():
@@ -238,6 +259,7 @@ def example_inputs(wildcards):
 
 def all_outputs():
     return [
+        "results/config.yaml",
         "results/tables/summary.csv",
         "results/tables/summary.md",
         "results/figures/psnr_vs_ratio.png",

@@ -1,0 +1,107 @@
+"""Strict checks of a study config against its JSON schema, before any job runs.
+
+Every unknown key is refused with its path and the keys allowed there; numbers given on
+the command line (``--config 'ratios=[0.1,0.3]'`` hands the list items over as strings)
+are converted where the schema asks for a number; the entries each studied task and arch
+needs are checked here rather than hours later in the job that reads them.
+"""
+
+from __future__ import annotations
+
+import re
+
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+class ConfigError(ValueError):
+    """A config that the schema or the study's own rules refuse (one line per problem)."""
+
+
+def _dotted(path) -> str:
+    return ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in path).replace(".[", "[") or "(top level)"
+
+
+def _set(config, path, value) -> None:
+    node = config
+    for p in list(path)[:-1]:
+        node = node[p]
+    node[list(path)[-1]] = value
+
+
+def coerce_numbers(config: dict, schema: dict) -> None:
+    """Turn numeric strings into numbers (in place) wherever the schema asks for one."""
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(schema)
+    for _ in range(100):  # each pass fixes every type error it sees; nested ones may follow
+        fixed = 0
+        for err in validator.iter_errors(config):
+            for e in [err, *err.context]:
+                wanted = e.validator_value if e.validator == "type" else None
+                wanted = [wanted] if isinstance(wanted, str) else (wanted or [])
+                if isinstance(e.instance, str) and _NUMBER.match(e.instance.strip()) and (
+                        "number" in wanted or "integer" in wanted):
+                    number = float(e.instance)
+                    if "integer" in wanted and number.is_integer():
+                        number = int(number)
+                    try:
+                        _set(config, e.absolute_path, number)
+                        fixed += 1
+                    except (KeyError, IndexError, TypeError):
+                        pass
+        if not fixed:
+            return
+
+
+def schema_problems(config: dict, schema: dict) -> list[str]:
+    """One readable line per schema violation, unknown keys named with their path."""
+    from jsonschema import Draft202012Validator
+
+    lines = []
+    for err in sorted(Draft202012Validator(schema).iter_errors(config), key=lambda e: list(map(str, e.path))):
+        where = _dotted(err.absolute_path)
+        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+            allowed = sorted(err.schema.get("properties", {}))
+            for key in sorted(set(err.instance) - set(allowed)):
+                full = f"{where}.{key}" if err.absolute_path else key
+                lines.append(f"config key {full!r} is not known; the keys of {where} are: {', '.join(allowed)}")
+        else:
+            lines.append(f"config key {where!r}: {err.message}")
+    return lines
+
+
+def study_problems(config: dict) -> list[str]:
+    """What the schema cannot say: the entries each task and arch of the study needs."""
+    lines = []
+    for task in config.get("tasks", []):
+        for where in (("data", task), ("train", task), ("finetune", task)):
+            if task not in config.get(where[0], {}):
+                lines.append(f"config key '{'.'.join(where)}' is missing: task {task!r} is in `tasks`")
+        if "selfsup" in config.get("strategies", []) and task not in config.get("finetune", {}).get("selfsup", {}):
+            lines.append(f"config key 'finetune.selfsup.{task}' is missing: strategy selfsup runs on task {task!r}")
+    for arch in config.get("archs", []):
+        if not set(config.get("models", {}).get(arch, {})) & set(config.get("tasks", [])):
+            lines.append(f"config key 'models.{arch}' names none of the tasks {config.get('tasks')}: arch {arch!r} "
+                         "would run nowhere")
+    return lines
+
+
+def study_warnings(config: dict) -> list[str]:
+    """Settings that run, but not as a reader of the config might expect."""
+    ratios = config.get("ratios", [])
+    skipped = [r for r in config.get("scratch_ratios", []) if r not in ratios]
+    if skipped:  # e.g. --config 'ratios=[0.1,0.3]' over the default scratch_ratios [0.4]
+        return [f"scratch_ratios {skipped} are not among ratios {ratios}: no scratch control at "
+                f"{'them' if len(skipped) > 1 else 'it'} (a scratch network takes the widths pruned at its ratio)"]
+    return []
+
+
+def check_config(config: dict, schema: dict) -> list[str]:
+    """Coerce command-line numbers, then refuse the config with every problem listed;
+    returns the warnings the run should print."""
+    coerce_numbers(config, schema)
+    problems = schema_problems(config, schema)
+    problems += study_problems(config) if not problems else []
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+    return study_warnings(config)

@@ -1,0 +1,86 @@
+"""Strict config checks: a typo anywhere is refused naming its path; command-line numbers
+are accepted; what each studied task needs is checked before any job."""
+
+import copy
+
+import pytest
+import yaml
+from conftest import ROOT, snakemake
+
+from spade.config import ConfigError, check_config
+
+SCHEMA = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+DEFAULT = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+
+
+def with_key(path, value):
+    cfg = copy.deepcopy(DEFAULT)
+    node = cfg
+    for key in path[:-1]:
+        if node.get(key) is None:  # a block the default leaves empty (augment: null)
+            node[key] = {}
+        node = node[key]
+    node[path[-1]] = value
+    return cfg
+
+
+def test_default_config_passes():
+    assert check_config(copy.deepcopy(DEFAULT), SCHEMA) == []
+
+
+# one misspelt key in every block of the config
+TYPOS = [
+    ("round_too",), ("threads", "benchmark"), ("data", "mri", "strides"), ("data", "sr", "kernal"),
+    ("data", "sr", "images", "tests"), ("data", "mri", "augment", "gama"), ("models", "du", "mri", "stepz"),
+    ("models", "du", "mri", "prior", "feature"), ("models", "deq", "mri", "solver", "tolerance"),
+    ("models", "varnet", "mri", "finetune", "epoch"), ("models", "du", "mir"), ("models", "resnet"),
+    ("train", "mri", "lr_min"), ("train", "mir"), ("finetune", "mri", "batchsize"), ("finetune", "ei", "weigth"),
+    ("finetune", "ssdu", "fraction"), ("finetune", "selfsup", "mr"), ("finetune", "label_free"),
+    ("evaluate", "convention"), ("benchmark", "repeat"), ("data", "mri", "external_sources"), ("data", "ct"),
+]
+
+
+@pytest.mark.parametrize("path", TYPOS, ids=[".".join(p) for p in TYPOS])
+def test_a_typo_in_any_block_is_refused_naming_its_path(path):
+    with pytest.raises(ConfigError, match=f"config key '{'.'.join(path)}' is not known"):
+        check_config(with_key(path, 1), SCHEMA)
+
+
+def test_numbers_given_as_strings_on_the_command_line_are_converted():
+    cfg = with_key(("ratios",), ["0.1", "0.3", "0.4"])
+    cfg["seed"] = "7"
+    cfg["benchmark"]["repeats"] = "3"
+    check_config(cfg, SCHEMA)
+    assert cfg["ratios"] == [0.1, 0.3, 0.4] and cfg["seed"] == 7 and cfg["benchmark"]["repeats"] == 3
+    with pytest.raises(ConfigError, match="config key 'ratios\\[0\\]'"):
+        check_config(with_key(("ratios",), ["ten"]), SCHEMA)
+
+
+def test_what_a_studied_task_needs_is_checked_up_front():
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["finetune"]["selfsup"] = {"mri": "ei"}
+    with pytest.raises(ConfigError, match="finetune.selfsup.sr' is missing"):
+        check_config(cfg, SCHEMA)
+    cfg = copy.deepcopy(DEFAULT)
+    del cfg["train"]["sr"]
+    with pytest.raises(ConfigError, match="'train.sr' is missing"):
+        check_config(cfg, SCHEMA)
+    cfg = with_key(("tasks",), ["sr"])
+    cfg["archs"] = ["varnet"]
+    with pytest.raises(ConfigError, match="models.varnet' names none of the tasks"):
+        check_config(cfg, SCHEMA)
+
+
+def test_scratch_ratios_outside_ratios_warn():
+    warnings = check_config(with_key(("ratios",), [0.1, 0.3]), SCHEMA)
+    assert len(warnings) == 1 and "scratch_ratios [0.4]" in warnings[0]
+
+
+def test_command_line_overrides_from_the_repository_root(tmp_path):
+    res = snakemake("-n", "--config", "ratios=[0.1,0.3]", "--directory", str(tmp_path),
+                    "--configfile", str(ROOT / "config" / "config.yaml"))
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "no scratch control" in res.stdout + res.stderr
+    res = snakemake("-n", "--config", "benchmark={'repeat': 3}", "--directory", str(tmp_path),
+                    "--configfile", str(ROOT / "config" / "config.yaml"))
+    assert res.returncode != 0 and "config key 'benchmark.repeat' is not known" in res.stdout + res.stderr
