@@ -38,4 +38,4 @@ test: setup
 	$(BIN)/python -m pytest -v --durations=10
 
 clean:
-	rm -rf results logs .snakemake
+	rm -rf results logs benchmarks .snakemake

@@ -16,7 +16,8 @@ rule benchmark:
     threads: 1024
     resources:
         speed_benchmark=1,
-        gpu=gpu_slots(),
+        gpu=gpu_count,
+        gres=gpu_gres,
     params:
         variants=lambda wildcards: benchmark_variants(wildcards.task, wildcards.arch),
         opts=config["benchmark"],

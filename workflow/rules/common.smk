@@ -37,13 +37,28 @@ SCRATCH_RATIOS = [
 
 
 def gpu_slots():
-    """GPUs a network job holds: 1 when it may run on a GPU (`cuda...`, or `auto` on a
-    host with an NVIDIA driver), else 0. With the local profile's `gpu=1` limit no two
-    such jobs share a card; cluster profiles set `gpu` per rule themselves."""
+    """GPUs a network job asks for: none under `device: cpu`; one under `cuda...`; under
+    `auto`, one on a cluster executor (the nodes have the GPUs, not the submit host) or
+    where this host has an NVIDIA driver. Locally, the default profile's `gpu=1` limit lets
+    no two such jobs share a card. Evaluated per job, once the executor is known."""
     device = config["device"]
-    if device == "cpu" or (device == "auto" and shutil.which("nvidia-smi") is None):
+    if device == "cpu":
+        return 0
+    if device == "auto" and workflow.local_exec and shutil.which("nvidia-smi") is None:
         return 0
     return 1
+
+
+def gpu_count(wildcards):
+    """`gpu` resource (sbatch --gpus=N) of a network job; 0 under `gpu_request: gres`."""
+    return gpu_slots() if config["gpu_request"] == "gpus" else 0
+
+
+def gpu_gres(wildcards):
+    """`gres` resource (sbatch --gres=gpu:N) of a network job under `gpu_request: gres`;
+    empty (no --gres) otherwise: each job asks for its GPU in exactly one spelling."""
+    n = gpu_slots() if config["gpu_request"] == "gres" else 0
+    return f"gpu:{n}" if n else ""
 
 
 wildcard_constraints:

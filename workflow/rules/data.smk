@@ -10,6 +10,8 @@ rule make_dataset:
         info="results/data/{task}/info.json",
     log:
         "logs/data/{task}.log",
+    benchmark:
+        "benchmarks/data/{task}.tsv"
     conda:
         "../envs/spade.yaml"
     params:

@@ -32,11 +32,14 @@ rule evaluate_network:
         examples="results/metrics/{split}/{task}/{arch}/{kind}.npz",
     log:
         "logs/evaluate/{split}/{task}/{arch}/{kind}.log",
+    benchmark:
+        "benchmarks/evaluate/{split}/{task}/{arch}/{kind}.tsv"
     conda:
         "../envs/spade.yaml"
     threads: config["threads"]["evaluate"]
     resources:
-        gpu=gpu_slots(),
+        gpu=gpu_count,
+        gres=gpu_gres,
     params:
         device=config["device"],
         examples=config["evaluate"]["examples"],
@@ -56,11 +59,14 @@ rule evaluate_variant:
         examples="results/metrics/{split}/{task}/{arch}/{criterion}-r{ratio}/{strategy}.npz",
     log:
         "logs/evaluate/{split}/{task}/{arch}/{criterion}-r{ratio}/{strategy}.log",
+    benchmark:
+        "benchmarks/evaluate/{split}/{task}/{arch}/{criterion}-r{ratio}/{strategy}.tsv"
     conda:
         "../envs/spade.yaml"
     threads: config["threads"]["evaluate"]
     resources:
-        gpu=gpu_slots(),
+        gpu=gpu_count,
+        gres=gpu_gres,
     params:
         device=config["device"],
         examples=config["evaluate"]["examples"],

@@ -6,13 +6,16 @@ rule finetune:
         history="results/finetuned/{task}/{arch}/{criterion}-r{ratio}/{strategy}_history.csv",
     log:
         "logs/finetune/{task}/{arch}/{criterion}-r{ratio}/{strategy}.log",
+    benchmark:
+        "benchmarks/finetune/{task}/{arch}/{criterion}-r{ratio}/{strategy}.tsv"
     wildcard_constraints:
         strategy="|".join(STRATEGY_RULES),
     conda:
         "../envs/spade.yaml"
     threads: config["threads"]["finetune"]
     resources:
-        gpu=gpu_slots(),
+        gpu=gpu_count,
+        gres=gpu_gres,
     params:
         device=config["device"],
         opts=lambda wildcards: fit_options("finetune", wildcards),

@@ -6,6 +6,8 @@ rule prune:
         model="results/pruned/{task}/{arch}/{criterion}-r{ratio}.pt",
     log:
         "logs/prune/{task}/{arch}/{criterion}-r{ratio}.log",
+    benchmark:
+        "benchmarks/prune/{task}/{arch}/{criterion}-r{ratio}.tsv"
     conda:
         "../envs/spade.yaml"
     params:

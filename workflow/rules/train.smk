@@ -7,11 +7,14 @@ rule train_unpruned:
         history="results/models/{task}/{arch}/unpruned_history.csv",
     log:
         "logs/train/{task}/{arch}.log",
+    benchmark:
+        "benchmarks/train/{task}/{arch}.tsv"
     conda:
         "../envs/spade.yaml"
     threads: config["threads"]["train"]
     resources:
-        gpu=gpu_slots(),
+        gpu=gpu_count,
+        gres=gpu_gres,
     params:
         device=config["device"],
         arch_cfg=network_config,
@@ -35,11 +38,14 @@ rule train_scratch:
         history="results/scratch/{task}/{arch}/{criterion}-r{ratio}_history.csv",
     log:
         "logs/scratch/{task}/{arch}/{criterion}-r{ratio}.log",
+    benchmark:
+        "benchmarks/scratch/{task}/{arch}/{criterion}-r{ratio}.tsv"
     conda:
         "../envs/spade.yaml"
     threads: config["threads"]["train"]
     resources:
-        gpu=gpu_slots(),
+        gpu=gpu_count,
+        gres=gpu_gres,
     params:
         device=config["device"],
         opts=lambda wildcards: fit_options("train", wildcards),
