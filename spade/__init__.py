@@ -5,3 +5,16 @@ training, metrics, timing, tables and plots) and imports nothing from Snakemake.
 """
 
 __version__ = "0.1.0"
+
+# The API for one's own network (spade.api; docs/api.md), imported on first use so that
+# the workflow, which imports spade.variants and spade.config, does not load torch for it.
+__all__ = ["Measurements", "Pairs", "PruneReport", "benchmark_variants", "find_priors", "finetune", "load_network",
+           "prune_priors", "save_network"]
+
+
+def __getattr__(name):
+    if name in __all__:
+        from spade import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'spade' has no attribute {name!r}")

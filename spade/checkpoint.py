@@ -9,6 +9,7 @@ loads the state_dict strictly. Everything loads with ``torch.load(weights_only=T
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import torch
@@ -59,9 +60,22 @@ def save_model(path, model: nn.Module, spec: dict, meta: dict | None = None) -> 
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
         "meta": meta or {},
     }
+    save_atomic(payload, path)
+
+
+def save_atomic(obj, path) -> None:
+    """``torch.save`` to ``<path>.tmp``, then rename: no reader ever sees a partial file. On
+    failure (a full disk: torch reports only "iostream error") the partial file is removed
+    and the error names the path and the space left on its disk."""
+    path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as err:
+        tmp.unlink(missing_ok=True)
+        free = shutil.disk_usage(path.parent).free / 2**20
+        raise OSError(f"{path}: could not be written ({err}); {free:.0f} MB free on its disk") from err
 
 
 def load_payload(path) -> dict:

@@ -24,6 +24,8 @@ import torch
 from torch import nn
 
 from spade import losses
+from spade.checkpoint import save_atomic
+from spade.log import Heartbeat
 from spade.physics import batch_physics
 from spade.variants import STRATEGIES as STRATEGY_RULES
 
@@ -138,12 +140,6 @@ def model_digest(model: nn.Module) -> str:
         h.update(key.encode())
         _digest_tensors(h, [value])
     return h.hexdigest()
-
-
-def _save_atomic(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def _batches(dataset, batch_size: int, generator: torch.Generator | None):
@@ -264,6 +260,7 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts:
         else:
             log(f"ignoring {state_path}: written with other settings")
     state_path.parent.mkdir(parents=True, exist_ok=True)
+    beat = Heartbeat(f"{strategy.name} training", (epochs - start) * steps_per_epoch, log, unit="step")
     for epoch in range(start, epochs):
         tic = time.perf_counter()
         model.train()
@@ -280,6 +277,7 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts:
                 nn.utils.clip_grad_norm_(model.parameters(), float(opts["grad_clip"]))
             optimiser.step()
             scheduler.step()
+            beat.step()
             n = _batch_size(batch)
             running, seen = running + loss.item() * n, seen + n
             if getattr(model, "last_iterations", None) is not None:
@@ -295,7 +293,7 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts:
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         solved = f", {row['iterations']:.1f} solver iterations" if solves else ""
         log(f"epoch {epoch + 1}/{epochs} train {row['train_loss']:.5f} val {val:.5f} ({row['seconds']:.1f}s{solved})")
-        _save_atomic({"fingerprint": fingerprint, "epoch": epoch + 1, "model": model.state_dict(),
+        save_atomic({"fingerprint": fingerprint, "epoch": epoch + 1, "model": model.state_dict(),
                       "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(),
                       "best_val": best_val, "best_model": best_state, "history": history}, state_path)
     if best_state is not None:

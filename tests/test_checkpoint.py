@@ -1,4 +1,5 @@
 import pickle
+from pathlib import Path
 
 import pytest
 import torch
@@ -52,3 +53,17 @@ def test_truncated_artifact_fails(tmp_path):
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match="m.pt"):
         load_model(path)
+
+
+def test_a_failed_write_leaves_no_partial_file_and_names_the_path(tmp_path, monkeypatch):
+    from spade.checkpoint import save_atomic
+
+    def full_disk(obj, path):  # what torch.save does when the disk fills mid-write
+        Path(path).write_bytes(b"partial")
+        raise RuntimeError("[enforce fail at inline_container.cc] unexpected pos 64 vs 32")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    target = tmp_path / "model.pt"
+    with pytest.raises(OSError, match=r"model\.pt: could not be written .* MB free on its disk"):
+        save_atomic({"w": torch.zeros(2)}, target)
+    assert not target.exists() and not (tmp_path / "model.pt.tmp").exists()

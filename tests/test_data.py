@@ -104,7 +104,7 @@ def test_bad_split_files_fail_with_file_and_key(tmp_path):
     with h5py.File(nan, "a") as f:
         f["y/000001"][0, 0, 0] = np.nan
     with pytest.raises(DatasetFileError, match="nan.h5.*/y/000001.*NaN"):
-        H5Split(nan, False)
+        list(H5Split(nan, False).y)  # checked as each sample is read (splits are read lazily)
     wrong = tmp_path / "wrong.h5"
     write_mri_split(wrong, 2)
     with h5py.File(wrong, "a") as f:

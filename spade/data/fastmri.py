@@ -26,6 +26,7 @@ the paper, plus optional noise) or the acquired k-space itself, cropped and norm
 
 from __future__ import annotations
 
+import logging
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -34,6 +35,7 @@ import numpy as np
 import torch
 
 from spade.data.h5 import DatasetFileError, SplitWriter
+from spade.log import Heartbeat
 from spade.physics import make_physics
 from spade.physics.masks import file_rng, make_mask
 
@@ -322,6 +324,8 @@ def build_fastmri(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
     fixed = make_mask("fixed", crop, accel, cf) if kind == "fixed" else None
     gen = torch.Generator().manual_seed(seed)
     counts, writers, provenance, n_coils = {}, {}, {}, {}
+    beat = Heartbeat("fastMRI build", sum(len(volumes[s]) for s in SPLITS), logging.getLogger("spade").info,
+                     unit="volume")
     try:
         for split in SPLITS:
             physics_params = {"mask": fixed} if fixed is not None else {}
@@ -384,6 +388,7 @@ def build_fastmri(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
                                 "attr_max": meta["max"], "attr_norm": meta["norm"],
                                 "sampled_fraction": float(mask.mean()),
                                 "target_vs_reconstruction_rel_error": agreement})
+                beat.step()
             counts[split] = len(writer.names)
             if not counts[split]:
                 raise DatasetFileError(f"the {split} split of {fcfg['root']} holds no slice")

@@ -162,13 +162,54 @@ def read_physics(path) -> tuple[str, dict]:
         return str(f.attrs["task"]), params
 
 
+class Samples:
+    """The samples of one group of a split file (``y``, ``x`` or a per-sample operator
+    array), read from disk one at a time: memory does not grow with the split. Shapes and
+    dtypes are checked when the split opens, values (NaN, inf) on every read."""
+
+    def __init__(self, split: "H5Split", key: str, ndims: tuple[int, ...]):
+        self.split, self.key = split, key
+        with _open(split.path) as f:
+            group = f[key]
+            self.names = sorted(group.keys())
+            for name in self.names:
+                ds = group[name]
+                if ds.dtype != np.float32 or ds.ndim not in ndims:
+                    raise DatasetFileError(
+                        f"{split.path}: '/{key}/{name}' is {ds.dtype} {ds.shape}, expected float32 with "
+                        f"{' or '.join(map(str, ndims))} dimensions ([C, H, W], multi-coil k-space [coils, 2, H, W], "
+                        "mask [H, W], coil maps [coils, 2, H, W])"
+                    )
+        if not self.names:
+            raise DatasetFileError(f"{split.path}: '/{key}' holds no samples")
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        name = self.names[i]  # IndexError past the end ends iteration
+        with _open(self.split.path) as f:  # no handle stays open between reads
+            arr = f[self.key][name][()]
+        if not np.isfinite(arr).all():
+            raise DatasetFileError(f"{self.split.path}: '/{self.key}/{name}' holds NaN or inf values")
+        return torch.from_numpy(arr)
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+
 class H5Split(torch.utils.data.Dataset):
-    """A split held in memory. ``with_target=False`` never reads ``/x``: the label-free
-    strategies open their data this way, so ground truth cannot reach them.
+    """A split file, read lazily: each item is read from disk when asked for (the file is
+    opened for each read and closed again), so training, fine-tuning and evaluation hold one
+    batch, not the split, in memory.
+    ``with_target=False`` never reads ``/x``: the label-free strategies open their data
+    this way, so ground truth cannot reach them.
 
     Items are ``y`` or ``(y, x)``; a file with per-sample physics appends the dict of
     that sample's arrays (``(y, params)``, ``(y, x, params)``), which the default
-    collation stacks into batches."""
+    collation stacks into batches. ``y``, ``x`` and ``per_sample[key]`` index like lists."""
 
     def __init__(self, path, with_target: bool):
         self.path = Path(path)
@@ -182,16 +223,14 @@ class H5Split(torch.utils.data.Dataset):
             self.task = str(f.attrs["task"])
             self.split = str(f.attrs.get("split", ""))
             self.names = [n.decode() if isinstance(n, bytes) else str(n) for n in f["names"][()]]
-            self.y = self._load(f, "y")
-            self.x = self._load(f, "x") if with_target else None
             self.groups, self.group_kind = None, None
             if "groups" in f:
                 self.groups = [n.decode() if isinstance(n, bytes) else str(n) for n in f["groups"][()]]
                 self.group_kind = str(f["groups"].attrs.get("kind", "set"))
-            self.per_sample = {}
-            if "physics_per_sample" in f:
-                for key in sorted(f["physics_per_sample"].keys()):
-                    self.per_sample[key] = self._load(f, f"physics_per_sample/{key}", ndims=(2, 4))
+            per_sample_keys = sorted(f["physics_per_sample"].keys()) if "physics_per_sample" in f else []
+        self.y = Samples(self, "y", (3, 4))
+        self.x = Samples(self, "x", (3, 4)) if with_target else None
+        self.per_sample = {key: Samples(self, f"physics_per_sample/{key}", (2, 4)) for key in per_sample_keys}
         if self.x is not None and len(self.x) != len(self.y):
             raise DatasetFileError(f"{self.path}: {len(self.y)} measurements but {len(self.x)} targets")
         for key, arrays in self.per_sample.items():
@@ -199,23 +238,6 @@ class H5Split(torch.utils.data.Dataset):
                 raise DatasetFileError(f"{self.path}: {len(self.y)} measurements but {len(arrays)} per-sample '{key}'")
         if len(self.names) != len(self.y) or (self.groups is not None and len(self.groups) != len(self.y)):
             raise DatasetFileError(f"{self.path}: names or groups do not match the {len(self.y)} samples")
-
-    def _load(self, f: h5py.File, key: str, ndims=(3, 4)) -> list[torch.Tensor]:
-        out = []
-        for name in sorted(f[key].keys()):
-            arr = f[key][name][()]
-            if arr.dtype != np.float32 or arr.ndim not in ndims:
-                raise DatasetFileError(
-                    f"{self.path}: '/{key}/{name}' is {arr.dtype} {arr.shape}, expected float32 with "
-                    f"{' or '.join(map(str, ndims))} dimensions ([C, H, W], multi-coil k-space [coils, 2, H, W], "
-                    "mask [H, W], coil maps [coils, 2, H, W])"
-                )
-            if not np.isfinite(arr).all():
-                raise DatasetFileError(f"{self.path}: '/{key}/{name}' holds NaN or inf values")
-            out.append(torch.from_numpy(arr))
-        if not out:
-            raise DatasetFileError(f"{self.path}: '/{key}' holds no samples")
-        return out
 
     def __len__(self) -> int:
         return len(self.y)
