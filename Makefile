@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: setup run report test results-doc clean
+.PHONY: setup run report test test-fast results-doc clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ results-doc:
 test: setup
 	bash tests/slurm/install.sh
 	$(BIN)/python -m pytest -v --durations=10
+
+# The unit tests without the end-to-end studies and trainings (pytest -m "not workflow").
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not workflow" --durations=5
 
 clean:
 	rm -rf results logs benchmarks .snakemake

@@ -83,7 +83,28 @@ def study_problems(config: dict) -> list[str]:
         if not set(config.get("models", {}).get(arch, {})) & set(config.get("tasks", [])):
             lines.append(f"config key 'models.{arch}' names none of the tasks {config.get('tasks')}: arch {arch!r} "
                          "would run nowhere")
+    lines += list(_empty_layers(config))
     return lines
+
+
+def _empty_layers(config: dict):
+    """Ratios that would leave a prior layer with no channel: Torch-Pruning removes
+    ``ceil(width * ratio)`` of a group's ``width`` channels, and a prior's narrowest layers
+    have ``prior.features`` of them."""
+    import math
+
+    for arch, per_task in config.get("models", {}).items():
+        if arch not in config.get("archs", []):
+            continue
+        for task, spec in per_task.items():
+            if task not in config.get("tasks", []):
+                continue
+            width = spec.get("prior", {}).get("features")
+            for ratio in config.get("ratios", []):
+                if isinstance(width, int) and isinstance(ratio, (int, float)) and width - math.ceil(width * ratio - 1e-9) < 1:
+                    yield (f"config key 'ratios': ratio {ratio} would remove every channel of the {width}-channel layers "
+                           f"of models.{arch}.{task}.prior (features: {width}); the largest ratio that keeps one is "
+                           f"{(width - 1) / width:.3g}")
 
 
 def study_warnings(config: dict) -> list[str]:

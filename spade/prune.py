@@ -53,7 +53,7 @@ def prune_prior(prior: nn.Module, example: torch.Tensor, ratio: float, criterion
     """Remove ``ratio`` of the channels of every prunable group of ``prior`` in place.
 
     ``round_to``: round the channels kept down to a multiple of it (CPU and GPU kernels
-    are tuned for such widths; see the README's measurements)."""
+    are tuned for such widths; config/config.yaml quotes the measurement)."""
     if not 0 < ratio < 1:
         raise ValueError(f"pruning ratio must lie in (0, 1), got {ratio}")
     pruner = tp.pruner.MetaPruner(

@@ -13,7 +13,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from spade.variants import (CLASSICAL, FIXED_ITERATION_ARCHS, IDENTITY, ORDER, PALETTE, PRIOR_OFF,  # noqa: E402
-                            PRUNED, UNPRUNED)
+                            PRUNED, SCRATCH, UNPRUNED)
 
 BASELINES = {"mri": "zero-filled", "sr": "bicubic"}
 # An unpruned network within this margin of its prior-off control barely uses its prior:
@@ -131,7 +131,7 @@ def markdown(summary: pd.DataFrame) -> str:
         if len(margins):
             note += ["Unpruned minus prior-off (dB): " + ", ".join(
                 f"{r.arch} {r.prior_margin_db:+.2f}" for _, r in margins.iterrows()) + ".", ""]
-        out += [f"## {title}", "", *note, "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        out += [f"## {title}", "", *note, *_readings(part), "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         for _, r in part.iterrows():
             cells = []
             for c in cols:
@@ -155,6 +155,38 @@ def markdown(summary: pd.DataFrame) -> str:
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
     return "\n".join(out)
+
+
+def _readings(part: pd.DataFrame) -> list[str]:
+    """What a reader looks for first, computed from the rows of one task and split: each
+    strategy's PSNR against the unpruned network per ratio, and the scratch control against
+    pruning plus supervised fine-tuning at its ratio."""
+    out = []
+    pruned = part[~part.strategy.isin([CLASSICAL, UNPRUNED, PRIOR_OFF, SCRATCH])]
+    ratios = sorted(pruned.ratio.dropna().unique())
+    if not len(pruned) or not ratios:
+        return out
+    out += ["PSNR minus the unpruned network (dB), per ratio:", "",
+            "| arch | strategy | " + " | ".join(f"{r:g}" for r in ratios) + " |", "|---|---|" + "---|" * len(ratios)]
+    for (arch, strategy), rows in pruned.groupby(["arch", "strategy"], sort=False):
+        base = part[(part.arch == arch) & (part.strategy == UNPRUNED)].psnr
+        if base.empty:
+            continue
+        by_ratio = rows.set_index("ratio").psnr
+        cells = [f"{by_ratio[r] - base.iloc[0]:+.2f}" if r in by_ratio.index else "" for r in ratios]
+        out.append(f"| {arch} | {strategy} | " + " | ".join(cells) + " |")
+    out.append("")
+    lines = []
+    for _, sc in part[part.strategy == SCRATCH].iterrows():
+        sup = part[(part.arch == sc.arch) & (part.ratio == sc.ratio) & (part.strategy == "supervised")]
+        if len(sup):
+            gap = sup.psnr.iloc[0] - sc.psnr
+            winner = "pruning wins" if gap > 0 else "scratch wins"
+            lines.append(f"{sc.arch} at {sc.ratio:g}: pruned + supervised {sup.psnr.iloc[0]:.2f}, scratch {sc.psnr:.2f} "
+                         f"({winner} by {abs(gap):.2f} dB)")
+    if lines:
+        out += ["Pruning against training the pruned widths from scratch: " + "; ".join(lines) + ".", ""]
+    return out
 
 
 def primary(summary: pd.DataFrame) -> pd.DataFrame:

@@ -196,3 +196,14 @@ def tiny_run(tmp_path_factory):
     rep = snakemake("--configfile", str(TINY), "--directory", str(work), "--report", str(work / "results/report.html"))
     assert rep.returncode == 0, rep.stdout[-3000:] + rep.stderr[-3000:]
     return work
+
+
+# Tests that run a study end to end (through these fixtures) are slow: `make test-fast`
+# (pytest -m "not workflow") leaves them out.
+STUDY_FIXTURES = {"tiny_run", "real_run", "slurm_run"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if STUDY_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.workflow)

@@ -84,3 +84,10 @@ def test_command_line_overrides_from_the_repository_root(tmp_path):
     res = snakemake("-n", "--config", "benchmark={'repeat': 3}", "--directory", str(tmp_path),
                     "--configfile", str(ROOT / "config" / "config.yaml"))
     assert res.returncode != 0 and "config key 'benchmark.repeat' is not known" in res.stdout + res.stderr
+
+
+def test_a_ratio_that_empties_a_layer_is_refused_naming_it():
+    cfg = with_key(("ratios",), [0.2, 0.9])
+    with pytest.raises(ConfigError, match=r"ratio 0.9 would remove every channel .* models.varnet.mri.prior \(features: 8\)"):
+        check_config(cfg, SCHEMA)
+    check_config(with_key(("ratios",), [0.85]), SCHEMA)  # 8 - ceil(6.8) = 1 channel kept

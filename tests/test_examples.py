@@ -15,6 +15,7 @@ def example():
     return module
 
 
+@pytest.mark.workflow
 @pytest.mark.parametrize("problem", ["deblur", "inpaint"])
 def test_example_prunes_fine_tunes_and_reports(problem):
     ex = example()

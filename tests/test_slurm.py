@@ -1,5 +1,5 @@
 """The SLURM profile, run for real: a one-node SLURM cluster on loopback
-(tests/slurm/start.sh) executes the tiny study through snakemake-executor-plugin-slurm
+(tests/slurm/start.sh) executes the smallest study of the tiny config with GPU and CPU jobs
 with workflow/profiles/slurm, and its results must equal the local run's.
 
 Needs root and Debian's munge/SLURM packages (tests/slurm/install.sh, run by `make
@@ -19,8 +19,6 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import ROOT, TINY, snakemake
-
-pytestmark = pytest.mark.workflow
 
 SLURM = ROOT / "tests" / "slurm"
 PROFILE = ROOT / "workflow" / "profiles" / "slurm" / "config.yaml"

@@ -52,6 +52,10 @@ def test_rows_merge_on_identity_and_fixed_iteration_archs_share_a_timing():
     assert bool(table.loc[("external", "unpruned"), "prior_inactive"])
     assert "Warning (mri/external, du)" in markdown(summarise(scores, bench))
     assert "Warning (mri/test" not in markdown(summarise(scores, bench))
+    # the readings above each table, computed from its rows
+    text = markdown(summarise(scores, bench))
+    assert "| du | none | -6.00 |" in text and "| du | supervised | -1.00 |" in text
+    assert "du at 0.4: pruned + supervised 30.00, scratch 29.00 (pruning wins by 1.00 dB)" in text
 
 
 def test_deq_iterations_are_summarised_over_the_test_set():
