@@ -117,11 +117,13 @@ def parser() -> argparse.ArgumentParser:
 
 def _info(path: Path) -> dict:
     if path.suffix == ".h5":
+        import h5py
+
         from spade.data import H5Split, read_physics
 
         task, params = read_physics(path)
         data = H5Split(path, False)
-        with __import__("h5py").File(path) as f:
+        with h5py.File(path) as f:
             labelled, prov = "x" in f, json.loads(f.attrs.get("provenance", "{}"))
         return {"file": str(path), "task": task, "split": data.split, "samples": len(data), "labelled": labelled,
                 "measurement_shape": list(data.y[0].shape), "per_sample_operator": sorted(data.per_sample),
