@@ -29,7 +29,8 @@ def _set(config, path, value) -> None:
 
 
 def coerce_numbers(config: dict, schema: dict) -> None:
-    """Turn numeric strings into numbers (in place) wherever the schema asks for one."""
+    """Turn numeric strings into numbers, and "true"/"false" into booleans, (in place)
+    wherever the schema asks for one: Snakemake's ``--config`` hands both over as text."""
     from jsonschema import Draft202012Validator
 
     validator = Draft202012Validator(schema)
@@ -39,16 +40,22 @@ def coerce_numbers(config: dict, schema: dict) -> None:
             for e in [err, *err.context]:
                 wanted = e.validator_value if e.validator == "type" else None
                 wanted = [wanted] if isinstance(wanted, str) else (wanted or [])
-                if isinstance(e.instance, str) and _NUMBER.match(e.instance.strip()) and (
-                        "number" in wanted or "integer" in wanted):
-                    number = float(e.instance)
-                    if "integer" in wanted and number.is_integer():
-                        number = int(number)
-                    try:
-                        _set(config, e.absolute_path, number)
-                        fixed += 1
-                    except (KeyError, IndexError, TypeError):
-                        pass
+                text = e.instance.strip().lower() if isinstance(e.instance, str) else None
+                if text is None:
+                    continue
+                if "boolean" in wanted and text in ("true", "false"):
+                    value = text == "true"
+                elif _NUMBER.match(text) and ("number" in wanted or "integer" in wanted):
+                    value = float(text)
+                    if "integer" in wanted and value.is_integer():
+                        value = int(value)
+                else:
+                    continue
+                try:
+                    _set(config, e.absolute_path, value)
+                    fixed += 1
+                except (KeyError, IndexError, TypeError):
+                    pass
         if not fixed:
             return
 

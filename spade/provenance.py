@@ -12,6 +12,26 @@ from pathlib import Path
 import torch
 
 
+CONFIG_DIGEST_VAR = "SPADE_CONFIG_SHA256"
+
+
+def plain(obj):
+    """Snakemake's config and params mapping types as plain dicts and lists."""
+    if isinstance(obj, dict):
+        return {str(k): plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [plain(v) for v in obj]
+    return obj
+
+
+def config_digest(config: dict) -> str:
+    """SHA-256 of a resolved config (key order does not matter)."""
+    import hashlib
+
+    text = json.dumps(plain(config), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def environment(seed: int | None = None, device: str = "cpu") -> dict:
     import numpy
 
@@ -26,6 +46,8 @@ def environment(seed: int | None = None, device: str = "cpu") -> dict:
         "numpy": numpy.__version__,
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
+        # the resolved config the workflow ran (results/config.yaml holds the same digest)
+        "config_sha256": os.environ.get(CONFIG_DIGEST_VAR),
     }
     if device.startswith("cuda"):
         info.update(gpu_environment())
@@ -58,15 +80,8 @@ def write_resolved_config(out_path, files: list[str], config: dict, budgets: dic
     config and the fit budgets every rule received (``budgets[stage][task][arch]``)."""
     import yaml
 
-    def plain(obj):  # Snakemake hands params over in its own mapping types
-        if isinstance(obj, dict):
-            return {str(k): plain(v) for k, v in obj.items()}
-        if isinstance(obj, (list, tuple)):
-            return [plain(v) for v in obj]
-        return obj
-
-    text = yaml.safe_dump({"config_files": plain(files), "budgets": plain(budgets), "config": plain(config)},
-                          sort_keys=False)
+    text = yaml.safe_dump({"config_files": plain(files), "config_sha256": config_digest(config),
+                           "budgets": plain(budgets), "config": plain(config)}, sort_keys=False)
     tmp = Path(str(out_path) + ".tmp")
     tmp.parent.mkdir(parents=True, exist_ok=True)
     tmp.write_text(text)

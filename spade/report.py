@@ -208,6 +208,37 @@ def _hue(data: pd.DataFrame) -> dict:
             "hue_order": [k for k in ORDER if k in set(data.strategy)]}
 
 
+def _panels(data: pd.DataFrame) -> dict:
+    """One row per task, one column per arch (the paper's layout)."""
+    return {"row": "task", "col": "arch", "row_order": list(dict.fromkeys(data.task)),
+            "col_order": list(dict.fromkeys(data.arch)), "height": 2.9, "aspect": 1.15,
+            "facet_kws": {"sharex": False, "sharey": False, "margin_titles": False}}
+
+
+def _finish(grid, summary: pd.DataFrame, path, xlabel: str, ylabel: str, note: str = "") -> None:
+    """Name each panel's task, arch, split and metric convention; hide the panels of an
+    arch a task does not have; no label overlaps its neighbour; save."""
+    for (task, arch), ax in grid.axes_dict.items():
+        rows = summary[(summary.task == task) & (summary.arch == arch)]
+        if rows.empty:
+            ax.set_visible(False)
+            continue
+        conventions = ", ".join(sorted(set(rows.convention.dropna().astype(str)))) or "default"
+        sets = sorted(set(rows["set"].dropna().astype(str)))
+        split = "test" + (f" ({sets[0]})" if sets and sets[0] != task else "")
+        ax.set_title(f"{task} · {arch}\n{split} split, PSNR convention: {conventions}", fontsize=8)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.tick_params(labelsize=7)
+    grid.figure.tight_layout()
+    if grid.legend is not None:
+        grid.figure.subplots_adjust(right=0.84)
+    if note:
+        grid.figure.text(0.855, 0.08, note, fontsize=8, va="bottom")
+    grid.savefig(path, dpi=120)
+    plt.close("all")
+
+
 def plot_psnr_vs_ratio(summary: pd.DataFrame, path) -> None:
     """PSNR of every pruned kind against the ratio, with the unpruned network (dashed), its
     prior-off control (dash-dot) and the classical baseline (dotted) as lines."""
@@ -215,18 +246,14 @@ def plot_psnr_vs_ratio(summary: pd.DataFrame, path) -> None:
     data = _networks(summary)
     lines = data[data.strategy.isin([UNPRUNED, PRIOR_OFF])]
     data = data[~data.strategy.isin([UNPRUNED, PRIOR_OFF])]
-    grid = sns.relplot(data=data, x="ratio", y="psnr", style="arch", col="task", kind="line", marker="o",
-                       facet_kws={"sharey": False}, height=3.4, **_hue(data))
-    for task, ax in grid.axes_dict.items():
-        for _, r in lines[lines.task == task].iterrows():
+    grid = sns.relplot(data=data, x="ratio", y="psnr", kind="line", marker="o", **_panels(data), **_hue(data))
+    for (task, arch), ax in grid.axes_dict.items():
+        for _, r in lines[(lines.task == task) & (lines.arch == arch)].iterrows():
             ax.axhline(r.psnr, color=PALETTE[r.strategy], ls="--" if r.strategy == UNPRUNED else "-.", lw=1)
         for _, r in summary[(summary.task == task) & (summary.strategy == CLASSICAL)].iterrows():
             ax.axhline(r.psnr, color=PALETTE[CLASSICAL], ls=":", lw=1)
-        ax.set_xlabel("channel pruning ratio")
-        ax.set_ylabel("PSNR (dB); lines: unpruned --, prior-off -., classical :", fontsize=7)
-    grid.figure.subplots_adjust(wspace=0.35)
-    grid.savefig(path, dpi=120)
-    plt.close("all")
+    _finish(grid, data, path, "channel pruning ratio", "PSNR (dB)",
+            "lines:\n-- unpruned\n-. prior-off\n·· classical")
 
 
 def plot_speedup(summary: pd.DataFrame, path) -> None:
@@ -241,24 +268,20 @@ def plot_speedup(summary: pd.DataFrame, path) -> None:
     if len(data) and data.batch.max() > 1:
         kinds.append(data.assign(kind=f"measured (batch {int(data.batch.max())})", value=data.batch_speedup))
     kinds.append(data.assign(kind="MACs bound", value=data.macs_speedup))
-    grid = sns.relplot(data=pd.concat(kinds), x="ratio", y="value", hue="kind", style="arch", col="task",
-                       kind="line", marker="o", height=3.4, facet_kws={"sharey": False})
-    grid.set_axis_labels("channel pruning ratio", f"speedup ({shown})")
+    # colours of their own, none of them a strategy's: batch 1, the larger batch, the bound
+    names = [k.kind.iloc[0] for k in kinds if len(k)]
+    palette = {n: "#e377c2" if n == "MACs bound" else "#17becf" if "batch 1)" in n else "#8c564b" for n in names}
+    grid = sns.relplot(data=pd.concat(kinds), x="ratio", y="value", hue="kind", kind="line", marker="o",
+                       palette=palette or None, **_panels(data))
     for ax in grid.axes.flat:
         ax.axhline(1, color="k", lw=0.8)
-    grid.figure.subplots_adjust(wspace=0.3)
-    grid.savefig(path, dpi=120)
-    plt.close("all")
+    _finish(grid, data, path, "channel pruning ratio", f"speedup ({shown})")
 
 
 def plot_psnr_vs_latency(summary: pd.DataFrame, path) -> None:
     data = _networks(primary(summary)).dropna(subset=["latency_ms"])
-    grid = sns.relplot(data=data, x="latency_ms", y="psnr", size="ratio", style="arch", col="task", height=3.4,
-                       facet_kws={"sharex": False, "sharey": False}, **_hue(data))
-    grid.set_axis_labels("latency at batch 1 (ms)", "PSNR (dB)")
-    grid.figure.subplots_adjust(wspace=0.3)
-    grid.savefig(path, dpi=120)
-    plt.close("all")
+    grid = sns.relplot(data=data, x="latency_ms", y="psnr", size="ratio", **_panels(data), **_hue(data))
+    _finish(grid, data, path, "latency at batch 1 (ms)", "PSNR (dB)")
 
 
 def plot_examples(examples: dict[str, str], path, title: str) -> None:

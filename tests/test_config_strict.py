@@ -91,3 +91,12 @@ def test_a_ratio_that_empties_a_layer_is_refused_naming_it():
     with pytest.raises(ConfigError, match=r"ratio 0.9 would remove every channel .* models.varnet.mri.prior \(features: 8\)"):
         check_config(cfg, SCHEMA)
     check_config(with_key(("ratios",), [0.85]), SCHEMA)  # 8 - ceil(6.8) = 1 channel kept
+
+
+def test_booleans_and_numbers_from_the_command_line_are_converted():
+    cfg = with_key(("protect",), "True")
+    cfg["ratios"] = ["0.2", "4e-1"]
+    check_config(cfg, SCHEMA)
+    assert cfg["protect"] is True and cfg["ratios"] == [0.2, 0.4]
+    with pytest.raises(ConfigError, match="protect"):
+        check_config(with_key(("protect",), "yes please"), SCHEMA)

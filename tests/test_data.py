@@ -77,6 +77,30 @@ def test_patch_larger_than_image_is_refused(tmp_path):
     assert not list(tmp_path.glob("*.h5*")), "no partial output"
 
 
+def test_a_split_failing_to_write_leaves_no_split_behind(tmp_path, monkeypatch):
+    """Splits go into place together: a full disk while the last one is written leaves none
+    of them (and no temporary file), not the first three."""
+    import errno
+
+    from spade.data.h5 import SplitWriter
+
+    finish, calls = SplitWriter.finish, []
+
+    def full_disk_on_last(self, provenance):
+        calls.append(self.path.name)
+        if len(calls) == len(SR_SPLITS):
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.tmp))
+        finish(self, provenance)
+
+    monkeypatch.setattr(SplitWriter, "finish", full_disk_on_last)
+    cfg = {"scale": 2, "kernel": "bicubic", "sigma": None, "hr_downscale": 4, "patch_size": 16,
+           "patches_per_image": 1, "noise_std": 0.0,
+           "images": {"train": ["moon"], "val": ["rocket"], "test": ["camera"], "unlabelled": ["coins"]}}
+    with pytest.raises(OSError, match="No space left"):
+        build_dataset("sr", cfg, 0, {s: tmp_path / f"{s}.h5" for s in SR_SPLITS})
+    assert len(calls) == len(SR_SPLITS) and not list(tmp_path.iterdir())
+
+
 def test_unknown_image_is_named(tmp_path):
     cfg = {"scale": 2, "kernel": "bicubic", "sigma": None, "hr_downscale": 1, "patch_size": 16,
            "patches_per_image": 1, "noise_std": 0.0,

@@ -137,9 +137,12 @@ def cluster_profile(folder, cpus: int) -> dict:
     for resources in profile["set-resources"].values():
         if "mem_mb" in resources:
             resources["mem_mb"] = "1000 * attempt"
+    # The external set's first attempt gets too little memory to start Python: SLURM kills
+    # it, and the profile's retry must ask for more (30 MB, then 960 MB).
+    profile["set-resources"]["make_external"]["mem_mb"] = f"{STARVED_MB} * 32 ** (attempt - 1)"
     profile["set-threads"] = {rule: cpus if rule == "benchmark" else 1 for rule in profile["set-threads"]}
     profile.update({"slurm-status-command": "squeue", "slurm-init-seconds-before-status-checks": 2,
-                    "seconds-between-status-checks": 2, "latency-wait": 5, "jobs": 4, "retries": 0,
+                    "seconds-between-status-checks": 2, "latency-wait": 5, "jobs": 4, "retries": 1,
                     "keep-going": False})
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.yaml").write_text(yaml.safe_dump(profile))
@@ -149,6 +152,7 @@ def cluster_profile(folder, cpus: int) -> dict:
 # The smallest study of the tiny config that still has GPU-requesting jobs (device auto on a
 # cluster executor: every network job), CPU-only jobs (data, pruning, classical baseline)
 # and a summary: the MRI du at one ratio with supervised fine-tuning.
+STARVED_MB = 30
 SMALL = ("device=auto", "tasks=[mri]", "archs=[du]", "ratios=[0.5]", "strategies=[supervised]", "scratch_ratios=[]")
 
 
@@ -181,6 +185,9 @@ def planned_jobs(tmp_path) -> dict[str, int]:
 def test_every_network_job_ran_as_a_slurm_job(slurm_run, tmp_path):
     work, jobs = slurm_run
     assert jobs, "no job reached SLURM"
+    starved = [job for job in jobs if job.get("MinMemoryNode") == f"{STARVED_MB}M"]
+    assert len(starved) == 1 and starved[0]["JobState"] in ("OUT_OF_MEMORY", "FAILED", "CANCELLED"), starved
+    jobs = [job for job in jobs if job not in starved]
     assert all(job["JobState"] == "COMPLETED" for job in jobs), [(j["JobId"], j["JobState"]) for j in jobs]
     planned = planned_jobs(tmp_path)
     local = {"all", "summary", "resolved_config", "figures", "examples"}  # the Snakefile's localrules
@@ -191,8 +198,12 @@ def test_every_network_job_ran_as_a_slurm_job(slurm_run, tmp_path):
     assert len(gpu) == sum(planned.get(rule, 0) for rule in NETWORK_RULES), (len(gpu), planned)
     cpu_only = sum(planned.get(rule, 0) for rule in ("make_dataset", "make_external", "prune", "evaluate_classical"))
     assert cpu_only and len(jobs) - len(gpu) == cpu_only
-    # memory as the profile's expression gives it on the first attempt
-    assert all(job.get("MinMemoryNode") == "1000M" for job in jobs), {j.get("MinMemoryNode") for j in jobs}
+    # memory as the profile's expression gives it: the first attempt's everywhere but the
+    # starved job, whose retry asked for 32 times its first request
+    retried = [job for job in jobs if job.get("MinMemoryNode") == f"{STARVED_MB * 32}M"]
+    assert len(retried) == 1 and retried[0].get("Comment") == starved[0].get("Comment"), (retried, starved)
+    assert all(job.get("MinMemoryNode") == "1000M" for job in jobs if job not in retried), \
+        {j.get("MinMemoryNode") for j in jobs}
 
 
 def test_slurm_run_gives_the_local_results(slurm_run, tiny_run):

@@ -157,3 +157,25 @@ def test_extra_timings_are_labelled_and_kept_apart(tiny_run):
     assert relaxed.iterations.between(1, 20).all()
     assert (extras.speedup_vs_eager_unpruned > 0).all()
     assert "## Labelled extra timings" in (tiny_run / "results" / "tables" / "summary.md").read_text()
+
+
+def test_every_artifact_names_the_resolved_config(tiny_run):
+    """Datasets, models and benchmarks record the digest of the config that ran, the one
+    written to results/config.yaml."""
+    import json
+
+    import yaml
+
+    from spade.checkpoint import load_payload
+    from spade.provenance import config_digest
+
+    r = tiny_run / "results"
+    resolved = yaml.safe_load((r / "config.yaml").read_text())
+    digest = resolved["config_sha256"]
+    assert digest == config_digest(resolved["config"]) and len(digest) == 64
+    recorded = [json.loads((r / "data" / "mri" / "info.json").read_text())["config_sha256"],
+                json.loads((r / "bench" / "sr" / "du.json").read_text())["config_sha256"]]
+    for path in ("models/mri/deq/unpruned.pt", "pruned/sr/du/l1-r0.5.pt", "finetuned/mri/varnet/l1-r0.5/school.pt",
+                 f"scratch/mri/du/l1-r{SCRATCH}.pt"):
+        recorded.append(load_payload(r / path)["meta"]["config_sha256"])
+    assert recorded == [digest] * len(recorded)

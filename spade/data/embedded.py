@@ -20,7 +20,7 @@ import torch
 
 from spade.physics import SuperResolution, blur_kernel, cartesian_mask, make_physics
 from spade.physics.mri import simulate_coil_maps, smooth_phase
-from spade.data.h5 import write_split
+from spade.data.h5 import commit_all, fill_split, write_split
 
 SPLITS = ("train", "val", "test")
 SR_SPLITS = ("train", "val", "test", "unlabelled")
@@ -31,9 +31,16 @@ def _sha256(path: Path) -> str:
 
 
 def _write_all(pending: list[tuple]) -> None:
-    """Write the splits only once all were built, so a bad input leaves no file behind."""
-    for args in pending:
-        write_split(*args)
+    """Write the splits (``write_split`` arguments each) only once all were built, and put
+    them in place together, so a bad input or a full disk leaves no split file behind."""
+    writers = []
+    try:
+        for path, task, split, ys, xs, names, physics, _, *rest in pending:
+            writers.append(fill_split(path, task, split, ys, xs, names, physics, *rest))
+        commit_all(writers, [args[7] for args in pending])
+    finally:
+        for writer in writers:
+            writer.discard()
 
 
 def slab_splits(indices, slab: int, gap: int, pattern) -> dict[str, list[int]]:

@@ -34,7 +34,7 @@ import h5py
 import numpy as np
 import torch
 
-from spade.data.h5 import DatasetFileError, SplitWriter
+from spade.data.h5 import DatasetFileError, SplitWriter, commit_all
 from spade.log import Heartbeat
 from spade.physics import make_physics
 from spade.physics.masks import file_rng, make_mask
@@ -401,8 +401,8 @@ def build_fastmri(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
                 "coil_compression": f"SVD to {virtual} virtual coils" if virtual else None,
                 "measurements": measurements, "noise_std": noise, "seed": seed, "split_by": "volume",
             }
-        for split, writer in writers.items():  # every split built: only now do the files appear
-            writer.commit(provenance[split])
+        # every split built: only now do the files appear, all together
+        commit_all(writers.values(), [provenance[split] for split in writers])
     finally:
         for writer in writers.values():
             writer.discard()

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spade.data.h5 import DatasetFileError, SplitWriter
+from spade.data.h5 import DatasetFileError, SplitWriter, commit_all
 from spade.physics import SuperResolution, blur_kernel
 
 SPLITS = ("train", "val", "test", "unlabelled")
@@ -194,8 +194,8 @@ def build_folders(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
                         "folders": {k: str(v) for k, v in fcfg["test"].items()}, "measurements": "A x"}
         common = {"source": "image folders (local files)", "scale": scale, "kernel": cfg["kernel"],
                   "sigma": cfg.get("sigma"), "colour": colour, "patch_size": patch, "noise_std": noise, "seed": seed}
-        for split, w in writers.items():  # every split built: only now do the files appear
-            w.commit({**common, **provenance[split]})
+        # every split built: only now do the files appear, all together
+        commit_all(writers.values(), [{**common, **provenance[split]} for split in writers])
     finally:
         for w in writers.values():
             w.discard()

@@ -36,9 +36,9 @@ class DatasetFileError(ValueError):
 
 class SplitWriter:
     """Writes one split file sample by sample into ``<path>.tmp``; :meth:`commit` renames
-    it into place, :meth:`discard` removes it. Builders commit every split only once all
-    were built, so a bad input leaves no file behind, and large datasets (fastMRI) need
-    not be held in memory."""
+    it into place, :meth:`discard` removes it. Builders put every split in place together
+    (:func:`commit_all`), so a bad input or a full disk leaves no split file behind, and
+    large datasets (fastMRI) need not be held in memory."""
 
     def __init__(self, path, task: str, split: str, physics: dict, group_kind: str = "set",
                  with_target: bool = True):
@@ -85,7 +85,8 @@ class SplitWriter:
         if group is not None:
             self.groups.append(str(group))
 
-    def commit(self, provenance: dict) -> None:
+    def finish(self, provenance: dict) -> None:
+        """Write the index and provenance and close ``<path>.tmp`` (still not in place)."""
         if self.groups and len(self.groups) != len(self.names):
             raise ValueError(f"{len(self.groups)} group labels for {len(self.names)} samples")
         self.f.attrs["provenance"] = json.dumps(provenance, sort_keys=True, default=str)
@@ -94,6 +95,9 @@ class SplitWriter:
             g = self.f.create_dataset("groups", data=np.array(self.groups, dtype=h5py.string_dtype()))
             g.attrs["kind"] = self.group_kind
         self.f.close()
+
+    def commit(self, provenance: dict) -> None:
+        self.finish(provenance)
         os.replace(self.tmp, self.path)
 
     def discard(self) -> None:
@@ -103,13 +107,20 @@ class SplitWriter:
             self.tmp.unlink()
 
 
-def write_split(path, task: str, split: str, ys, xs, names, physics: dict, provenance: dict,
-                per_sample: dict | None = None, groups=None, group_kind: str = "set") -> None:
-    """Write a split atomically: a temporary file renamed into place, never half a file.
-    ``xs=None`` writes a measurement-only split (no ``/x``).
+def commit_all(writers, provenances) -> None:
+    """Finish every split file, then rename them all into place: a failure while any of
+    them is still being written (bad data, a full disk) leaves none of them behind. The
+    caller discards the writers afterwards (a no-op for committed ones)."""
+    writers = list(writers)
+    for writer, provenance in zip(writers, provenances, strict=True):
+        writer.finish(provenance)
+    for writer in writers:
+        os.replace(writer.tmp, writer.path)
 
-    ``per_sample``: ``{key: [array per sample]}`` of operator arrays that differ between
-    samples; ``groups``: one label per sample (``group_kind`` says what it is)."""
+
+def fill_split(path, task: str, split: str, ys, xs, names, physics: dict, per_sample: dict | None = None,
+               groups=None, group_kind: str = "set") -> SplitWriter:
+    """A :class:`SplitWriter` holding every sample, not yet committed (see :func:`write_split`)."""
     names = list(names)
     for key, arrays in (per_sample or {}).items():
         if len(arrays) != len(names):
@@ -121,6 +132,21 @@ def write_split(path, task: str, split: str, ys, xs, names, physics: dict, prove
         for i, (y, x) in enumerate(zip(ys, [None] * len(ys) if xs is None else xs, strict=True)):
             writer.add(y, x, names[i], {k: v[i] for k, v in (per_sample or {}).items()},
                        None if groups is None else groups[i])
+    except BaseException:
+        writer.discard()
+        raise
+    return writer
+
+
+def write_split(path, task: str, split: str, ys, xs, names, physics: dict, provenance: dict,
+                per_sample: dict | None = None, groups=None, group_kind: str = "set") -> None:
+    """Write a split atomically: a temporary file renamed into place, never half a file.
+    ``xs=None`` writes a measurement-only split (no ``/x``).
+
+    ``per_sample``: ``{key: [array per sample]}`` of operator arrays that differ between
+    samples; ``groups``: one label per sample (``group_kind`` says what it is)."""
+    writer = fill_split(path, task, split, ys, xs, names, physics, per_sample, groups, group_kind)
+    try:
         writer.commit(provenance)
     finally:
         writer.discard()

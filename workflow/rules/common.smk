@@ -1,6 +1,7 @@
 # Config validation, target lists, input functions and wildcard constraints.
 # The only Python of the workflow; the science lives in the spade package.
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from snakemake.utils import validate
 # The strategy table and the variant vocabulary live in the spade package (one place).
 sys.path.insert(0, str(Path(workflow.basedir).parent))
 from spade.config import check_config
+from spade.provenance import CONFIG_DIGEST_VAR, config_digest
 
 # Strict first (unknown keys named with their path, command-line numbers converted, what
 # each task and arch needs), then Snakemake's validation, which fills in the defaults.
@@ -20,6 +22,9 @@ SCHEMA = Path(workflow.basedir) / "schemas" / "config.schema.yaml"
 for warning in check_config(config, yaml.safe_load(SCHEMA.read_text())):
     logger.warning(f"Warning: {warning}")
 validate(config, schema="../schemas/config.schema.yaml")
+# Every job records this digest of the resolved config in its provenance
+# (results/config.yaml holds the same), local and cluster jobs alike.
+os.environ[CONFIG_DIGEST_VAR] = config_digest(config)
 from spade.variants import (
     FIXED_ITERATION_ARCHS,
     PRIOR_OFF,
@@ -59,6 +64,12 @@ def gpu_gres(wildcards):
     empty (no --gres) otherwise: each job asks for its GPU in exactly one spelling."""
     n = gpu_slots() if config["gpu_request"] == "gres" else 0
     return f"gpu:{n}" if n else ""
+
+
+def protect(path):
+    """An output made read-only once written under `protect: true` (datasets and base
+    networks: a rerun that would replace one stops before any job, naming it)."""
+    return protected(path) if config["protect"] else path
 
 
 wildcard_constraints:

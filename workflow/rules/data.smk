@@ -2,11 +2,11 @@ rule make_dataset:
     input:
         data_sources,
     output:
-        train="results/data/{task}/train.h5",
-        val="results/data/{task}/val.h5",
-        test="results/data/{task}/test.h5",
+        train=protect("results/data/{task}/train.h5"),
+        val=protect("results/data/{task}/val.h5"),
+        test=protect("results/data/{task}/test.h5"),
         # measurements only (no ground truth stored): the label-free strategies' data
-        unlabelled="results/data/{task}/unlabelled.h5",
+        unlabelled=protect("results/data/{task}/unlabelled.h5"),
         info="results/data/{task}/info.json",
     log:
         "logs/data/{task}.log",

@@ -3,7 +3,7 @@ rule train_unpruned:
         train="results/data/{task}/train.h5",
         val="results/data/{task}/val.h5",
     output:
-        model="results/models/{task}/{arch}/unpruned.pt",
+        model=protect("results/models/{task}/{arch}/unpruned.pt"),
         history="results/models/{task}/{arch}/unpruned_history.csv",
     log:
         "logs/train/{task}/{arch}.log",
