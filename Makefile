@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: setup run report test test-fast results-doc clean
+.PHONY: setup run report test test-fast results-doc extended extended-doc clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,23 @@ results-doc:
 	$(BIN)/python -m spade.provenance results-page results/run.md results/tables/summary.md docs/results.md \
 		--validation results/tables/validation.md
 
+# The extended study (config/extended.yaml over the default: criteria and allocation, a
+# speed target, robustness under shift), in extended/ beside the default's results/.
+EXTENDED := --configfile $(CURDIR)/config/config.yaml $(CURDIR)/config/extended.yaml --directory extended
+extended: setup
+	@start=$$(date +%s); \
+	$(BIN)/snakemake --cores $(CORES) $(EXTENDED) && \
+	$(BIN)/snakemake $(EXTENDED) --report results/report.html && \
+	$(BIN)/python -m spade.provenance run-note extended/results/run.md --seconds $$(( $$(date +%s) - start )) \
+		--config config/config.yaml config/extended.yaml
+	@echo "done: extended/results/tables/, extended/results/figures/, extended/results/report.html"
+
+# docs/extended.md: that run's note above its summary and robustness tables, regenerated.
+extended-doc:
+	$(BIN)/python -m spade.provenance results-page extended/results/run.md extended/results/tables/summary.md \
+		docs/extended.md --extra extended/results/tables/robustness.md \
+		--title "Results of the extended study" --made-by "make extended-doc"
+
 # tests/slurm/install.sh adds Debian's SLURM and munge packages when run as root (CI);
 # elsewhere tests/test_slurm.py is skipped unless SPADE_REQUIRE_SLURM=1.
 test: setup
@@ -42,4 +59,4 @@ test-fast: setup
 	$(BIN)/python -m pytest -q -m "not workflow" --durations=5
 
 clean:
-	rm -rf results logs benchmarks .snakemake
+	rm -rf results logs benchmarks .snakemake extended

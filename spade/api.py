@@ -138,7 +138,10 @@ def _check_prunable(name: str, prior: nn.Module) -> None:
 def prune_priors(model: nn.Module, priors: PriorSpec, example, ratio: float, criterion: str = "l1",
           round_to: int | None = None, seed: int = 0) -> PruneReport:
     """Remove ``ratio`` of the channels of every dependency group of each named prior, in
-    place, ranked by ``criterion`` (``l1``: SPADE's group L1 norm, ``l2``, ``random``).
+    place, ranked by ``criterion`` (``l1``: SPADE's group L1 norm, ``l2``, ``random``,
+    ``taylor``: |weight x gradient|, which needs gradients on the priors first, e.g. from
+    :func:`spade.prune.taylor_gradients`; the suffix ``_global`` ranks groups against each
+    other under one overall budget).
 
     ``example``: the priors' input (a tensor), a dict ``{prior path: tensor}``, or a
     callable ``run(model)`` that runs the whole network once (each prior's input is then

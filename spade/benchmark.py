@@ -109,6 +109,84 @@ def time_variants(models: dict[str, nn.Module], physics, y: torch.Tensor, warmup
     return samples
 
 
+class TimedPhysics:
+    """An operator whose ``forward``, ``adjoint`` and ``init`` add their milliseconds to
+    ``clock["physics"]``; operators it derives (``with_maps``) are timed too."""
+
+    TIMED = ("forward", "adjoint", "init")
+
+    def __init__(self, physics, clock: dict, sync):
+        self._physics, self._clock, self._sync = physics, clock, sync
+
+    def __getattr__(self, name):
+        attr = getattr(self._physics, name)
+        if name == "with_maps":
+            return lambda *a, **k: TimedPhysics(attr(*a, **k), self._clock, self._sync)
+        if name not in self.TIMED:
+            return attr
+
+        def timed(*args, **kwargs):
+            self._sync()
+            tic = time.perf_counter()
+            out = attr(*args, **kwargs)
+            self._sync()
+            self._clock["physics"] += (time.perf_counter() - tic) * 1e3
+            return out
+
+        return timed
+
+
+def time_breakdown(model: nn.Module, physics, y: torch.Tensor, repeats: int, device: torch.device) -> dict:
+    """Where one forward pass spends its time: milliseconds in the prior CNNs (every call of
+    every prunable prior), in the physics (``forward``, ``adjoint``, ``init``) and in the
+    rest (the solver's own work: step updates, Anderson mixing, the unpruned sensitivity
+    network), medians over ``repeats`` instrumented runs. Measured apart from the latency
+    (the hooks synchronise and add overhead), so only the shares are compared with it."""
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+    clock = {"prior": 0.0, "physics": 0.0}
+    started: list[float] = []
+
+    def enter(module, inputs):
+        sync()
+        started.append(time.perf_counter())
+
+    def leave(module, inputs, output):
+        sync()
+        clock["prior"] += (time.perf_counter() - started.pop()) * 1e3
+
+    handles = []
+    for prior in model.priors():
+        handles += [prior.register_forward_pre_hook(enter), prior.register_forward_hook(leave)]
+    timed_physics = TimedPhysics(physics.to(device), clock, sync)
+    y = y.to(device)
+    runs = []
+    try:
+        with torch.inference_mode():
+            model(y, timed_physics)  # warm-up
+            for _ in range(max(1, repeats)):
+                clock.update(prior=0.0, physics=0.0)
+                sync()
+                tic = time.perf_counter()
+                model(y, timed_physics)
+                sync()
+                total = (time.perf_counter() - tic) * 1e3
+                runs.append((total, clock["prior"], clock["physics"]))
+    finally:
+        for h in handles:
+            h.remove()
+    total, prior, phys = (statistics.median(r[i] for r in runs) for i in range(3))
+    return {"breakdown_total_ms": total, "prior_ms": prior, "physics_ms": phys,
+            "other_ms": max(total - prior - phys, 0.0), "prior_share": prior / total if total else float("nan")}
+
+
+def amdahl_speedup(prior_share: float, prior_macs_ratio: float, iteration_ratio: float = 1.0) -> float:
+    """The speedup that shrinking only the prior allows: ``prior_share`` of the unpruned
+    network's time divided by its MAC reduction ``prior_macs_ratio``, the rest unchanged
+    (Amdahl's law), times the change in prior calls ``iteration_ratio`` (a DEQ's
+    iterations unpruned / pruned; 1 for a fixed number of steps)."""
+    return iteration_ratio / ((1 - prior_share) + prior_share / prior_macs_ratio)
+
+
 def summarise(times: list[float]) -> dict:
     q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
     return {"latency_ms": statistics.median(times), "latency_p25_ms": q[0], "latency_p75_ms": q[2],

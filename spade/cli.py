@@ -19,6 +19,8 @@ import json
 import sys
 from pathlib import Path
 
+from spade.variants import CRITERIA, GLOBAL
+
 PROG = "spade"
 
 
@@ -58,9 +60,12 @@ def parser() -> argparse.ArgumentParser:
                        description="Remove a fraction of the channels of every dependency group of each prior "
                                    "(Torch-Pruning DepGraph), ranked by the criterion; image channels stay.")
     p.add_argument("model", type=Path, help="the unpruned artifact (results/models/<task>/<arch>/unpruned.pt)")
-    p.add_argument("--data", type=Path, required=True, help="a split of the task: its first sample fixes the shapes")
+    p.add_argument("--data", type=Path, required=True,
+                   help="a split of the task: its first sample fixes the shapes (taylor: its first 8 measurements)")
     p.add_argument("--ratio", type=float, required=True, help="fraction of channels removed per group, in (0, 1)")
-    p.add_argument("--criterion", choices=["l1", "l2", "random"], default="l1", help="importance (default l1)")
+    p.add_argument("--criterion", choices=[c + g for c in CRITERIA for g in ("", GLOBAL)], default="l1",
+                   help="importance (default l1; taylor: gradients of the measurement consistency on --data; "
+                        "_global: one budget over all groups)")
     p.add_argument("--round-to", type=int, default=None, help="round the channels kept down to a multiple")
     p.add_argument("--seed", type=int, default=0, help="seed of the random criterion (default 0)")
     p.add_argument("-o", "--output", type=Path, required=True, help="the pruned artifact to write")

@@ -1,9 +1,13 @@
 """Structured channel pruning of the priors with Torch-Pruning's dependency graph.
 
-Each prior is pruned on its own, one shot, with the same channel ratio in every
-dependency group, ranked by the group's L1 magnitude averaged over the group (SPADE's
-criterion). The image channels stay: the last convolution is ignored and the first
-convolution's input has nothing upstream to prune.
+Each prior is pruned on its own, one shot. SPADE's recipe: the same channel ratio in every
+dependency group, ranked by the group's L1 magnitude averaged over the group. Besides it:
+group L2, random and first-order Taylor importance (|weight x gradient| of a label-free
+loss, see :func:`taylor_gradients`), each with uniform allocation or, with the suffix
+``_global`` (``l1_global``), global allocation: groups ranked against each other under one
+overall budget, so ratios differ per group (no group loses more than
+:data:`GLOBAL_MAX_RATIO`). The image channels stay: the last convolution is ignored and the
+first convolution's input has nothing upstream to prune.
 """
 
 from __future__ import annotations
@@ -13,8 +17,18 @@ import torch_pruning as tp
 from torch import nn
 
 from spade.checkpoint import layer_shapes
+from spade.variants import CRITERIA, GLOBAL
 
-CRITERIA = ("l1", "l2", "random")
+# under global allocation, the most any one group may lose (it must keep a channel)
+GLOBAL_MAX_RATIO = 0.9
+
+
+def parse_criterion(name: str) -> tuple[str, bool]:
+    """``(importance, global allocation)`` of a criterion name such as ``l1`` or ``taylor_global``."""
+    base, is_global = (name[: -len(GLOBAL)], True) if name.endswith(GLOBAL) else (name, False)
+    if base not in CRITERIA:
+        raise ValueError(f"unknown criterion {name!r}; expected one of {CRITERIA}, each optionally with {GLOBAL!r}")
+    return base, is_global
 
 
 class PruningError(RuntimeError):
@@ -22,6 +36,9 @@ class PruningError(RuntimeError):
 
 
 def importance(criterion: str):
+    criterion, _ = parse_criterion(criterion)
+    if criterion == "taylor":
+        return tp.importance.GroupTaylorImportance(group_reduction="mean")
     if criterion == "l1":
         return tp.importance.GroupMagnitudeImportance(p=1, group_reduction="mean")
     if criterion == "l2":
@@ -56,12 +73,16 @@ def prune_prior(prior: nn.Module, example: torch.Tensor, ratio: float, criterion
     are tuned for such widths; config/config.yaml quotes the measurement)."""
     if not 0 < ratio < 1:
         raise ValueError(f"pruning ratio must lie in (0, 1), got {ratio}")
+    base, is_global = parse_criterion(criterion)
+    if base == "taylor" and not any(p.grad is not None for p in prior.parameters()):
+        raise PruningError("the taylor criterion needs gradients on the prior: run taylor_gradients first")
     pruner = tp.pruner.MetaPruner(
         prior,
         example,
         importance=importance(criterion),
         pruning_ratio=ratio,
-        global_pruning=False,
+        global_pruning=is_global,
+        max_pruning_ratio=GLOBAL_MAX_RATIO if is_global else 1.0,
         ignored_layers=output_convs(prior),
         round_to=round_to,
     )
@@ -69,15 +90,37 @@ def prune_prior(prior: nn.Module, example: torch.Tensor, ratio: float, criterion
     return prior
 
 
+def taylor_gradients(model: nn.Module, measurements) -> int:
+    """Accumulate on every parameter the gradient of the measurement-consistency loss
+    ``||A f(y) - y||^2`` over ``measurements`` (``(y, physics)`` pairs): the data term that
+    every strategy can compute, so a Taylor-pruned model stays label-free and serves every
+    fine-tuning strategy. Returns the number of measurements used."""
+    model.zero_grad(set_to_none=True)
+    model.eval()  # the solver as at test time (a DEQ differentiates its last step)
+    n = 0
+    with torch.enable_grad():
+        for y, physics in measurements:
+            residual = physics.forward(model(y, physics)) - y
+            (residual.pow(2).mean()).backward()
+            n += 1
+    if not n:
+        raise PruningError("the taylor criterion needs at least one measurement")
+    return n
+
+
 def prune_model(model: nn.Module, example_image: torch.Tensor, ratio: float, criterion: str = "l1",
-                seed: int = 0, round_to: int | None = None) -> dict:
-    """Prune every prior of ``model`` and check the result; returns widths before/after."""
+                seed: int = 0, round_to: int | None = None, measurements=None) -> dict:
+    """Prune every prior of ``model`` and check the result; returns widths before/after.
+    ``measurements``: ``(y, physics)`` pairs for the taylor criterion's gradients."""
     torch.manual_seed(seed)  # only the random criterion draws
+    if parse_criterion(criterion)[0] == "taylor":
+        taylor_gradients(model, measurements or [])
     before = layer_shapes(model)
     params_before = sum(p.numel() for p in model.parameters())
     channels_before = prior_channels(model)
     for prior in model.priors():
         prune_prior(prior, example_image, ratio, criterion, round_to)
+    model.zero_grad(set_to_none=True)
     after = layer_shapes(model)
     params_after = sum(p.numel() for p in model.parameters())
     if params_after >= params_before:

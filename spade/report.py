@@ -22,9 +22,13 @@ PRIOR_MARGIN_DB = 0.2
 KEYS = list(IDENTITY) + ["split", "set"]
 COLUMNS = KEYS + ["psnr", "ssim", "psnr_std", "ssim_std", "n_images", "actual_ratio", "params", "macs",
                   "prior_params", "prior_macs", "latency_ms", "latency_p25_ms", "latency_p75_ms", "speedup",
-                  "time_saved", "macs_speedup", "batch_latency_ms", "batch_speedup", "batch", "iterations",
+                  "time_saved", "macs_speedup", "amdahl_speedup", "prior_share", "physics_share", "other_share",
+                  "batch_latency_ms", "batch_speedup", "batch", "iterations",
                   "iterations_max", "bench_images", "bench_iterations", "prior_margin_db", "prior_inactive",
-                  "device", "convention"]
+                  "device", "convention", "fit_seconds", "fit_peak_rss_mb", "fit_peak_gpu_mb", "fit_train_images",
+                  "fit_data"]
+# columns a table shows only where the run has them (benchmarks predating the breakdown lack them)
+OPTIONAL = {"macs_speedup", "amdahl_speedup", "prior_share"}
 COST = ["params", "macs", "prior_params", "prior_macs", "actual_ratio", "device"]
 
 
@@ -44,7 +48,26 @@ def read_scores(paths) -> pd.DataFrame:
     return scores
 
 
-def summarise(scores: pd.DataFrame, bench: pd.DataFrame | None = None) -> pd.DataFrame:
+def read_costs(paths) -> pd.DataFrame:
+    """What each variant's fit cost (:func:`spade.stages.fit_cost`), from the artifacts'
+    metadata: one row per artifact with its identity; a pruned model never fine-tuned
+    (``none``) cost nothing beyond pruning."""
+    from spade.checkpoint import load_payload
+
+    rows = []
+    for path in paths:
+        meta = load_payload(path)["meta"]
+        cost = meta.get("cost") or ({"fit_seconds": 0.0, "data": "none"} if meta.get("stage") == "prune" else {})
+        rows.append({**meta["identity"], **{f"fit_{k}" if not k.startswith("fit_") else k: v
+                                            for k, v in cost.items()}})
+    frame = pd.DataFrame(rows)
+    if len(frame):
+        frame["criterion"] = frame["criterion"].fillna("")
+    return frame
+
+
+def summarise(scores: pd.DataFrame, bench: pd.DataFrame | None = None,
+              costs: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per variant and test split (and named test set: SR benchmarks), merged with
     the benchmark on the identity columns.
 
@@ -60,6 +83,8 @@ def summarise(scores: pd.DataFrame, bench: pd.DataFrame | None = None) -> pd.Dat
         convention=("convention", "first")).reset_index()
     if bench is not None and len(bench):
         agg = _merge_bench(agg, bench)
+    if costs is not None and len(costs):
+        agg = agg.merge(costs, on=list(IDENTITY), how="left", validate="many_to_one")
     agg = _prior_margin(agg)
     frame = agg.reindex(columns=COLUMNS)
     order = {k: i for i, k in enumerate(ORDER)}
@@ -80,7 +105,9 @@ def _merge_bench(agg: pd.DataFrame, bench: pd.DataFrame) -> pd.DataFrame:
     agg = agg.copy()
     fixed = agg.arch.isin(FIXED_ITERATION_ARCHS) & ~agg.strategy.isin([UNPRUNED, PRIOR_OFF, CLASSICAL])
     agg["_timed"] = agg.strategy.where(~fixed, PRUNED)  # which timing stands for the row
-    cols = COST + ["latency_ms", "latency_p25_ms", "latency_p75_ms", "images", "iterations", "batch"]
+    breakdown = [c for c in ("prior_share", "prior_ms", "physics_ms", "other_ms", "breakdown_total_ms")
+                 if c in bench.columns]  # benchmarks written before the time breakdown lack them
+    cols = COST + ["latency_ms", "latency_p25_ms", "latency_p75_ms", "images", "iterations", "batch"] + breakdown
     one = first[key + cols].rename(columns={"strategy": "_timed", "images": "bench_images",
                                              "iterations": "bench_iterations", "batch": "_batch1"})
     out = agg.merge(one, on=["task", "arch", "criterion", "ratio", "_timed"], how="left", validate="many_to_one")
@@ -94,7 +121,24 @@ def _merge_bench(agg: pd.DataFrame, bench: pd.DataFrame) -> pd.DataFrame:
     out["time_saved"] = 1 - out.latency_ms / ref_lat
     out["macs_speedup"] = ref.macs.reindex(idx).to_numpy() / out.macs.where(out.macs > 0)  # prior-off: no MACs
     out["batch_speedup"] = ref_n.latency_ms.reindex(idx).to_numpy() / out.batch_latency_ms
+    if "prior_share" in out:
+        out = _amdahl(out, ref, idx)
     return out.drop(columns=["_timed", "_batch1"])
+
+
+def _amdahl(out: pd.DataFrame, ref: pd.DataFrame, idx) -> pd.DataFrame:
+    """Each variant's time split (shares of its own instrumented pass: prior, physics, the
+    rest) and ``amdahl_speedup``: what shrinking the prior by its MAC reduction can buy,
+    given the unpruned network's prior share (and, for a DEQ, the change in iterations)."""
+    from spade.benchmark import amdahl_speedup
+
+    for part in ("physics", "other"):
+        out[f"{part}_share"] = out[f"{part}_ms"] / out.breakdown_total_ms
+    share = ref.prior_share.reindex(idx).to_numpy()
+    prior_ratio = ref.prior_macs.reindex(idx).to_numpy() / out.prior_macs.where(out.prior_macs > 0)
+    iters = (ref.iterations.reindex(idx).to_numpy() / out.bench_iterations).where(out.bench_iterations.notna(), 1.0)
+    out["amdahl_speedup"] = amdahl_speedup(share, prior_ratio, iters)
+    return out
 
 
 def _prior_margin(agg: pd.DataFrame) -> pd.DataFrame:
@@ -115,7 +159,10 @@ def markdown(summary: pd.DataFrame) -> str:
     """Markdown tables, one per task and split (and test set, where there are several)."""
     out = ["# SPADE study summary", ""]
     cols = ["arch", "ratio", "actual_ratio", "strategy", "psnr", "ssim", "params", "macs", "latency_ms", "speedup",
-            "time_saved", "iterations", "iterations_max"]
+            "time_saved", "macs_speedup", "amdahl_speedup", "prior_share", "iterations", "iterations_max"]
+    cols = [c for c in cols if c in summary and summary[c].notna().any() or c not in OPTIONAL]
+    if summary.criterion.replace("", np.nan).dropna().nunique() > 1:  # rows differ by criterion too
+        cols.insert(cols.index("ratio"), "criterion")
     flagged = summary.dropna(subset=["prior_margin_db"]).drop_duplicates(["task", "arch", "split", "set"])
     for _, r in flagged[flagged.prior_inactive.astype(bool)].iterrows():
         where = f"{r.task}/{r.split}" + (f"/{r.set}" if r.set else "")
@@ -144,7 +191,9 @@ def markdown(summary: pd.DataFrame) -> str:
                     cells.append(f"{v:.3f}")
                 elif c == "ratio":
                     cells.append(f"{v:g}")
-                elif c == "time_saved":
+                elif c in ("macs_speedup", "amdahl_speedup"):
+                    cells.append(f"{v:.2f}")
+                elif c in ("time_saved", "prior_share"):
                     cells.append(f"{100 * v:.1f}%")
                 elif c in ("latency_ms", "iterations"):
                     cells.append(f"{v:.1f}")
@@ -154,7 +203,51 @@ def markdown(summary: pd.DataFrame) -> str:
                     cells.append(str(v))
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
+    out += _target_lines(summary) + _cost_lines(summary)
     return "\n".join(out)
+
+
+def _cost_lines(summary: pd.DataFrame) -> list[str]:
+    """What each strategy's fit cost, per task and arch (mean over ratios): wall time,
+    peak memory of its process, the images it trained on and what they held."""
+    if "fit_seconds" not in summary or summary.fit_seconds.isna().all():
+        return []
+    rows = summary[(summary.split == "test") & summary.fit_seconds.notna()].drop_duplicates(list(IDENTITY))
+    lines = ["## Cost of each fit", "", "Wall time of the epochs, peak resident memory of the job, and the "
+             "images each fit trained on (unpruned: the base training; none: no fit).", "",
+             "| task | arch | strategy | fit_seconds | fit_peak_rss_mb | fit_train_images | fit_data |",
+             "|---|---|---|---|---|---|---|"]
+    for (task, arch, strategy), part in rows.groupby(["task", "arch", "strategy"], sort=False):
+        images, peak = part.fit_train_images.dropna(), part.fit_peak_rss_mb.dropna()
+        lines.append(f"| {task} | {arch} | {strategy} | {part.fit_seconds.mean():.1f} | "
+                     f"{f'{peak.mean():.0f}' if len(peak) else ''} | {int(images.iloc[0]) if len(images) else ''} | "
+                     f"{part.fit_data.iloc[0]} |")
+    return lines + [""]
+
+
+def _target_lines(summary: pd.DataFrame) -> list[str]:
+    """Per task, arch and speed target (criterion ``l1@2x``): the ratio the search found on
+    unlabelled measurements, the speedup the benchmark then measured on test images (the
+    supervised variant where a DEQ's iterations differ per strategy), and PSNR per strategy
+    against the unpruned network."""
+    rows = summary[(summary.split == "test") & summary.criterion.astype(str).str.contains("@", regex=False)]
+    if rows.empty:
+        return []
+    lines = ["## Pruned to a speed target", "",
+             "The smallest ratio of the search grid whose pruned, not fine-tuned network was measured at least "
+             "the target faster on unlabelled measurements (a DEQ at fixed iterations); then fine-tuned like any "
+             "ratio and timed and scored on the test split.", "",
+             "| task | arch | target | ratio found | measured speedup (test) | strategy | PSNR | minus unpruned |",
+             "|---|---|---|---|---|---|---|---|"]
+    unpruned = summary[(summary.split == "test") & (summary.strategy == UNPRUNED)]
+    ref = unpruned.drop_duplicates(["task", "arch"]).set_index(["task", "arch"]).psnr
+    for (task, arch, crit), part in rows.groupby(["task", "arch", "criterion"], sort=False):
+        target = crit.split("@", 1)[1]
+        for _, r in part.iterrows():
+            base = ref.get((task, arch), float("nan"))
+            lines.append(f"| {task} | {arch} | {target} | {r.ratio:g} | {r.speedup:.2f} | {r.strategy} | "
+                         f"{r.psnr:.2f} | {r.psnr - base:+.2f} |")
+    return lines + [""]
 
 
 def _readings(part: pd.DataFrame) -> list[str]:
@@ -168,17 +261,20 @@ def _readings(part: pd.DataFrame) -> list[str]:
         return out
     out += ["PSNR minus the unpruned network (dB), per ratio:", "",
             "| arch | strategy | " + " | ".join(f"{r:g}" for r in ratios) + " |", "|---|---|" + "---|" * len(ratios)]
-    for (arch, strategy), rows in pruned.groupby(["arch", "strategy"], sort=False):
+    several = pruned.criterion.nunique() > 1  # then each row names its criterion too
+    for (arch, criterion, strategy), rows in pruned.groupby(["arch", "criterion", "strategy"], sort=False):
         base = part[(part.arch == arch) & (part.strategy == UNPRUNED)].psnr
         if base.empty:
             continue
-        by_ratio = rows.set_index("ratio").psnr
+        by_ratio = rows.groupby("ratio").psnr.mean()
         cells = [f"{by_ratio[r] - base.iloc[0]:+.2f}" if r in by_ratio.index else "" for r in ratios]
-        out.append(f"| {arch} | {strategy} | " + " | ".join(cells) + " |")
+        label = f"{criterion} {strategy}" if several else strategy
+        out.append(f"| {arch} | {label} | " + " | ".join(cells) + " |")
     out.append("")
     lines = []
     for _, sc in part[part.strategy == SCRATCH].iterrows():
-        sup = part[(part.arch == sc.arch) & (part.ratio == sc.ratio) & (part.strategy == "supervised")]
+        sup = part[(part.arch == sc.arch) & (part.criterion == sc.criterion) & (part.ratio == sc.ratio)
+                   & (part.strategy == "supervised")]
         if len(sup):
             gap = sup.psnr.iloc[0] - sc.psnr
             winner = "pruning wins" if gap > 0 else "scratch wins"
@@ -215,7 +311,8 @@ def _panels(data: pd.DataFrame) -> dict:
             "facet_kws": {"sharex": False, "sharey": False, "margin_titles": False}}
 
 
-def _finish(grid, summary: pd.DataFrame, path, xlabel: str, ylabel: str, note: str = "") -> None:
+def _finish(grid, summary: pd.DataFrame, path, xlabel: str, ylabel: str, note: str = "",
+            subtitle: str | None = None) -> None:
     """Name each panel's task, arch, split and metric convention; hide the panels of an
     arch a task does not have; no label overlaps its neighbour; save."""
     for (task, arch), ax in grid.axes_dict.items():
@@ -223,18 +320,24 @@ def _finish(grid, summary: pd.DataFrame, path, xlabel: str, ylabel: str, note: s
         if rows.empty:
             ax.set_visible(False)
             continue
-        conventions = ", ".join(sorted(set(rows.convention.dropna().astype(str)))) or "default"
-        sets = sorted(set(rows["set"].dropna().astype(str)))
-        split = "test" + (f" ({sets[0]})" if sets and sets[0] != task else "")
-        ax.set_title(f"{task} · {arch}\n{split} split, PSNR convention: {conventions}", fontsize=8)
+        if subtitle is None:
+            conventions = ", ".join(sorted(set(rows.convention.dropna().astype(str)))) or "default"
+            sets = sorted(set(rows["set"].dropna().astype(str)))
+            split = "test" + (f" ({sets[0]})" if sets and sets[0] != task else "")
+            ax.set_title(f"{task} · {arch}\n{split} split, PSNR convention: {conventions}", fontsize=8)
+        else:
+            ax.set_title(f"{task} · {arch}\n{subtitle}", fontsize=8)
         ax.set_xlabel(xlabel, fontsize=8)
         ax.set_ylabel(ylabel, fontsize=8)
         ax.tick_params(labelsize=7)
     grid.figure.tight_layout()
-    if grid.legend is not None:
-        grid.figure.subplots_adjust(right=0.84)
+    right = 0.98
+    if grid.legend is not None:  # leave the legend its own width, however few the panels
+        grid.figure.canvas.draw()
+        right = 0.97 - grid.legend.get_window_extent().width / grid.figure.bbox.width
+        grid.figure.subplots_adjust(right=right)
     if note:
-        grid.figure.text(0.855, 0.08, note, fontsize=8, va="bottom")
+        grid.figure.text(right + 0.015, 0.08, note, fontsize=8, va="bottom")
     grid.savefig(path, dpi=120)
     plt.close("all")
 
@@ -246,7 +349,10 @@ def plot_psnr_vs_ratio(summary: pd.DataFrame, path) -> None:
     data = _networks(summary)
     lines = data[data.strategy.isin([UNPRUNED, PRIOR_OFF])]
     data = data[~data.strategy.isin([UNPRUNED, PRIOR_OFF])]
-    grid = sns.relplot(data=data, x="ratio", y="psnr", kind="line", marker="o", **_panels(data), **_hue(data))
+    data = data[~data.criterion.astype(str).str.contains("@", regex=False)]  # speed targets: their own table
+    style = {"style": "criterion"} if data.criterion.nunique() > 1 else {}
+    grid = sns.relplot(data=data, x="ratio", y="psnr", kind="line", marker="o", errorbar=None, **style,
+                       **_panels(data), **_hue(data))
     for (task, arch), ax in grid.axes_dict.items():
         for _, r in lines[(lines.task == task) & (lines.arch == arch)].iterrows():
             ax.axhline(r.psnr, color=PALETTE[r.strategy], ls="--" if r.strategy == UNPRUNED else "-.", lw=1)
@@ -267,10 +373,13 @@ def plot_speedup(summary: pd.DataFrame, path) -> None:
     kinds = [data.assign(kind="measured (batch 1)", value=data.speedup)]
     if len(data) and data.batch.max() > 1:
         kinds.append(data.assign(kind=f"measured (batch {int(data.batch.max())})", value=data.batch_speedup))
+    if "amdahl_speedup" in data and data.amdahl_speedup.notna().any():
+        kinds.append(data.assign(kind="Amdahl bound", value=data.amdahl_speedup))
     kinds.append(data.assign(kind="MACs bound", value=data.macs_speedup))
-    # colours of their own, none of them a strategy's: batch 1, the larger batch, the bound
+    # colours of their own, none of them a strategy's: batch 1, the larger batch, the bounds
     names = [k.kind.iloc[0] for k in kinds if len(k)]
-    palette = {n: "#e377c2" if n == "MACs bound" else "#17becf" if "batch 1)" in n else "#8c564b" for n in names}
+    fixed = {"MACs bound": "#e377c2", "Amdahl bound": "#7b4173"}
+    palette = {n: fixed.get(n, "#17becf" if "batch 1)" in n else "#8c564b") for n in names}
     grid = sns.relplot(data=pd.concat(kinds), x="ratio", y="value", hue="kind", kind="line", marker="o",
                        palette=palette or None, **_panels(data))
     for ax in grid.axes.flat:
@@ -278,10 +387,82 @@ def plot_speedup(summary: pd.DataFrame, path) -> None:
     _finish(grid, data, path, "channel pruning ratio", f"speedup ({shown})")
 
 
+def plot_psnr_vs_speedup(summary: pd.DataFrame, path) -> None:
+    """PSNR against measured speedup of every pruned variant: colour the strategy, marker
+    the criterion and allocation (``_global``; ``@2x``: pruned to a speed target), with the
+    unpruned network's PSNR (dashed) at speedup 1."""
+    data = _networks(primary(summary)).dropna(subset=["speedup"])
+    lines = data[data.strategy == UNPRUNED]
+    data = data[~data.strategy.isin([UNPRUNED, PRIOR_OFF])]
+    grid = sns.relplot(data=data, x="speedup", y="psnr", style="criterion", s=45, **_panels(data), **_hue(data))
+    for (task, arch), ax in grid.axes_dict.items():
+        for _, r in lines[(lines.task == task) & (lines.arch == arch)].iterrows():
+            ax.axhline(r.psnr, color=PALETTE[UNPRUNED], ls="--", lw=1)
+    _finish(grid, data, path, "measured speedup at batch 1", "PSNR (dB)", "-- unpruned")
+
+
 def plot_psnr_vs_latency(summary: pd.DataFrame, path) -> None:
     data = _networks(primary(summary)).dropna(subset=["latency_ms"])
     grid = sns.relplot(data=data, x="latency_ms", y="psnr", size="ratio", **_panels(data), **_hue(data))
     _finish(grid, data, path, "latency at batch 1 (ms)", "PSNR (dB)")
+
+
+SHIFT_SPLITS = ("external",)  # besides every split named shift_<name>
+
+
+def robustness(summary: pd.DataFrame) -> pd.DataFrame:
+    """PSNR drop of every variant under each shift: its score on a shifted test set (or the
+    external set) minus its score on the test split, and that drop minus the unpruned
+    network's (``vs_unpruned_db`` > 0: the variant loses less than the network it was
+    pruned from, i.e. it is more robust)."""
+    summary = summary.copy()
+    summary["set"] = summary["set"].fillna("")
+    shifted = summary[summary.split.str.startswith("shift_") | summary.split.isin(SHIFT_SPLITS)]
+    key = list(IDENTITY)
+    test = summary[summary.split == "test"].groupby(key, dropna=False).psnr.mean().rename("psnr_test")
+    shift = shifted.groupby(key + ["split"], dropna=False).psnr.mean().rename("psnr_shift").reset_index()
+    table = shift.merge(test.reset_index(), on=key, how="inner")
+    table["shift"] = table.split.str.removeprefix("shift_")
+    table["drop_db"] = table.psnr_shift - table.psnr_test
+    ref = table[table.strategy == UNPRUNED].set_index(["task", "arch", "shift"]).drop_db.rename("unpruned_drop_db")
+    table = table.merge(ref.reset_index(), on=["task", "arch", "shift"], how="left")
+    table["vs_unpruned_db"] = table.drop_db - table.unpruned_drop_db
+    order = {k: i for i, k in enumerate(ORDER)}
+    table["_o"] = table.strategy.map(order).fillna(len(order))
+    cols = ["task", "arch", "shift", "criterion", "ratio", "strategy", "psnr_test", "psnr_shift", "drop_db",
+            "unpruned_drop_db", "vs_unpruned_db"]
+    return table.sort_values(["task", "arch", "shift", "_o", "ratio"], kind="stable")[cols].reset_index(drop=True)
+
+
+def robustness_markdown(table: pd.DataFrame) -> str:
+    """Per task and arch: each kind's PSNR drop (dB) under each shift, mean over ratios."""
+    out = ["# Robustness under shift", "", "PSNR on the shifted test set minus PSNR on the test split (dB), mean "
+           "over the pruning ratios; in brackets, minus the unpruned network's drop (> 0: loses less than it).", ""]
+    for (task, arch), part in table.groupby(["task", "arch"], sort=False):
+        shifts = list(dict.fromkeys(part["shift"]))
+        out += [f"## {task} / {arch}", "", "| strategy | " + " | ".join(shifts) + " |", "|---" * (len(shifts) + 1) + "|"]
+        for strategy, rows in part.groupby("strategy", sort=False):
+            cells = []
+            for shift in shifts:
+                r = rows[rows["shift"] == shift]
+                gap = r.vs_unpruned_db.mean()
+                cells.append(f"{r.drop_db.mean():+.2f}" + ("" if strategy == UNPRUNED or pd.isna(gap)
+                                                           else f" ({gap:+.2f})"))
+            out.append(f"| {strategy} | " + " | ".join(cells) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
+def plot_robustness(table: pd.DataFrame, path) -> None:
+    """PSNR drop under each shift per kind (mean over ratios), one panel per task and arch."""
+    data = table[table.arch != CLASSICAL]
+    grid = sns.catplot(data=data, x="shift", y="drop_db", kind="point", errorbar=None, dodge=0.45, linestyle="none",
+                       **{k: v for k, v in _panels(data).items() if k not in ("facet_kws",)},
+                       sharex=False, sharey=False, **_hue(data))
+    for ax in grid.axes.flat:
+        ax.axhline(0, color="k", lw=0.8)
+    _finish(grid, data, path, "shift", "PSNR drop vs test (dB)",
+            subtitle="shifted test set minus test split, mean over ratios")
 
 
 def plot_examples(examples: dict[str, str], path, title: str) -> None:
@@ -350,6 +531,10 @@ def extra_markdown(extras: pd.DataFrame) -> str:
 def write_tables(summary: pd.DataFrame, csv_path, md_path, extras: pd.DataFrame | None = None,
                  extras_path=None) -> None:
     Path(csv_path).parent.mkdir(parents=True, exist_ok=True)
+    summary = summary.copy()
+    for col in ("params", "macs", "prior_params", "prior_macs", "n_images", "iterations_max", "fit_train_images"):
+        if col in summary:  # counts stay exact (a float format would round 1,769,472 MACs)
+            summary[col] = summary[col].round().astype("Int64")
     summary.to_csv(csv_path, index=False, float_format="%.6g")
     md = markdown(summary)
     if extras is not None and extras_path is not None:

@@ -6,6 +6,8 @@ The Snakemake scripts call these and nothing else; so can any user without Snake
 from __future__ import annotations
 
 import copy
+import json
+import os
 import logging
 from pathlib import Path
 
@@ -23,7 +25,8 @@ from spade.physics import batch_physics, make_physics
 from spade.provenance import environment, write_json
 from spade.prune import output_convs, prune_model
 from spade.train import fit, make_strategy, set_reproducible
-from spade.variants import CLASSICAL, IDENTITY, PRIOR_OFF, PRUNED, SCRATCH, STRATEGIES, UNPRUNED, identity
+from spade.variants import (CLASSICAL, DATA_LABELLED, IDENTITY, PRIOR_OFF, PRUNED, SCRATCH, STRATEGIES, UNPRUNED,
+                            identity, target_criterion)
 
 log = logging.getLogger("spade")
 
@@ -60,6 +63,44 @@ def make_external(task: str, cfg: dict, seed: int, out_path) -> int:
     return count
 
 
+SHIFT_PREFIX = "shift_"
+
+
+def make_shift(task: str, cfg: dict, name: str, overrides: dict, seed: int, out_path) -> int:
+    """A shifted test set ``shift_<name>``: the test split's images measured under
+    ``overrides`` of the task's data settings (a higher acceleration, k-space noise,
+    another blur kernel). No network trains or selects anything on it; every variant is
+    scored on it as it is. Returns its sample count."""
+    import h5py
+
+    out = Path(out_path)
+    tmp = out.with_name(out.name + ".build.h5")
+    try:
+        counts = build_dataset(task, {**cfg, **overrides}, seed, {"test": str(tmp)})
+        with h5py.File(tmp, "r+") as f:
+            f.attrs["split"] = SHIFT_PREFIX + name
+            provenance = json.loads(f.attrs["provenance"])
+            provenance["shift"] = {"name": name, "overrides": overrides, "of": "the test split's images"}
+            f.attrs["provenance"] = json.dumps(provenance, sort_keys=True, default=str)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    log.info("%s: shift %s (%s): %d test images", task, name, overrides, counts["test"])
+    return counts["test"]
+
+
+def fit_cost(history: list[dict], train_set, data: str, device: torch.device) -> dict:
+    """What a fit cost: its wall time (the epochs' own seconds, so a resumed fit counts each
+    epoch once), this process's peak memory, the images it trained on and what they held."""
+    import resource
+
+    peak = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if device.type == "cuda":
+        peak["peak_gpu_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return {"fit_seconds": float(sum(row.get("seconds", 0.0) for row in history)), "train_images": len(train_set),
+            "data": data, **peak}
+
+
 def model_spec(task: str, arch_cfg: dict, channels: int) -> dict:
     spec = copy.deepcopy(arch_cfg)
     spec["channels"] = channels
@@ -82,7 +123,8 @@ def train_unpruned(task: str, arch: str, arch_cfg: dict, opts: dict, seed: int, 
     model, history = fit(model, strategy, physics, train_set, val_set, opts, seed, state_path, history_path,
                          log=log.info, device=device)
     save_model(out_model, model, spec, {"stage": "train", "identity": identity(task, arch), "history": history,
-                                        "opts": opts, **environment(seed, str(device))})
+                                        "opts": opts, "cost": fit_cost(history, train_set, DATA_LABELLED, device),
+                                        **environment(seed, str(device))})
 
 
 def train_scratch(pruned_path, opts: dict, seed: int, threads: int, train_path, val_path, out_model, history_path,
@@ -106,25 +148,69 @@ def train_scratch(pruned_path, opts: dict, seed: int, threads: int, train_path, 
                          val_set, opts, seed, state_path, history_path, log=log.info, device=device)
     pruned = payload["meta"]["identity"]
     meta = {"stage": "scratch", "identity": {**pruned, "strategy": SCRATCH}, "widths_of": str(pruned_path),
-            "history": history, "opts": opts, **environment(seed, str(device))}
+            "history": history, "opts": opts, "cost": fit_cost(history, train_set, DATA_LABELLED, device),
+            **environment(seed, str(device))}
     save_model(out_model, model, payload["spec"], meta)
 
 
 def prune(base_path, data_path, ratio: float, criterion: str, seed: int, out_model,
-          round_to: int | None = None) -> dict:
+          round_to: int | None = None, taylor_images: int = 8) -> dict:
+    """Prune the unpruned network's priors. ``data_path``: measurements only (the
+    unlabelled split): an example input, and for the taylor criterion the first
+    ``taylor_images`` measurements whose consistency loss gives the gradients."""
     model, payload = load_model(base_path)
     _, physics = load_physics(data_path)
-    y = H5Split(data_path, False).y[0][None]  # sample 0, whose operator load_physics gives
-    example = physics.init(y)  # the prior sees images of this shape
-    info = prune_model(model, example, ratio, criterion, seed, round_to)
+    data = H5Split(data_path, False)
+    example = physics.init(data.y[0][None])  # sample 0, whose operator load_physics gives
+    measurements = [(data.y[i][None], batch_physics(physics, {k: v[None] for k, v in data.sample_physics(i).items()}))
+                    for i in range(min(int(taylor_images), len(data)))]
+    info = prune_model(model, example, ratio, criterion, seed, round_to, measurements)
     base = payload["meta"]["identity"]
     meta = {"stage": "prune", "identity": identity(base["task"], base["arch"], criterion, ratio, PRUNED),
             "round_to": round_to, "base": str(base_path), "params_before": info["params_before"],
-            "params_after": info["params_after"], "channel_ratio": info["channel_ratio"], **environment(seed)}
+            "params_after": info["params_after"], "channel_ratio": info["channel_ratio"],
+            "pruned_with": str(data_path), **environment(seed)}
     save_model(out_model, model, payload["spec"], meta)
     log.info("pruned %s at %s: %d -> %d parameters, %.3f of the prior channels removed", base_path, ratio,
              info["params_before"], info["params_after"], info["channel_ratio"])
     return info
+
+
+def prune_to_speed(base_path, data_path, target: float, criterion: str, seed: int, threads: int, opts: dict,
+                   out_model, out_json, device_setting: str = "cpu", round_to: int | None = None,
+                   taylor_images: int = 8) -> dict:
+    """Prune the unpruned network at the smallest ratio of ``opts['grid']`` whose measured
+    speedup on validation measurement 0 (``data_path``) reaches ``target``
+    (:func:`spade.target.ratio_for_speedup`); the model's criterion column says so
+    (``l1@2x``), its ratio is the one found, and ``out_json`` records every probe."""
+    from spade.target import ratio_for_speedup
+
+    set_reproducible(seed, threads)
+    torch.use_deterministic_algorithms(False)  # timed with the kernels users run
+    device = resolve_device(device_setting)
+    model, payload = load_model(base_path)
+    _, physics = load_physics(data_path)
+    data = H5Split(data_path, False)
+    measurements = [(data.y[i][None], batch_physics(physics, {k: v[None] for k, v in data.sample_physics(i).items()}))
+                    for i in range(min(int(taylor_images), len(data)))]
+    y, op = measurements[0]
+    found = ratio_for_speedup(model, op, y, target, opts["grid"], criterion, seed, round_to, int(opts["warmup"]),
+                              int(opts["repeats"]), device, measurements)
+    model, _ = load_model(base_path)  # the search pruned copies; prune the original once
+    example = physics.init(y)
+    info = prune_model(model, example, found["ratio"], criterion, seed, round_to, measurements)
+    base = payload["meta"]["identity"]
+    meta = {"stage": "prune", "identity": identity(base["task"], base["arch"], target_criterion(criterion, target),
+                                                   found["ratio"], PRUNED),
+            "round_to": round_to, "base": str(base_path), "params_before": info["params_before"],
+            "params_after": info["params_after"], "channel_ratio": info["channel_ratio"], "speed_target": found,
+            "searched_on": str(data_path), **environment(seed, str(device))}
+    save_model(out_model, model, payload["spec"], meta)
+    write_json({**found, "task": base["task"], "arch": base["arch"], "searched_on": str(data_path),
+                **environment(seed, str(device))}, out_json)
+    log.info("target %.2fx: ratio %s (%s, measured %.2fx); probes %s", target, found["ratio"],
+             "reached" if found["reached"] else "NOT reached", found["speedup"], found["probes"])
+    return found
 
 
 def finetune(strategy_name: str, pruned_path, teacher_path, train_path, val_path, opts: dict, seed: int,
@@ -146,7 +232,7 @@ def finetune(strategy_name: str, pruned_path, teacher_path, train_path, val_path
                          log=log.info, device=device)
     meta = {"stage": "finetune", "identity": {**payload["meta"]["identity"], "strategy": strategy_name},
             "pruned": str(pruned_path), "trained_on": str(train_path), "history": history, "opts": opts,
-            **environment(seed, str(device))}
+            "cost": fit_cost(history, train_set, rule.data, device), **environment(seed, str(device))}
     save_model(out_model, model, payload["spec"], meta)
 
 
@@ -265,6 +351,9 @@ def run_benchmark(variants: list[dict], test_path, opts: dict, device_setting: s
     costs = {name: bench.cost(m, single, y0) for name, m in models.items()}
     unpruned_channels = next((costs[n]["prior_channels"] for n in models if idents[n]["strategy"] == UNPRUNED), None)
     models = {name: m.to(device) for name, m in models.items()}
+    # where the time goes, per main variant, on image 0 at batch 1 (apart from the timing)
+    breakdown = {name: bench.time_breakdown(m, single, y0, int(opts.get("breakdown_repeats", 5)), device)
+                 for name, m in models.items()}
     models.update(bench.labelled_variants(models, opts))
     rows = []
     for batch in opts["batch_sizes"]:
@@ -286,7 +375,7 @@ def run_benchmark(variants: list[dict], test_path, opts: dict, device_setting: s
                          "latency_p75_ms": per.latency_p75_ms.mean(), "latency_min_ms": per.latency_min_ms.min(),
                          "images": n_images, "repeats": int(opts["repeats"]),
                          "iterations": per.iterations.mean(), "iterations_max": per.iterations.max(),
-                         **costs[variant],
+                         **costs[variant], **breakdown[variant],
                          "actual_ratio": 1 - channels / unpruned_channels if channels and unpruned_channels else None,
                          "input_shape": "x".join(map(str, (batch, *y0.shape[1:]))), "device": str(device)})
     frame = pd.DataFrame(rows)

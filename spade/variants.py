@@ -30,6 +30,19 @@ class StrategyRule:
     needs_target: bool
     needs_teacher: bool
 
+    @property
+    def data(self) -> str:
+        """What its training data must hold, in the summary's words."""
+        if self.needs_target:
+            return DATA_LABELLED
+        return "measurements + teacher" if self.needs_teacher else "measurements"
+
+
+DATA_LABELLED = "labelled pairs"
+
+# Channel importance criteria (spade.prune), each also with global allocation (suffix).
+CRITERIA = ("l1", "l2", "random", "taylor")
+GLOBAL = "_global"
 
 STRATEGIES = {
     "supervised": StrategyRule(needs_target=True, needs_teacher=False),
@@ -58,6 +71,17 @@ PALETTE = {
 def ratio_label(ratio) -> str:
     """The ratio as it appears in paths: the config's number written by ``str`` (0.4 -> "0.4")."""
     return str(float(ratio))
+
+
+def target_label(speedup) -> str:
+    """A speed target as it stands for the ratio in paths: 2.0 -> "x2.0" (``{criterion}-rx2.0``)."""
+    return "x" + str(float(speedup))
+
+
+def target_criterion(criterion: str, speedup) -> str:
+    """The criterion column of a variant pruned to a speed target (``l1@2x``): its ratio was
+    found by measuring, and may coincide with a ratio of the grid."""
+    return f"{criterion}@{float(speedup):g}x"
 
 
 def identity(task: str, arch: str, criterion: str = "", ratio: float = 0.0, strategy: str = UNPRUNED) -> dict:

@@ -1,4 +1,5 @@
 import copy
+import time
 
 import torch
 from torch import nn
@@ -72,3 +73,68 @@ def test_labelled_speedups_compare_with_the_eager_and_the_same_setting_base():
     assert pd.isna(out.loc[("p", "tol=0.01"), "speedup_vs_same_setting_unpruned"])
     assert out.loc[("p", "channels_last"), "speedup_vs_same_setting_unpruned"] == 2.0
     assert len(out) == 3
+
+
+class _SleepPhysics:
+    """An operator whose every call takes 10 ms (and does nothing)."""
+
+    def to(self, device):
+        return self
+
+    def _slow(self, x):
+        time.sleep(0.01)
+        return x
+
+    forward = adjoint = init = _slow
+
+
+class _SleepPrior(nn.Module):
+    def forward(self, x):
+        time.sleep(0.03)
+        return x
+
+
+class _SleepNet(nn.Module):
+    """Two steps: 2 x 30 ms in the prior, 5 x 10 ms in the physics, 2 x 20 ms of its own."""
+
+    def __init__(self):
+        super().__init__()
+        self.prior = _SleepPrior()
+
+    def priors(self):
+        return [self.prior]
+
+    def forward(self, y, physics):
+        x = physics.init(y)
+        for _ in range(2):
+            x = self.prior(x - physics.adjoint(physics.forward(x) - y))
+            time.sleep(0.02)
+        return x
+
+
+def test_time_breakdown_attributes_time_to_prior_physics_and_the_rest():
+    out = bench.time_breakdown(_SleepNet(), _SleepPhysics(), torch.zeros(1, 2, 4, 4), repeats=3,
+                               device=torch.device("cpu"))
+    # sleeps are lower bounds; the margins absorb a busy machine's scheduling
+    assert 60 <= out["prior_ms"] < 90 and 50 <= out["physics_ms"] < 80 and 40 <= out["other_ms"] < 70, out
+    assert abs(out["prior_ms"] + out["physics_ms"] + out["other_ms"] - out["breakdown_total_ms"]) < 1e-6
+    assert out["prior_share"] == out["prior_ms"] / out["breakdown_total_ms"]
+
+
+def test_time_breakdown_of_a_real_network_and_its_prior_off_control():
+    from spade.models import prior_off
+
+    physics = SingleCoilMRI(cartesian_mask((16, 16), 3, 0.1))
+    y = physics.forward(torch.randn(1, 2, 16, 16))
+    model = build_model(TINY_SPECS["edsr"]).eval()
+    full = bench.time_breakdown(model, physics, y, repeats=3, device=torch.device("cpu"))
+    off = bench.time_breakdown(prior_off(model), physics, y, repeats=3, device=torch.device("cpu"))
+    assert 0 < full["prior_share"] < 1 and full["physics_ms"] > 0
+    assert off["prior_ms"] < full["prior_ms"]
+
+
+def test_amdahl_bound():
+    assert bench.amdahl_speedup(1.0, 4.0) == 4.0  # all time in the prior: the MAC reduction
+    assert bench.amdahl_speedup(0.0, 4.0) == 1.0  # none: nothing to gain
+    assert abs(bench.amdahl_speedup(0.5, 2.0) - 4 / 3) < 1e-12
+    assert abs(bench.amdahl_speedup(0.5, 2.0, iteration_ratio=1.5) - 2.0) < 1e-12  # fewer DEQ iterations

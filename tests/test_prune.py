@@ -92,3 +92,59 @@ def test_round_to_keeps_widths_on_a_multiple():
     prune_model(model, torch.randn(1, 2, 8, 8), 0.2, round_to=4)  # 16 - 3 = 13 kept -> 12
     widths = {cout for name, (cin, cout) in layer_shapes(model).items() if name != "prior.tail"}
     assert widths == {12}
+
+
+def _mri_measurements(n=3, shape=(16, 16)):
+    from spade.physics import SingleCoilMRI, cartesian_mask
+
+    physics = SingleCoilMRI(cartesian_mask(shape, 3, 0.1))
+    return [(physics.forward(torch.randn(1, 2, *shape)), physics) for _ in range(n)]
+
+
+def test_taylor_criterion_uses_a_label_free_gradient_and_keeps_the_salient_channels():
+    """Taylor importance is |w x dL/dw| of the measurement-consistency loss (no target
+    anywhere): the same widths as l1, other channels kept, no gradient left behind."""
+    torch.manual_seed(0)
+    model = build_model(TINY_SPECS["edsr"])
+    measurements = _mri_measurements()
+    from spade.prune import taylor_gradients
+
+    assert taylor_gradients(model, measurements) == 3
+    assert all(p.grad is not None for p in model.priors()[0].parameters())
+    example = torch.randn(1, 2, 16, 16)
+    taylor = copy.deepcopy(model)
+    info = prune_model(taylor, example, 0.5, "taylor", measurements=measurements)
+    assert info["params_after"] < info["params_before"]
+    assert all(p.grad is None for p in taylor.parameters()), "no gradient is left on the saved model"
+    l1 = copy.deepcopy(model)
+    prune_model(l1, example, 0.5, "l1")
+    assert layer_shapes(l1) == layer_shapes(taylor)  # same widths, other channels
+    kept = [m.weight for m in taylor.modules() if isinstance(m, nn.Conv2d)][0]
+    kept_l1 = [m.weight for m in l1.modules() if isinstance(m, nn.Conv2d)][0]
+    assert not torch.equal(kept, kept_l1)
+    with pytest.raises(PruningError, match="at least one measurement"):
+        prune_model(copy.deepcopy(model), example, 0.5, "taylor", measurements=[])
+
+
+def test_global_allocation_prunes_groups_unevenly_under_one_budget():
+    torch.manual_seed(0)
+    model = build_model({**TINY_SPECS["dncnn"]})
+    with torch.no_grad():  # make one layer's channels far more important than the rest
+        convs = [m for m in model.priors()[0].modules() if isinstance(m, nn.Conv2d)]
+        convs[1].weight.mul_(100)
+    uniform, global_ = copy.deepcopy(model), copy.deepcopy(model)
+    a = prune_model(uniform, torch.randn(1, 2, 16, 16), 0.5, "l1")
+    b = prune_model(global_, torch.randn(1, 2, 16, 16), 0.5, "l1_global")
+    widths_u = {cout for cin, cout in layer_shapes(uniform).values()} - {2}
+    widths_g = [cout for cin, cout in layer_shapes(global_).values()][:-1]
+    assert len(widths_u) == 1 and len(set(widths_g)) > 1, (widths_u, widths_g)
+    assert abs(a["channel_ratio"] - b["channel_ratio"]) < 0.15  # one overall budget
+    assert min(widths_g) >= 1
+
+
+def test_unknown_criterion_is_named():
+    from spade.prune import parse_criterion
+
+    assert parse_criterion("taylor_global") == ("taylor", True) and parse_criterion("l2") == ("l2", False)
+    with pytest.raises(ValueError, match="'fisher'"):
+        parse_criterion("fisher")

@@ -62,3 +62,40 @@ def test_deq_iterations_are_summarised_over_the_test_set():
     scores = _scores([("mri", "deq", "", 0.0, "unpruned", "test", [30.0, 31.0, 32.0])])
     row = summarise(scores).iloc[0]
     assert row.iterations == 4.0 and row.iterations_max == 5.0 and row.n_images == 3
+
+
+def test_amdahl_bound_and_time_shares_come_from_the_breakdown():
+    """Unpruned: 60% of its time in the prior; the pruned prior has 2.5x fewer MACs, so at
+    most 1 / (0.4 + 0.6 / 2.5) = 1.5625x faster."""
+    scores = _scores([("mri", "du", "", 0.0, "unpruned", "test", [30.0]),
+                      ("mri", "du", "l1", 0.4, "none", "test", [25.0]),
+                      ("mri", "du", "l1", 0.4, "supervised", "test", [29.0])])
+    bench = _bench([("du", "", 0.0, "unpruned", 10.0, 100, 0.0), ("du", "l1", 0.4, "none", 8.0, 40, 0.4)])
+    bench["breakdown_total_ms"] = [10.0, 8.0]
+    bench["prior_ms"], bench["physics_ms"], bench["other_ms"] = [6.0, 4.0], [3.0, 3.0], [1.0, 1.0]
+    bench["prior_share"] = bench.prior_ms / bench.breakdown_total_ms
+    table = summarise(scores, bench).set_index("strategy")
+    assert table.loc["supervised", "amdahl_speedup"] == pytest.approx(1.5625)
+    assert table.loc["unpruned", "amdahl_speedup"] == pytest.approx(1.0)
+    assert table.loc["none", "physics_share"] == pytest.approx(3 / 8) and table.loc["none", "prior_share"] == 0.5
+    text = markdown(summarise(scores, bench))
+    assert "| macs_speedup | amdahl_speedup | prior_share |" in text and "| 2.50 | 1.56 | 50.0% |" in text
+
+
+def test_fit_costs_merge_on_identity():
+    scores = _scores([("mri", "du", "", 0.0, "unpruned", "test", [30.0]),
+                      ("mri", "du", "", 0.0, "prior-off", "test", [20.0]),
+                      ("mri", "du", "l1", 0.4, "none", "test", [25.0]),
+                      ("mri", "du", "l1", 0.4, "school", "test", [29.0])])
+    costs = pd.DataFrame([
+        {"task": "mri", "arch": "du", "criterion": "", "ratio": 0.0, "strategy": "unpruned", "fit_seconds": 50.0,
+         "fit_peak_rss_mb": 900.0, "fit_train_images": 100, "fit_data": "labelled pairs"},
+        {"task": "mri", "arch": "du", "criterion": "l1", "ratio": 0.4, "strategy": "none", "fit_seconds": 0.0,
+         "fit_data": "none"},
+        {"task": "mri", "arch": "du", "criterion": "l1", "ratio": 0.4, "strategy": "school", "fit_seconds": 7.0,
+         "fit_peak_rss_mb": 800.0, "fit_train_images": 40, "fit_data": "measurements + teacher"}])
+    table = summarise(scores, None, costs).set_index("strategy")
+    assert table.loc["school", "fit_seconds"] == 7.0 and table.loc["school", "fit_data"] == "measurements + teacher"
+    assert pd.isna(table.loc["prior-off", "fit_seconds"])
+    text = markdown(summarise(scores, None, costs))
+    assert "| mri | du | school | 7.0 | 800 | 40 | measurements + teacher |" in text

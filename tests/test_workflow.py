@@ -91,6 +91,20 @@ def test_tiny_study_numbers_are_sane(tiny_run):
         assert (pruned.prior_params < unpruned.prior_params.item()).all() and off.prior_params.item() == 0
         assert pruned.actual_ratio.between(0.2, 0.8).all() and unpruned.actual_ratio.item() == 0
         assert (pruned.speedup > 0).all() and unpruned.speedup.item() == 1.0
+        # where the time goes: the three shares of each timed network add up to one; the
+        # Amdahl bound of a pruned fixed-step network lies between 1 and its MAC bound
+        timed = part[part.strategy != "prior-off"]
+        assert ((timed.prior_share + timed.physics_share + timed.other_share - 1).abs() < 1e-6).all()
+        assert timed.prior_share.between(0.01, 1).all()
+        if arch != "deq":
+            assert (pruned.amdahl_speedup > 1).all() and (pruned.amdahl_speedup <= pruned.macs_speedup + 1e-9).all()
+        # what each fit cost and what data it needed
+        fits = part.drop_duplicates(["strategy", "ratio"]).set_index(["strategy", "ratio"])
+        expected = {"unpruned": "labelled pairs", "supervised": "labelled pairs", "scratch": "labelled pairs",
+                    "school": "measurements + teacher", "selfsup": "measurements", "none": "none"}
+        for (strategy, _), r in fits.drop(index="prior-off", level=0).iterrows():
+            assert r.fit_data == expected[strategy], (task, arch, strategy)
+            assert (r.fit_seconds > 0) == (strategy != "none") and (strategy == "none" or r.fit_train_images > 0)
         if arch == "deq":  # iterations are measured over the test set, per variant
             assert part.iterations.between(1, 20).all() and (part.iterations_max >= part.iterations).all()
             assert part.bench_images.eq(2).all()

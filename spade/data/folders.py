@@ -147,6 +147,8 @@ def build_folders(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
 
     try:
         for split, images in (("train", train), ("val", val), ("unlabelled", unlabelled)):
+            if split not in outputs:  # a shifted test set builds its split alone
+                continue
             labelled = split != "unlabelled"  # the unlabelled split stores no target at all
             w = writers[split] = SplitWriter(outputs[split], "sr", split, params, with_target=labelled)
             use_lr = lr_folder is not None and split == "train"
@@ -179,19 +181,20 @@ def build_folders(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
             provenance[split] = {"images": [p.name for p in images], "folder": str(images[0].parent),
                             "lr_folder": str(lr_folder) if use_lr else None,
                             "measurements": "LR files" if use_lr else "A x"}
-        w = writers["test"] = SplitWriter(outputs["test"], "sr", "test", params, group_kind="set")
-        for name, images in tests.items():
-            for path in images:
-                img = read_image(path, colour)
-                h, wd = img.shape[1] // scale * scale, img.shape[2] // scale * scale
-                if min(h, wd) < 2 * scale + SSIM_WINDOW:
-                    raise DatasetFileError(f"{path}: test image {img.shape[1]}x{img.shape[2]} is too small to score "
-                                           f"(needs at least {2 * scale + SSIM_WINDOW} pixels a side)")
-                x = img[:, :h, :wd]
-                w.add(measure(x), x, f"{name}/{path.stem}", group=name)
-        counts["test"] = len(w.names)
-        provenance["test"] = {"sets": {k: [p.name for p in v] for k, v in tests.items()},
-                        "folders": {k: str(v) for k, v in fcfg["test"].items()}, "measurements": "A x"}
+        if "test" in outputs:
+            w = writers["test"] = SplitWriter(outputs["test"], "sr", "test", params, group_kind="set")
+            for name, images in tests.items():
+                for path in images:
+                    img = read_image(path, colour)
+                    h, wd = img.shape[1] // scale * scale, img.shape[2] // scale * scale
+                    if min(h, wd) < 2 * scale + SSIM_WINDOW:
+                        raise DatasetFileError(f"{path}: test image {img.shape[1]}x{img.shape[2]} is too small to score "
+                                               f"(needs at least {2 * scale + SSIM_WINDOW} pixels a side)")
+                    x = img[:, :h, :wd]
+                    w.add(measure(x), x, f"{name}/{path.stem}", group=name)
+            counts["test"] = len(w.names)
+            provenance["test"] = {"sets": {k: [p.name for p in v] for k, v in tests.items()},
+                            "folders": {k: str(v) for k, v in fcfg["test"].items()}, "measurements": "A x"}
         common = {"source": "image folders (local files)", "scale": scale, "kernel": cfg["kernel"],
                   "sigma": cfg.get("sigma"), "colour": colour, "patch_size": patch, "noise_std": noise, "seed": seed}
         # every split built: only now do the files appear, all together

@@ -2,6 +2,8 @@ rule summary:
     input:
         metrics=summary_metrics(),
         bench=[f"results/bench/{task}/{arch}.csv" for task, arch in study()],
+        # what each variant's fit cost (wall time, peak memory, data), from its metadata
+        models=cost_models(),
     output:
         csv=report(
             "results/tables/summary.csv",
@@ -55,6 +57,11 @@ rule figures:
             caption="../report/psnr_vs_latency.rst",
             category="Figures",
         ),
+        tradeoff=report(
+            "results/figures/psnr_vs_speedup.png",
+            caption="../report/psnr_vs_speedup.rst",
+            category="Figures",
+        ),
     log:
         "logs/aggregate/figures.log",
     conda:
@@ -99,3 +106,27 @@ rule resolved_config:
         budgets=budgets(),
     script:
         "../scripts/resolved_config.py"
+
+
+# Every variant's PSNR drop on the shifted test sets (config `shifts`) and the external set.
+rule robustness:
+    input:
+        summary="results/tables/summary.csv",
+    output:
+        csv=report(
+            "results/tables/robustness.csv",
+            caption="../report/robustness.rst",
+            category="Tables",
+        ),
+        md="results/tables/robustness.md",
+        figure=report(
+            "results/figures/robustness.png",
+            caption="../report/robustness.rst",
+            category="Figures",
+        ),
+    log:
+        "logs/aggregate/robustness.log",
+    conda:
+        "../envs/spade.yaml"
+    script:
+        "../scripts/robustness.py"

@@ -33,6 +33,7 @@ from spade.variants import (
     STRATEGIES as STRATEGY_RULES,
     UNPRUNED,
     ratio_label,
+    target_label,
 )
 
 STRATEGIES = [PRUNED] + list(config["strategies"])
@@ -76,9 +77,10 @@ wildcard_constraints:
     task="|".join(config["tasks"]),
     arch="|".join(config["archs"]),
     criterion="|".join(config["criteria"]),
-    ratio="[0-9.]+",
+    ratio="x?[0-9.]+",
     strategy="|".join(STRATEGIES + [SCRATCH]),
-    split="train|val|test|unlabelled|external",
+    split="train|val|test|unlabelled|external|shift_[a-z0-9]+",
+    shift="[a-z0-9]+",
     kind=f"{UNPRUNED}|{PRIOR_OFF}",
 
 
@@ -156,6 +158,11 @@ def ratio_labels():
     return [ratio_label(r) for r in config["ratios"]]
 
 
+def target_labels():
+    """Path labels of the speed targets (config `target_speedups`): "x2.0" for 2.0."""
+    return [target_label(t) for t in config["target_speedups"]]
+
+
 def has_external(task):
     """MRI on the embedded data has an external test set: real MR from sources that no
     split trains on (spade.data.embedded.build_mri_external)."""
@@ -164,19 +171,30 @@ def has_external(task):
     )
 
 
+def shift_splits(task):
+    """The shifted test sets of a task (config `shifts`), as split names."""
+    return [f"shift_{name}" for name in config["shifts"].get(task, {})]
+
+
 def eval_splits(task):
-    """The labelled splits every variant of a task is scored on for the summary."""
-    return ["test"] + (["external"] if has_external(task) else [])
+    """The labelled splits every variant of a task is scored on for the summary: test, the
+    external set where there is one, and every shifted test set."""
+    return ["test"] + (["external"] if has_external(task) else []) + shift_splits(task)
 
 
 def variants():
     """(criterion, ratio, strategy) of every pruned variant, the scratch controls included."""
-    return [
-        (c, r, s)
-        for c in config["criteria"]
-        for r in ratio_labels()
-        for s in STRATEGIES
-    ] + [(c, r, SCRATCH) for c in config["criteria"] for r in SCRATCH_RATIOS]
+    return (
+        [
+            (c, r, s)
+            for c in config["criteria"]
+            for r in ratio_labels()
+            for s in STRATEGIES
+        ]
+        + [(c, r, SCRATCH) for c in config["criteria"] for r in SCRATCH_RATIOS]
+        # pruned to each speed target with the first criterion, then fine-tuned alike
+        + [(config["criteria"][0], t, s) for t in target_labels() for s in STRATEGIES]
+    )
 
 
 def unpruned_path(task, arch):
@@ -244,7 +262,12 @@ def benchmark_variants(task, arch):
 
 
 def metric_paths(split, task=None):
-    """Per-image score files of every variant of the study on `split`."""
+    """Per-image score files of every variant of the study on `split`. On the shifted test
+    sets and the external set, the variants of the first criterion (every strategy, the
+    scratch control, the speed targets) stand for the rest: robustness compares pruned
+    with unpruned, not one criterion with another."""
+    shifted = split == "external" or split.startswith("shift_")
+    kinds = [v for v in variants() if not shifted or v[0] == config["criteria"][0]]
     paths = []
     for t in [task] if task else config["tasks"]:
         paths.append(f"results/metrics/{split}/{t}/classical.csv")
@@ -255,9 +278,16 @@ def metric_paths(split, task=None):
             ]
             paths += [
                 f"results/metrics/{split}/{t}/{arch}/{c}-r{r}/{s}.csv"
-                for c, r, s in variants()
+                for c, r, s in kinds
             ]
     return paths
+
+
+def cost_models():
+    """Every trained or pruned artifact of the study (the summary's cost columns)."""
+    return [unpruned_path(t, a) for t, a in study()] + [
+        model_path(t, a, c, r, s) for t, a in study() for c, r, s in variants()
+    ]
 
 
 def summary_metrics():
@@ -284,11 +314,20 @@ def example_inputs(wildcards):
 
 
 def all_outputs():
-    return [
-        "results/config.yaml",
-        "results/tables/summary.csv",
-        "results/tables/summary.md",
-        "results/figures/psnr_vs_ratio.png",
-        "results/figures/speedup_vs_ratio.png",
-        "results/figures/psnr_vs_latency.png",
-    ] + [f"results/figures/examples_{task}.png" for task in config["tasks"]]
+    return (
+        [
+            "results/config.yaml",
+            "results/tables/summary.csv",
+            "results/tables/summary.md",
+            "results/figures/psnr_vs_ratio.png",
+            "results/figures/speedup_vs_ratio.png",
+            "results/figures/psnr_vs_latency.png",
+            "results/figures/psnr_vs_speedup.png",
+        ]
+        + [f"results/figures/examples_{task}.png" for task in config["tasks"]]
+        + (
+            ["results/tables/robustness.csv", "results/figures/robustness.png"]
+            if any(shift_splits(task) for task in config["tasks"])
+            else []
+        )
+    )

@@ -35,3 +35,21 @@ rule make_external:
         seed=config["seed"],
     script:
         "../scripts/make_external.py"
+
+
+# A shifted test set (config `shifts`): the test images measured under other data settings.
+rule make_shift:
+    input:
+        data_sources,
+    output:
+        "results/data/{task}/shift_{shift}.h5",
+    log:
+        "logs/data/{task}_shift_{shift}.log",
+    conda:
+        "../envs/spade.yaml"
+    params:
+        cfg=lambda wildcards: config["data"][wildcards.task],
+        overrides=lambda wildcards: config["shifts"][wildcards.task][wildcards.shift],
+        seed=config["seed"],
+    script:
+        "../scripts/make_shift.py"

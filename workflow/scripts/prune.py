@@ -11,4 +11,5 @@ prune(
     seed=snakemake.params.seed,
     out_model=snakemake.output.model,
     round_to=snakemake.params.round_to,
+    taylor_images=snakemake.params.taylor_images,
 )

@@ -2,13 +2,14 @@ import _repo  # noqa: F401  (spade from this checkout, also in --use-conda envs)
 import pandas as pd
 
 from spade.log import log_to_file
-from spade.report import extra_timings, read_scores, summarise, write_tables
+from spade.report import extra_timings, read_costs, read_scores, summarise, write_tables
 
 log_to_file(snakemake.log[0])
 scores = read_scores(snakemake.input.metrics)
 if "bench" in snakemake.input.keys():  # the study's summary: quality merged with speed
     bench = pd.concat([pd.read_csv(p) for p in snakemake.input.bench], ignore_index=True)
-    write_tables(summarise(scores, bench), snakemake.output.csv, snakemake.output.md,
+    costs = read_costs(snakemake.input.models)
+    write_tables(summarise(scores, bench, costs), snakemake.output.csv, snakemake.output.md,
                  extra_timings(bench), snakemake.output.extras)
 else:  # the validation table: quality only
     write_tables(summarise(scores), snakemake.output.csv, snakemake.output.md)

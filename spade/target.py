@@ -1,0 +1,85 @@
+"""Prune to a speed target: the smallest channel ratio whose measured latency on this
+device reaches a given speedup over the unpruned network.
+
+The search times pruned, not fine-tuned copies side by side with the unpruned network
+(:func:`spade.benchmark.time_variants`) on validation measurements, never test ones, since
+the ratio it returns is a choice. An equilibrium network's cost depends on its iterations,
+which pruning and fine-tuning change; during the search both run the same fixed number of
+iterations (the unpruned network's mean on those measurements), so the search measures
+what the narrower prior buys per iteration.
+"""
+
+from __future__ import annotations
+
+import copy
+import statistics
+
+import torch
+from torch import nn
+
+from spade import benchmark as bench
+from spade.prune import PruningError, prune_model
+
+
+def fixed_iterations(model: nn.Module, iterations: int) -> nn.Module:
+    """A copy of an equilibrium network that always runs ``iterations`` solver steps."""
+    fixed = copy.deepcopy(model)
+    fixed.max_iter, fixed.tol = int(iterations), 0.0
+    return fixed
+
+
+def measured_speedup(unpruned: nn.Module, pruned: nn.Module, physics, y: torch.Tensor, warmup: int, repeats: int,
+                     device: torch.device) -> float:
+    """Median latency of ``unpruned`` over median latency of ``pruned``, timed interleaved."""
+    times = bench.time_variants({"unpruned": unpruned, "pruned": pruned}, physics, y, warmup, repeats, device)
+    return statistics.median(times["unpruned"]) / statistics.median(times["pruned"])
+
+
+def ratio_for_speedup(model: nn.Module, physics, y: torch.Tensor, target: float, grid: list[float],
+                      criterion: str = "l1", seed: int = 0, round_to: int | None = None, warmup: int = 2,
+                      repeats: int = 7, device: torch.device = torch.device("cpu"), measurements=None) -> dict:
+    """Bisect ``grid`` (ascending ratios) for the smallest ratio whose pruned copy of
+    ``model`` is measured at least ``target`` times faster. Speed grows with the ratio up
+    to timing noise; every probe is returned, so a reader sees how monotone it was.
+    ``reached`` is False when even the largest ratio falls short (``ratio`` is then the
+    largest). ``measurements``: for the taylor criterion (see :func:`spade.prune.prune_model`)."""
+    grid = sorted(float(r) for r in grid)
+    if not grid or not 0 < grid[0] <= grid[-1] < 1:
+        raise ValueError(f"the ratio grid must hold ratios in (0, 1), got {grid}")
+    if target <= 1:
+        raise ValueError(f"a speed target must exceed 1, got {target}")
+    model = model.eval().to(device)
+    y = y.to(device)
+    physics = physics.to(device)
+    iterations = None
+    if hasattr(model, "last_iterations"):
+        iterations = max(1, round(bench.iterations(model, physics, y)))
+        model = fixed_iterations(model, iterations)
+    example = physics.init(y[:1]).cpu()
+    probes: dict[float, float] = {}
+
+    def speed(ratio: float) -> float:
+        if ratio not in probes:
+            pruned = copy.deepcopy(model).cpu()
+            prune_model(pruned, example, ratio, criterion, seed, round_to, measurements)
+            probes[ratio] = measured_speedup(model, pruned.eval().to(device), physics, y, warmup, repeats, device)
+        return probes[ratio]
+
+    lo, hi = 0, len(grid) - 1
+    if speed(grid[hi]) < target:
+        found, reached = hi, False
+    else:
+        found, reached = hi, True
+        while lo < hi:  # invariant: grid[hi] reaches the target
+            mid = (lo + hi) // 2
+            try:
+                fast = speed(grid[mid]) >= target
+            except PruningError:  # a ratio too small to remove a channel is too slow
+                fast = False
+            if fast:
+                hi = found = mid
+            else:
+                lo = mid + 1
+    return {"target": float(target), "ratio": grid[found], "reached": reached, "speedup": probes[grid[found]],
+            "fixed_iterations": iterations, "criterion": criterion,
+            "probes": [{"ratio": r, "speedup": s} for r, s in sorted(probes.items())]}
