@@ -13,7 +13,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from spade.variants import (CLASSICAL, FIXED_ITERATION_ARCHS, IDENTITY, ORDER, PALETTE, PRIOR_OFF,  # noqa: E402
-                            PRUNED, SCRATCH, UNPRUNED)
+                            PRUNED, SCRATCH, TARGET_MARK, UNPRUNED)
 
 BASELINES = {"mri": "zero-filled", "sr": "bicubic"}
 # An unpruned network within this margin of its prior-off control barely uses its prior:
@@ -226,11 +226,11 @@ def _cost_lines(summary: pd.DataFrame) -> list[str]:
 
 
 def _target_lines(summary: pd.DataFrame) -> list[str]:
-    """Per task, arch and speed target (criterion ``l1@2x``): the ratio the search found on
+    """Per task, arch and speed target (criterion ``l1:2x``): the ratio the search found on
     unlabelled measurements, the speedup the benchmark then measured on test images (the
     supervised variant where a DEQ's iterations differ per strategy), and PSNR per strategy
     against the unpruned network."""
-    rows = summary[(summary.split == "test") & summary.criterion.astype(str).str.contains("@", regex=False)]
+    rows = summary[(summary.split == "test") & summary.criterion.astype(str).str.contains(TARGET_MARK, regex=False)]
     if rows.empty:
         return []
     lines = ["## Pruned to a speed target", "",
@@ -242,7 +242,7 @@ def _target_lines(summary: pd.DataFrame) -> list[str]:
     unpruned = summary[(summary.split == "test") & (summary.strategy == UNPRUNED)]
     ref = unpruned.drop_duplicates(["task", "arch"]).set_index(["task", "arch"]).psnr
     for (task, arch, crit), part in rows.groupby(["task", "arch", "criterion"], sort=False):
-        target = crit.split("@", 1)[1]
+        target = crit.split(TARGET_MARK, 1)[1]
         for _, r in part.iterrows():
             base = ref.get((task, arch), float("nan"))
             lines.append(f"| {task} | {arch} | {target} | {r.ratio:g} | {r.speedup:.2f} | {r.strategy} | "
@@ -349,7 +349,7 @@ def plot_psnr_vs_ratio(summary: pd.DataFrame, path) -> None:
     data = _networks(summary)
     lines = data[data.strategy.isin([UNPRUNED, PRIOR_OFF])]
     data = data[~data.strategy.isin([UNPRUNED, PRIOR_OFF])]
-    data = data[~data.criterion.astype(str).str.contains("@", regex=False)]  # speed targets: their own table
+    data = data[~data.criterion.astype(str).str.contains(TARGET_MARK, regex=False)]  # speed targets: own table
     style = {"style": "criterion"} if data.criterion.nunique() > 1 else {}
     grid = sns.relplot(data=data, x="ratio", y="psnr", kind="line", marker="o", errorbar=None, **style,
                        **_panels(data), **_hue(data))
@@ -389,7 +389,7 @@ def plot_speedup(summary: pd.DataFrame, path) -> None:
 
 def plot_psnr_vs_speedup(summary: pd.DataFrame, path) -> None:
     """PSNR against measured speedup of every pruned variant: colour the strategy, marker
-    the criterion and allocation (``_global``; ``@2x``: pruned to a speed target), with the
+    the criterion and allocation (``_global``; ``:2x``: pruned to a speed target), with the
     unpruned network's PSNR (dashed) at speedup 1."""
     data = _networks(primary(summary)).dropna(subset=["speedup"])
     lines = data[data.strategy == UNPRUNED]

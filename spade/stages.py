@@ -182,7 +182,7 @@ def prune_to_speed(base_path, data_path, target: float, criterion: str, seed: in
     """Prune the unpruned network at the smallest ratio of ``opts['grid']`` whose measured
     speedup on validation measurement 0 (``data_path``) reaches ``target``
     (:func:`spade.target.ratio_for_speedup`); the model's criterion column says so
-    (``l1@2x``), its ratio is the one found, and ``out_json`` records every probe."""
+    (``l1:2x``), its ratio is the one found, and ``out_json`` records every probe."""
     from spade.target import ratio_for_speedup
 
     set_reproducible(seed, threads)

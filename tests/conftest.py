@@ -198,9 +198,26 @@ def tiny_run(tmp_path_factory):
     return work
 
 
+# The tiny extended study (config/extended.yaml's features on the SR du of the tiny config):
+# criteria and allocation, a speed target, shifted test sets. Its l1 rows repeat part of
+# the tiny study from nothing, so tests/test_reliability.py compares the two runs.
+EXTENDED = ("tasks=[sr]", "archs=[du]", "ratios=[0.5]", "strategies=[supervised,school]", "scratch_ratios=[]",
+            "criteria=[l1,taylor,taylor_global]", "target_speedups=[1.05]",
+            "target_search={'grid': [0.25, 0.5, 0.75], 'warmup': 1, 'repeats': 5}",
+            "shifts={'sr': {'noise': {'noise_std': 0.05}, 'bicubic': {'kernel': 'bicubic'}}}")
+
+
+@pytest.fixture(scope="session")
+def extended_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("extended")
+    res = snakemake("--cores", "2", "--configfile", str(TINY), "--config", *EXTENDED, "--directory", str(work))
+    assert res.returncode == 0, res.stdout[-5000:] + res.stderr[-5000:]
+    return work
+
+
 # Tests that run a study end to end (through these fixtures) are slow: `make test-fast`
 # (pytest -m "not workflow") leaves them out.
-STUDY_FIXTURES = {"tiny_run", "real_run", "slurm_run"}
+STUDY_FIXTURES = {"tiny_run", "real_run", "slurm_run", "extended_run"}
 
 
 def pytest_collection_modifyitems(config, items):

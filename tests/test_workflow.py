@@ -24,7 +24,7 @@ def test_workflow_is_snakefmt_formatted():
 
 
 @pytest.mark.parametrize("good, bad, named", [
-    ("ratios: [0.25, 0.5]", "ratios: [1.5]", "ratios"),
+    ("ratios: [0.5]", "ratios: [1.5]", "ratios"),
     ("finetune: {epochs: 2}", "finetune: {epoch: 2}", "epoch"),  # an arch's override: unknown key
 ])
 def test_invalid_config_is_refused(tmp_path, good, bad, named):
@@ -36,7 +36,7 @@ def test_invalid_config_is_refused(tmp_path, good, bad, named):
 
 
 STUDY = [("mri", "du"), ("mri", "deq"), ("mri", "varnet"), ("sr", "du"), ("sr", "deq")]
-RATIOS = ("0.25", "0.5")
+RATIOS = ("0.5",)
 STRATEGIES = ("none", "supervised", "school", "selfsup")
 SCRATCH = "0.5"  # scratch_ratios of the tiny config
 
@@ -45,7 +45,8 @@ def test_tiny_study_leaves_every_output(tiny_run):
     r = tiny_run / "results"
     expected = [
         "tables/summary.csv", "tables/summary.md", "tables/extra_timings.csv", "figures/psnr_vs_ratio.png",
-        "figures/speedup_vs_ratio.png", "figures/psnr_vs_latency.png", "figures/examples_mri.png",
+        "figures/speedup_vs_ratio.png", "figures/psnr_vs_latency.png", "figures/psnr_vs_speedup.png",
+        "figures/examples_mri.png",
         "figures/examples_sr.png", "report.html", "data/mri/external.h5",
     ]
     expected += [f"data/{task}/{s}.h5" for task in ("mri", "sr") for s in ("train", "val", "test", "unlabelled")]
@@ -148,7 +149,7 @@ def test_arch_fit_override_replaces_the_task_setting(tiny_run):
     """models.varnet.mri.finetune sets 2 epochs; the other MRI archs keep the task's 1."""
     for arch, epochs in (("varnet", 2), ("du", 1), ("deq", 1)):
         for strategy in STRATEGIES[1:]:
-            history = pd.read_csv(tiny_run / "results" / "finetuned" / "mri" / arch / "l1-r0.25" / f"{strategy}_history.csv")
+            history = pd.read_csv(tiny_run / "results" / "finetuned" / "mri" / arch / "l1-r0.5" / f"{strategy}_history.csv")
             assert len(history) == epochs, (arch, strategy)
     assert len(pd.read_csv(tiny_run / "results" / "models" / "mri" / "varnet" / "unpruned_history.csv")) == 4
     assert len(pd.read_csv(tiny_run / "results" / "scratch" / "mri" / "varnet" / f"l1-r{SCRATCH}_history.csv")) == 4
