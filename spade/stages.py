@@ -153,6 +153,12 @@ def train_scratch(pruned_path, opts: dict, seed: int, threads: int, train_path, 
     save_model(out_model, model, payload["spec"], meta)
 
 
+def first_measurements(data: H5Split, physics, n: int) -> list[tuple]:
+    """``(y, operator)`` of the first ``n`` samples of a split, each with its own operator."""
+    return [(data.y[i][None], batch_physics(physics, {k: v[None] for k, v in data.sample_physics(i).items()}))
+            for i in range(min(int(n), len(data)))]
+
+
 def prune(base_path, data_path, ratio: float, criterion: str, seed: int, out_model,
           round_to: int | None = None, taylor_images: int = 8) -> dict:
     """Prune the unpruned network's priors. ``data_path``: measurements only (the
@@ -162,8 +168,7 @@ def prune(base_path, data_path, ratio: float, criterion: str, seed: int, out_mod
     _, physics = load_physics(data_path)
     data = H5Split(data_path, False)
     example = physics.init(data.y[0][None])  # sample 0, whose operator load_physics gives
-    measurements = [(data.y[i][None], batch_physics(physics, {k: v[None] for k, v in data.sample_physics(i).items()}))
-                    for i in range(min(int(taylor_images), len(data)))]
+    measurements = first_measurements(data, physics, taylor_images)
     info = prune_model(model, example, ratio, criterion, seed, round_to, measurements)
     base = payload["meta"]["identity"]
     meta = {"stage": "prune", "identity": identity(base["task"], base["arch"], criterion, ratio, PRUNED),
@@ -191,8 +196,7 @@ def prune_to_speed(base_path, data_path, target: float, criterion: str, seed: in
     model, payload = load_model(base_path)
     _, physics = load_physics(data_path)
     data = H5Split(data_path, False)
-    measurements = [(data.y[i][None], batch_physics(physics, {k: v[None] for k, v in data.sample_physics(i).items()}))
-                    for i in range(min(int(taylor_images), len(data)))]
+    measurements = first_measurements(data, physics, taylor_images)
     y, op = measurements[0]
     found = ratio_for_speedup(model, op, y, target, opts["grid"], criterion, seed, round_to, int(opts["warmup"]),
                               int(opts["repeats"]), device, measurements)
