@@ -29,7 +29,7 @@ def test_example_prunes_fine_tunes_and_reports(problem):
     else:
         op.mask = op.mask.double()
     assert torch.allclose((op.forward(x) * y).sum(), (x * op.adjoint(y)).sum())
-    out = ex.run(problem, epochs=30, finetune_epochs=3, patches=16, threads=2, log=lambda m: None)
+    out = ex.run(problem, epochs=15, finetune_epochs=3, patches=16, threads=2, log=lambda m: None)
     res, report = out["results"], out["report"]
     assert report.priors == ["denoiser"] and report.macs_reduction > 3
     unpruned, classical = res["unpruned"]["psnr"], res["classical: physics.init(y)"]["psnr"]

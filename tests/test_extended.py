@@ -33,7 +33,7 @@ def test_every_criterion_and_allocation_is_pruned_fine_tuned_and_scored(extended
 def test_speed_target_finds_a_ratio_by_measuring_and_fine_tunes_it(extended_run):
     r = extended_run / "results"
     search = json.loads((r / "target/sr/du/l1-x1.05.json").read_text())
-    assert search["target"] == 1.05 and search["ratio"] in (0.25, 0.5, 0.75)
+    assert search["target"] == 1.05 and search["ratio"] in (0.5, 0.75)
     probes = {p["ratio"]: p["speedup"] for p in search["probes"]}
     assert search["ratio"] in probes and probes[search["ratio"]] == search["speedup"]
     if search["reached"]:  # the smallest probed ratio that reaches it
@@ -59,7 +59,7 @@ def test_shifted_test_sets_and_the_robustness_table(extended_run):
             assert (f["x/000000"][()] == t["x/000000"][()]).all() and (f["y/000000"][()] != t["y/000000"][()]).any()
     table = pd.read_csv(r / "tables/robustness.csv", keep_default_na=False, na_values=[""])
     du = table[table.arch == "du"].fillna({"criterion": ""})
-    assert set(du["shift"]) == {"noise", "bicubic"}
+    assert set(du["shift"]) == {"noise"}
     # only the first criterion stands for pruning on shifted sets (and the speed target)
     assert set(du.criterion) <= {"", "l1", "l1:1.05x"}
     noise = du[du["shift"] == "noise"].set_index(["criterion", "strategy"])
@@ -73,7 +73,7 @@ def test_time_breakdown_and_fit_costs_reach_the_summary(extended_run):
     table = _summary(extended_run)
     test = table[(table.split == "test") & (table.arch == "du")]
     timed = test[test.strategy != "prior-off"]
-    assert ((timed.prior_share + timed.physics_share + timed.other_share - 1).abs() < 1e-6).all()
+    assert ((timed.prior_share + timed.physics_share + timed.other_share - 1).abs() < 1e-4).all()  # %.6g
     pruned = test[~test.strategy.isin(["unpruned", "prior-off"])]
     assert (pruned.amdahl_speedup > 1).all() and (pruned.amdahl_speedup <= pruned.macs_speedup + 1e-9).all()
     school = test[test.strategy == "school"]

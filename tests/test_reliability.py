@@ -91,7 +91,7 @@ def test_two_clean_runs_give_identical_numbers(tiny_run, extended_run):
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), model
     key = ["task", "arch", "split", "criterion", "ratio", "strategy"]
     cols = key + ["psnr", "ssim", "psnr_std", "params", "macs", "n_images"]
-    read = lambda path: pd.read_csv(path, keep_default_na=False, na_values=[""])[cols]  # noqa: E731
+    read = lambda path: pd.read_csv(path, keep_default_na=False, na_values=[""])[cols].fillna({"criterion": ""})  # noqa: E731
     again = read(extended_run / "results/tables/summary.csv")
     again = again[(again.split == "test") & again.criterion.isin(["", "l1"])]
     first = read(tiny_run / "results/tables/summary.csv").merge(again[key], on=key)

@@ -35,7 +35,7 @@ def test_invalid_config_is_refused(tmp_path, good, bad, named):
     assert named in res.stdout + res.stderr
 
 
-STUDY = [("mri", "du"), ("mri", "deq"), ("mri", "varnet"), ("sr", "du"), ("sr", "deq")]
+STUDY = [("mri", "du"), ("mri", "deq"), ("mri", "varnet"), ("sr", "du")]
 RATIOS = ("0.5",)
 STRATEGIES = ("none", "supervised", "school", "selfsup")
 SCRATCH = "0.5"  # scratch_ratios of the tiny config
@@ -95,7 +95,7 @@ def test_tiny_study_numbers_are_sane(tiny_run):
         # where the time goes: the three shares of each timed network add up to one; the
         # Amdahl bound of a pruned fixed-step network lies between 1 and its MAC bound
         timed = part[part.strategy != "prior-off"]
-        assert ((timed.prior_share + timed.physics_share + timed.other_share - 1).abs() < 1e-6).all()
+        assert ((timed.prior_share + timed.physics_share + timed.other_share - 1).abs() < 1e-4).all()  # %.6g
         assert timed.prior_share.between(0.01, 1).all()
         if arch != "deq":
             assert (pruned.amdahl_speedup > 1).all() and (pruned.amdahl_speedup <= pruned.macs_speedup + 1e-9).all()
