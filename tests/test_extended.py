@@ -18,15 +18,15 @@ def test_every_criterion_and_allocation_is_pruned_fine_tuned_and_scored(extended
     r = extended_run / "results"
     table = _summary(extended_run)
     test = table[table.split == "test"]
-    assert {"l1", "taylor", "taylor_global", "l1:1.05x"} <= set(test.criterion)
-    for criterion in ("l1", "taylor", "taylor_global"):
+    assert {"l1", "taylor_global", "l1:1.05x"} <= set(test.criterion)
+    for criterion in ("l1", "taylor_global"):
         rows = test[test.criterion == criterion]
-        assert set(rows.strategy) == {"none", "supervised", "school"}, criterion
+        assert set(rows.strategy) == {"none", "school"}, criterion
         assert rows.actual_ratio.between(0.35, 0.65).all(), criterion  # one overall budget of 0.5
-    # taylor keeps the widths of l1 (uniform), other channels; global allocation other widths
-    l1, taylor, glob = (load_model(r / f"pruned/sr/du/{c}-r0.5.pt")[0] for c in ("l1", "taylor", "taylor_global"))
-    assert layer_shapes(l1) == layer_shapes(taylor) != layer_shapes(glob)
-    assert load_payload(r / "pruned/sr/du/taylor-r0.5.pt")["meta"]["pruned_with"].endswith("unlabelled.h5")
+    # global allocation: other widths than l1's uniform ones (tests/test_prune.py: taylor keeps them)
+    l1, glob = (load_model(r / f"pruned/sr/du/{c}-r0.5.pt")[0] for c in ("l1", "taylor_global"))
+    assert layer_shapes(l1) != layer_shapes(glob)
+    assert load_payload(r / "pruned/sr/du/taylor_global-r0.5.pt")["meta"]["pruned_with"].endswith("unlabelled.h5")
     assert (r / "figures/psnr_vs_speedup.png").stat().st_size > 10_000
 
 
@@ -43,7 +43,7 @@ def test_speed_target_finds_a_ratio_by_measuring_and_fine_tunes_it(extended_run)
     assert meta["identity"]["criterion"] == "l1:1.05x" and meta["identity"]["ratio"] == search["ratio"]
     rows = _summary(extended_run)
     rows = rows[(rows.split == "test") & (rows.criterion == "l1:1.05x")]
-    assert set(rows.strategy) == {"none", "supervised", "school"} and rows.ratio.eq(search["ratio"]).all()
+    assert set(rows.strategy) == {"none", "school"} and rows.ratio.eq(search["ratio"]).all()
     assert "## Pruned to a speed target" in (r / "tables/summary.md").read_text()
 
 
