@@ -13,7 +13,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from spade.variants import (CLASSICAL, FIXED_ITERATION_ARCHS, IDENTITY, ORDER, PALETTE, PRIOR_OFF,  # noqa: E402
-                            PRUNED, SCRATCH, TARGET_MARK, UNPRUNED)
+                            PRUNED, SCRATCH, SHIFT_PREFIX, TARGET_MARK, UNPRUNED, is_shifted)
 
 BASELINES = {"mri": "zero-filled", "sr": "bicubic"}
 # An unpruned network within this margin of its prior-off control barely uses its prior:
@@ -57,9 +57,8 @@ def read_costs(paths) -> pd.DataFrame:
     rows = []
     for path in paths:
         meta = load_payload(path)["meta"]
-        cost = meta.get("cost") or ({"fit_seconds": 0.0, "data": "none"} if meta.get("stage") == "prune" else {})
-        rows.append({**meta["identity"], **{f"fit_{k}" if not k.startswith("fit_") else k: v
-                                            for k, v in cost.items()}})
+        cost = meta.get("cost") or ({"seconds": 0.0, "data": "none"} if meta.get("stage") == "prune" else {})
+        rows.append({**meta["identity"], **{f"fit_{k}": v for k, v in cost.items()}})
     frame = pd.DataFrame(rows)
     if len(frame):
         frame["criterion"] = frame["criterion"].fillna("")
@@ -407,9 +406,6 @@ def plot_psnr_vs_latency(summary: pd.DataFrame, path) -> None:
     _finish(grid, data, path, "latency at batch 1 (ms)", "PSNR (dB)")
 
 
-SHIFT_SPLITS = ("external",)  # besides every split named shift_<name>
-
-
 def robustness(summary: pd.DataFrame) -> pd.DataFrame:
     """PSNR drop of every variant under each shift: its score on a shifted test set (or the
     external set) minus its score on the test split, and that drop minus the unpruned
@@ -417,12 +413,12 @@ def robustness(summary: pd.DataFrame) -> pd.DataFrame:
     pruned from, i.e. it is more robust)."""
     summary = summary.copy()
     summary["set"] = summary["set"].fillna("")
-    shifted = summary[summary.split.str.startswith("shift_") | summary.split.isin(SHIFT_SPLITS)]
+    shifted = summary[summary.split.map(is_shifted)]
     key = list(IDENTITY)
     test = summary[summary.split == "test"].groupby(key, dropna=False).psnr.mean().rename("psnr_test")
     shift = shifted.groupby(key + ["split"], dropna=False).psnr.mean().rename("psnr_shift").reset_index()
     table = shift.merge(test.reset_index(), on=key, how="inner")
-    table["shift"] = table.split.str.removeprefix("shift_")
+    table["shift"] = table.split.str.removeprefix(SHIFT_PREFIX)
     table["drop_db"] = table.psnr_shift - table.psnr_test
     ref = table[table.strategy == UNPRUNED].set_index(["task", "arch", "shift"]).drop_db.rename("unpruned_drop_db")
     table = table.merge(ref.reset_index(), on=["task", "arch", "shift"], how="left")

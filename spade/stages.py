@@ -26,7 +26,7 @@ from spade.provenance import environment, write_json
 from spade.prune import output_convs, prune_model
 from spade.train import fit, make_strategy, set_reproducible
 from spade.variants import (CLASSICAL, DATA_LABELLED, IDENTITY, PRIOR_OFF, PRUNED, SCRATCH, STRATEGIES, UNPRUNED,
-                            identity, target_criterion)
+                            identity, shift_split, target_criterion)
 
 log = logging.getLogger("spade")
 
@@ -63,9 +63,6 @@ def make_external(task: str, cfg: dict, seed: int, out_path) -> int:
     return count
 
 
-SHIFT_PREFIX = "shift_"
-
-
 def make_shift(task: str, cfg: dict, name: str, overrides: dict, seed: int, out_path) -> int:
     """A shifted test set ``shift_<name>``: the test split's images measured under
     ``overrides`` of the task's data settings (a higher acceleration, k-space noise,
@@ -78,7 +75,7 @@ def make_shift(task: str, cfg: dict, name: str, overrides: dict, seed: int, out_
     try:
         counts = build_dataset(task, {**cfg, **overrides}, seed, {"test": str(tmp)})
         with h5py.File(tmp, "r+") as f:
-            f.attrs["split"] = SHIFT_PREFIX + name
+            f.attrs["split"] = shift_split(name)
             provenance = json.loads(f.attrs["provenance"])
             provenance["shift"] = {"name": name, "overrides": overrides, "of": "the test split's images"}
             f.attrs["provenance"] = json.dumps(provenance, sort_keys=True, default=str)
@@ -97,7 +94,7 @@ def fit_cost(history: list[dict], train_set, data: str, device: torch.device) ->
     peak = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if device.type == "cuda":
         peak["peak_gpu_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
-    return {"fit_seconds": float(sum(row.get("seconds", 0.0) for row in history)), "train_images": len(train_set),
+    return {"seconds": float(sum(row.get("seconds", 0.0) for row in history)), "train_images": len(train_set),
             "data": data, **peak}
 
 
@@ -185,7 +182,7 @@ def prune_to_speed(base_path, data_path, target: float, criterion: str, seed: in
                    out_model, out_json, device_setting: str = "cpu", round_to: int | None = None,
                    taylor_images: int = 8) -> dict:
     """Prune the unpruned network at the smallest ratio of ``opts['grid']`` whose measured
-    speedup on validation measurement 0 (``data_path``) reaches ``target``
+    speedup on unlabelled measurement 0 (``data_path``) reaches ``target``
     (:func:`spade.target.ratio_for_speedup`); the model's criterion column says so
     (``l1:2x``), its ratio is the one found, and ``out_json`` records every probe."""
     from spade.target import ratio_for_speedup
@@ -200,7 +197,6 @@ def prune_to_speed(base_path, data_path, target: float, criterion: str, seed: in
     y, op = measurements[0]
     found = ratio_for_speedup(model, op, y, target, opts["grid"], criterion, seed, round_to, int(opts["warmup"]),
                               int(opts["repeats"]), device, measurements)
-    model, _ = load_model(base_path)  # the search pruned copies; prune the original once
     example = physics.init(y)
     info = prune_model(model, example, found["ratio"], criterion, seed, round_to, measurements)
     base = payload["meta"]["identity"]

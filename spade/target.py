@@ -2,7 +2,7 @@
 device reaches a given speedup over the unpruned network.
 
 The search times pruned, not fine-tuned copies side by side with the unpruned network
-(:func:`spade.benchmark.time_variants`) on validation measurements, never test ones, since
+(:func:`spade.benchmark.time_variants`) on unlabelled measurements, never test ones, since
 the ratio it returns is a choice. An equilibrium network's cost depends on its iterations,
 which pruning and fine-tuning change; during the search both run the same fixed number of
 iterations (the unpruned network's mean on those measurements), so the search measures
@@ -48,7 +48,7 @@ def ratio_for_speedup(model: nn.Module, physics, y: torch.Tensor, target: float,
         raise ValueError(f"the ratio grid must hold ratios in (0, 1), got {grid}")
     if target <= 1:
         raise ValueError(f"a speed target must exceed 1, got {target}")
-    model = model.eval().to(device)
+    model = copy.deepcopy(model).eval().to(device)  # the caller's model stays as it was
     y = y.to(device)
     physics = physics.to(device)
     iterations = None

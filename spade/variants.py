@@ -78,6 +78,22 @@ def target_label(speedup) -> str:
     return "x" + str(float(speedup))
 
 
+# Shifted test sets are splits named shift_<name>; they and the external set are the
+# conditions robustness is measured under.
+SHIFT_PREFIX = "shift_"
+EXTERNAL = "external"
+
+
+def shift_split(name: str) -> str:
+    """The split name of the shifted test set ``name`` (config ``shifts``)."""
+    return SHIFT_PREFIX + name
+
+
+def is_shifted(split: str) -> bool:
+    """A split scored for robustness: a shifted test set or the external set."""
+    return split == EXTERNAL or split.startswith(SHIFT_PREFIX)
+
+
 # Joins criterion and speed target in the criterion column ("@" labels extra timing rows).
 TARGET_MARK = ":"
 

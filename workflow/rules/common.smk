@@ -32,7 +32,9 @@ from spade.variants import (
     SCRATCH,
     STRATEGIES as STRATEGY_RULES,
     UNPRUNED,
+    is_shifted,
     ratio_label,
+    shift_split,
     target_label,
 )
 
@@ -173,7 +175,7 @@ def has_external(task):
 
 def shift_splits(task):
     """The shifted test sets of a task (config `shifts`), as split names."""
-    return [f"shift_{name}" for name in config["shifts"].get(task, {})]
+    return [shift_split(name) for name in config["shifts"].get(task, {})]
 
 
 def eval_splits(task):
@@ -266,8 +268,7 @@ def metric_paths(split, task=None):
     sets and the external set, the variants of the first criterion (every strategy, the
     scratch control, the speed targets) stand for the rest: robustness compares pruned
     with unpruned, not one criterion with another."""
-    shifted = split == "external" or split.startswith("shift_")
-    kinds = [v for v in variants() if not shifted or v[0] == config["criteria"][0]]
+    kinds = [v for v in variants() if not is_shifted(split) or v[0] == config["criteria"][0]]
     paths = []
     for t in [task] if task else config["tasks"]:
         paths.append(f"results/metrics/{split}/{t}/classical.csv")
