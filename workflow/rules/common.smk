@@ -268,7 +268,9 @@ def metric_paths(split, task=None):
     sets and the external set, the variants of the first criterion (every strategy, the
     scratch control, the speed targets) stand for the rest: robustness compares pruned
     with unpruned, not one criterion with another."""
-    kinds = [v for v in variants() if not is_shifted(split) or v[0] == config["criteria"][0]]
+    kinds = [
+        v for v in variants() if not is_shifted(split) or v[0] == config["criteria"][0]
+    ]
     paths = []
     for t in [task] if task else config["tasks"]:
         paths.append(f"results/metrics/{split}/{t}/classical.csv")
