@@ -226,7 +226,8 @@ def finetune(model: nn.Module, strategy: str, physics, data: TensorSplit, *, val
              ssdu_center_fraction: float = 0.08, seed: int = 0, device: str = "cpu", workdir=None,
              log: Callable[[str], None] = print) -> list[dict]:
     """Fine-tune ``model`` in place with ``strategy``: ``supervised`` (``data`` holds
-    targets), ``school`` (the unpruned ``teacher`` on measurements only) or ``selfsup``
+    targets), ``distill`` (targets plus the unpruned ``teacher``'s outputs), ``school`` (the
+    unpruned ``teacher`` on measurements only) or ``selfsup``
     (measurements only: ``ei``, measurement consistency plus equivariance to shifts and
     rotations, or ``ssdu``, k-space splitting for Cartesian MRI operators with a ``mask``).
     The label-free strategies refuse data with targets, so ground truth cannot reach them.
@@ -246,7 +247,7 @@ def finetune(model: nn.Module, strategy: str, physics, data: TensorSplit, *, val
         if not rule.needs_target and split.x is not None:
             raise ValueError(f"strategy {strategy!r} is label-free: give {name} as Measurements(y), without targets")
     if rule.needs_teacher and teacher is None:
-        raise ValueError("the school strategy needs teacher=<the unpruned network>")
+        raise ValueError(f"the {strategy} strategy needs teacher=<the unpruned network>")
     net = _Convention(model, reconstruct) if reconstruct else model
     if teacher is not None and reconstruct:
         teacher = _Convention(teacher, reconstruct)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from spade.variants import GLOBAL, RECIPE_MARK
+
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
@@ -84,8 +86,14 @@ def study_problems(config: dict) -> list[str]:
         for where in (("data", task), ("train", task), ("finetune", task)):
             if task not in config.get(where[0], {}):
                 lines.append(f"config key '{'.'.join(where)}' is missing: task {task!r} is in `tasks`")
-        if "selfsup" in config.get("strategies", []) and task not in config.get("finetune", {}).get("selfsup", {}):
-            lines.append(f"config key 'finetune.selfsup.{task}' is missing: strategy selfsup runs on task {task!r}")
+        selfsup = [s for s in config.get("strategies", []) if s.split(RECIPE_MARK)[0] == "selfsup"]
+        if selfsup and task not in config.get("finetune", {}).get("selfsup", {}):
+            lines.append(f"config key 'finetune.selfsup.{task}' is missing: strategy {selfsup[0]} runs on task {task!r}")
+    stepwise = [s for s in config.get("strategies", []) if s.endswith(RECIPE_MARK + "iter")]
+    allocated = [c for c in config.get("criteria", []) if c.endswith(GLOBAL)]
+    if stepwise and allocated:
+        lines.append(f"config key 'strategies': {stepwise[0]} prunes in steps, which needs uniform allocation; "
+                     f"criterion {allocated[0]} allocates globally (its widths would follow each step's weights)")
     for arch in config.get("archs", []):
         if not set(config.get("models", {}).get(arch, {})) & set(config.get("tasks", [])):
             lines.append(f"config key 'models.{arch}' names none of the tasks {config.get('tasks')}: arch {arch!r} "

@@ -34,6 +34,17 @@ def school_loss(model, teacher, physics, y, loss: str = "l1") -> torch.Tensor:
     return pixel_loss(loss)(model(y, physics), target)
 
 
+def distill_loss(model, teacher, physics, y, x, weight: float = 1.0, loss: str = "l1",
+                 teacher_output: torch.Tensor | None = None) -> torch.Tensor:
+    """``l(f(y), x) + weight * l(f(y), f_teacher(y))``: the supervised loss plus the frozen
+    unpruned network's output as a second target (``teacher_output`` when precomputed)."""
+    if teacher_output is None:
+        with torch.no_grad():
+            teacher_output = teacher(y, physics)
+    out = model(y, physics)
+    return pixel_loss(loss)(out, x) + weight * pixel_loss(loss)(out, teacher_output)
+
+
 def _normalised_l1_l2(pred: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     # SSDU's loss: relative l2 plus relative l1, per sample, so that every image counts equally.
     dims = tuple(range(1, ref.dim()))

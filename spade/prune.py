@@ -65,27 +65,41 @@ def prior_channels(model: nn.Module) -> int:
     return total
 
 
+def make_pruner(prior: nn.Module, example: torch.Tensor, ratio: float, criterion: str = "l1",
+                round_to: int | None = None, steps: int = 1) -> tp.pruner.MetaPruner:
+    """Torch-Pruning's pruner that removes ``ratio`` of the channels of every prunable group
+    of ``prior`` (of the widths it has now) in ``steps`` calls of ``step()``, each to a
+    linearly growing share of that ratio; after the last, the widths one call at ``ratio``
+    gives (global allocation excepted: its shares follow the weights of each step)."""
+    if not 0 < ratio < 1:
+        raise ValueError(f"pruning ratio must lie in (0, 1), got {ratio}")
+    _, is_global = parse_criterion(criterion)
+    return tp.pruner.MetaPruner(
+        prior,
+        example,
+        importance=importance(criterion),
+        pruning_ratio=ratio,
+        iterative_steps=int(steps),
+        global_pruning=is_global,
+        max_pruning_ratio=GLOBAL_MAX_RATIO if is_global else 1.0,
+        ignored_layers=output_convs(prior),
+        round_to=round_to,
+    )
+
+
+def _check_taylor(prior: nn.Module, criterion: str) -> None:
+    if parse_criterion(criterion)[0] == "taylor" and not any(p.grad is not None for p in prior.parameters()):
+        raise PruningError("the taylor criterion needs gradients on the prior: run taylor_gradients first")
+
+
 def prune_prior(prior: nn.Module, example: torch.Tensor, ratio: float, criterion: str = "l1",
                 round_to: int | None = None) -> nn.Module:
     """Remove ``ratio`` of the channels of every prunable group of ``prior`` in place.
 
     ``round_to``: round the channels kept down to a multiple of it (CPU and GPU kernels
     are tuned for such widths; config/config.yaml quotes the measurement)."""
-    if not 0 < ratio < 1:
-        raise ValueError(f"pruning ratio must lie in (0, 1), got {ratio}")
-    base, is_global = parse_criterion(criterion)
-    if base == "taylor" and not any(p.grad is not None for p in prior.parameters()):
-        raise PruningError("the taylor criterion needs gradients on the prior: run taylor_gradients first")
-    pruner = tp.pruner.MetaPruner(
-        prior,
-        example,
-        importance=importance(criterion),
-        pruning_ratio=ratio,
-        global_pruning=is_global,
-        max_pruning_ratio=GLOBAL_MAX_RATIO if is_global else 1.0,
-        ignored_layers=output_convs(prior),
-        round_to=round_to,
-    )
+    pruner = make_pruner(prior, example, ratio, criterion, round_to)
+    _check_taylor(prior, criterion)
     pruner.step()
     return prior
 
@@ -108,33 +122,59 @@ def taylor_gradients(model: nn.Module, measurements) -> int:
     return n
 
 
+class StepwisePruning:
+    """Prune every prior of ``model`` to ``ratio`` in ``steps`` steps (call :meth:`step`
+    ``steps`` times, fine-tuning in between): iterative pruning, ending at the widths of
+    one-shot pruning at ``ratio`` (uniform allocation; global allocation is refused, since
+    its widths would follow the weights of each step). ``measurements``: ``(y, physics)``
+    pairs for the taylor criterion, whose gradients are taken again before each step."""
+
+    def __init__(self, model: nn.Module, example_image: torch.Tensor, ratio: float, criterion: str = "l1",
+                 seed: int = 0, round_to: int | None = None, steps: int = 1, measurements=None):
+        if steps > 1 and parse_criterion(criterion)[1]:
+            raise ValueError(f"stepwise pruning needs uniform allocation; criterion {criterion!r} allocates globally")
+        torch.manual_seed(seed)  # only the random criterion draws
+        self.model, self.example, self.ratio, self.criterion = model, example_image, ratio, criterion
+        self.measurements, self.steps, self.done = measurements, int(steps), 0
+        self.channels_before = prior_channels(model)
+        self.params_before = sum(p.numel() for p in model.parameters())
+        self.before = layer_shapes(model)
+        self.pruners = [make_pruner(prior, example_image, ratio, criterion, round_to, steps)
+                        for prior in model.priors()]
+
+    def step(self) -> dict:
+        """Prune one step and check the result; returns widths before/after (the unpruned
+        network's before) and the fraction of the prior channels removed so far."""
+        if self.done >= self.steps:
+            raise PruningError(f"all {self.steps} pruning steps are done")
+        if parse_criterion(self.criterion)[0] == "taylor":
+            taylor_gradients(self.model, self.measurements or [])
+        params = sum(p.numel() for p in self.model.parameters())
+        for prior, pruner in zip(self.model.priors(), self.pruners):
+            _check_taylor(prior, self.criterion)
+            pruner.step()
+        self.done += 1
+        self.model.zero_grad(set_to_none=True)
+        params_after = sum(p.numel() for p in self.model.parameters())
+        if params_after >= params:
+            raise PruningError(
+                f"no channel was removed at ratio {self.ratio} (criterion {self.criterion}, step {self.done} of "
+                f"{self.steps}); check for in-place activations or layers too narrow to prune"
+            )
+        with torch.no_grad():
+            for prior in self.model.priors():
+                out = prior(self.example)
+                if out.shape != self.example.shape:
+                    raise PruningError(f"pruned prior maps {tuple(self.example.shape)} to {tuple(out.shape)}")
+        # the fraction actually removed: `ratio` is per group and rounded per layer, so narrow
+        # layers lose more (or less) than asked
+        channel_ratio = 1 - prior_channels(self.model) / self.channels_before
+        return {"before": self.before, "after": layer_shapes(self.model), "params_before": self.params_before,
+                "params_after": params_after, "channel_ratio": channel_ratio}
+
+
 def prune_model(model: nn.Module, example_image: torch.Tensor, ratio: float, criterion: str = "l1",
                 seed: int = 0, round_to: int | None = None, measurements=None) -> dict:
-    """Prune every prior of ``model`` and check the result; returns widths before/after.
-    ``measurements``: ``(y, physics)`` pairs for the taylor criterion's gradients."""
-    torch.manual_seed(seed)  # only the random criterion draws
-    if parse_criterion(criterion)[0] == "taylor":
-        taylor_gradients(model, measurements or [])
-    before = layer_shapes(model)
-    params_before = sum(p.numel() for p in model.parameters())
-    channels_before = prior_channels(model)
-    for prior in model.priors():
-        prune_prior(prior, example_image, ratio, criterion, round_to)
-    model.zero_grad(set_to_none=True)
-    after = layer_shapes(model)
-    params_after = sum(p.numel() for p in model.parameters())
-    if params_after >= params_before:
-        raise PruningError(
-            f"no channel was removed at ratio {ratio} (criterion {criterion}); "
-            "check for in-place activations or layers too narrow to prune"
-        )
-    with torch.no_grad():
-        for prior in model.priors():
-            out = prior(example_image)
-            if out.shape != example_image.shape:
-                raise PruningError(f"pruned prior maps {tuple(example_image.shape)} to {tuple(out.shape)}")
-    # the fraction actually removed: `ratio` is per group and rounded per layer, so narrow
-    # layers lose more (or less) than asked
-    channel_ratio = 1 - prior_channels(model) / channels_before
-    return {"before": before, "after": after, "params_before": params_before, "params_after": params_after,
-            "channel_ratio": channel_ratio}
+    """Prune every prior of ``model`` in one shot and check the result; returns widths
+    before/after. ``measurements``: ``(y, physics)`` pairs for the taylor criterion's gradients."""
+    return StepwisePruning(model, example_image, ratio, criterion, seed, round_to, 1, measurements).step()

@@ -26,7 +26,7 @@ COLUMNS = KEYS + ["psnr", "ssim", "psnr_std", "ssim_std", "n_images", "actual_ra
                   "batch_latency_ms", "batch_speedup", "batch", "iterations",
                   "iterations_max", "bench_images", "bench_iterations", "prior_margin_db", "prior_inactive",
                   "device", "convention", "fit_seconds", "fit_peak_rss_mb", "fit_peak_gpu_mb", "fit_train_images",
-                  "fit_data"]
+                  "fit_data", "fit_epochs", "fit_prior_calls"]
 # columns a table shows only where the run has them (benchmarks predating the breakdown lack them)
 OPTIONAL = {"macs_speedup", "amdahl_speedup", "prior_share"}
 COST = ["params", "macs", "prior_params", "prior_macs", "actual_ratio", "device"]
@@ -57,7 +57,8 @@ def read_costs(paths) -> pd.DataFrame:
     rows = []
     for path in paths:
         meta = load_payload(path)["meta"]
-        cost = meta.get("cost") or ({"seconds": 0.0, "data": "none"} if meta.get("stage") == "prune" else {})
+        cost = meta.get("cost") or ({"seconds": 0.0, "data": "none", "epochs": 0, "prior_calls": 0.0}
+                                    if meta.get("stage") == "prune" else {})
         rows.append({**meta["identity"], **{f"fit_{k}": v for k, v in cost.items()}})
     frame = pd.DataFrame(rows)
     if len(frame):
@@ -202,8 +203,57 @@ def markdown(summary: pd.DataFrame) -> str:
                     cells.append(str(v))
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
-    out += _target_lines(summary) + _cost_lines(summary)
+    out += _within_lines(summary) + _target_lines(summary) + _cost_lines(summary)
     return "\n".join(out)
+
+
+# "At no loss": within this margin of the unpruned network's PSNR on the test split.
+NO_LOSS_DB = 0.1
+
+
+def within_margin(summary: pd.DataFrame, margin: float = NO_LOSS_DB) -> pd.DataFrame:
+    """Per task, arch and strategy (recipes included) on the test split: the variant with
+    the largest measured speedup whose PSNR is within ``margin`` dB of the unpruned
+    network's, with its fit's epochs and prior evaluations; none where no variant is."""
+    test = summary[summary.split == "test"]
+    ref = test[test.strategy == UNPRUNED].drop_duplicates(["task", "arch"]).set_index(["task", "arch"]).psnr
+    pruned = test[~test.strategy.isin([CLASSICAL, UNPRUNED, PRIOR_OFF])].copy()
+    pruned["delta_db"] = pruned.psnr - pd.MultiIndex.from_frame(pruned[["task", "arch"]]).map(ref.get).astype(float)
+    rows = []
+    for (task, arch, strategy), part in pruned.groupby(["task", "arch", "strategy"], sort=False):
+        ok = part[part.delta_db >= -margin]
+        best = ok.loc[ok.speedup.idxmax()] if len(ok) and ok.speedup.notna().any() else None
+        closest = part.loc[part.delta_db.idxmax()]
+        rows.append({"task": task, "arch": arch, "strategy": strategy,
+                     "speedup": best.speedup if best is not None else np.nan,
+                     "criterion": best.criterion if best is not None else "",
+                     "ratio": best.ratio if best is not None else np.nan,
+                     "delta_db": best.delta_db if best is not None else np.nan,
+                     "closest_db": closest.delta_db, "closest_speedup": closest.speedup,
+                     "fit_epochs": part.get("fit_epochs", pd.Series(dtype=float)).max(),
+                     "fit_prior_calls": part.get("fit_prior_calls", pd.Series(dtype=float)).max()})
+    return pd.DataFrame(rows)
+
+
+def _within_lines(summary: pd.DataFrame) -> list[str]:
+    table = within_margin(summary)
+    if table.empty:
+        return []
+    lines = [f"## Largest speedup within {NO_LOSS_DB} dB of the unpruned network", "",
+             "Per strategy (a recipe suffix: -long, -iter) on the test split, over every criterion and ratio: the "
+             "fastest variant measured within the margin; where none is, the one closest to the unpruned PSNR. "
+             "Compute: the most epochs and prior evaluations (epochs x images x prior calls per image) of the "
+             "strategy's fits.", "",
+             "| task | arch | strategy | speedup | criterion | ratio | minus unpruned | closest (dB, speedup) | "
+             "epochs | prior evaluations |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for _, r in table.iterrows():
+        found = pd.notna(r.speedup)
+        lines.append(f"| {r.task} | {r.arch} | {r.strategy} | {f'{r.speedup:.2f}' if found else 'none'} | "
+                     f"{r.criterion if found else ''} | {f'{r.ratio:g}' if found else ''} | "
+                     f"{f'{r.delta_db:+.2f}' if found else ''} | {r.closest_db:+.2f}, {r.closest_speedup:.2f}x | "
+                     f"{'' if pd.isna(r.fit_epochs) else int(r.fit_epochs)} | "
+                     f"{'' if pd.isna(r.fit_prior_calls) else f'{int(r.fit_prior_calls):,}'} |")
+    return lines + [""]
 
 
 def _cost_lines(summary: pd.DataFrame) -> list[str]:
@@ -214,12 +264,15 @@ def _cost_lines(summary: pd.DataFrame) -> list[str]:
     rows = summary[(summary.split == "test") & summary.fit_seconds.notna()].drop_duplicates(list(IDENTITY))
     lines = ["## Cost of each fit", "", "Wall time of the epochs, peak resident memory of the job, and the "
              "images each fit trained on (unpruned: the base training; none: no fit).", "",
-             "| task | arch | strategy | fit_seconds | fit_peak_rss_mb | fit_train_images | fit_data |",
-             "|---|---|---|---|---|---|---|"]
+             "| task | arch | strategy | fit_seconds | fit_peak_rss_mb | fit_train_images | fit_epochs | "
+             "fit_prior_calls | fit_data |", "|---|---|---|---|---|---|---|---|---|"]
     for (task, arch, strategy), part in rows.groupby(["task", "arch", "strategy"], sort=False):
         images, peak = part.fit_train_images.dropna(), part.fit_peak_rss_mb.dropna()
+        epochs = part.get("fit_epochs", pd.Series(dtype=float)).dropna()
+        calls = part.get("fit_prior_calls", pd.Series(dtype=float)).dropna()
         lines.append(f"| {task} | {arch} | {strategy} | {part.fit_seconds.mean():.1f} | "
                      f"{f'{peak.mean():.0f}' if len(peak) else ''} | {int(images.iloc[0]) if len(images) else ''} | "
+                     f"{int(epochs.max()) if len(epochs) else ''} | {f'{int(calls.mean()):,}' if len(calls) else ''} | "
                      f"{part.fit_data.iloc[0]} |")
     return lines + [""]
 
@@ -528,7 +581,8 @@ def write_tables(summary: pd.DataFrame, csv_path, md_path, extras: pd.DataFrame 
                  extras_path=None) -> None:
     Path(csv_path).parent.mkdir(parents=True, exist_ok=True)
     summary = summary.copy()
-    for col in ("params", "macs", "prior_params", "prior_macs", "n_images", "iterations_max", "fit_train_images"):
+    for col in ("params", "macs", "prior_params", "prior_macs", "n_images", "iterations_max", "fit_train_images",
+                "fit_epochs", "fit_prior_calls"):
         if col in summary:  # counts stay exact (a float format would round 1,769,472 MACs)
             summary[col] = summary[col].round().astype("Int64")
     summary.to_csv(csv_path, index=False, float_format="%.6g")

@@ -16,17 +16,17 @@ import pandas as pd
 import torch
 
 from spade import benchmark as bench
-from spade.checkpoint import CheckpointError, build_narrowed, load_model, load_payload, save_model
+from spade.checkpoint import CheckpointError, build_narrowed, layer_shapes, load_model, load_payload, save_model
 from spade.data import H5Split, build_dataset, read_physics
 from spade.metrics import convention_for, prepare, score
 from spade.models import build_model
 from spade.models import prior_off as switch_prior_off
 from spade.physics import batch_physics, make_physics
 from spade.provenance import environment, write_json
-from spade.prune import output_convs, prune_model
-from spade.train import fit, make_strategy, set_reproducible
-from spade.variants import (CLASSICAL, DATA_LABELLED, IDENTITY, PRIOR_OFF, PRUNED, SCRATCH, STRATEGIES, UNPRUNED,
-                            identity, shift_split, target_criterion)
+from spade.prune import StepwisePruning, output_convs, prune_model
+from spade.train import fit, make_strategy, set_reproducible, write_history
+from spade.variants import (CLASSICAL, DATA_LABELLED, IDENTITY, PRIOR_OFF, PRUNED, SCRATCH, UNPRUNED,
+                            identity, parse_strategy, shift_split, strategy_rule, target_criterion)
 
 log = logging.getLogger("spade")
 
@@ -88,14 +88,19 @@ def make_shift(task: str, cfg: dict, name: str, overrides: dict, seed: int, out_
 
 def fit_cost(history: list[dict], train_set, data: str, device: torch.device) -> dict:
     """What a fit cost: its wall time (the epochs' own seconds, so a resumed fit counts each
-    epoch once), this process's peak memory, the images it trained on and what they held."""
+    epoch once), this process's peak memory, the images it trained on and what they held,
+    its epochs, and its compute as prior evaluations (epochs x images x prior calls per
+    image: unrolled steps, cascades or solver iterations; a teacher's outputs, computed
+    once before the first epoch, not counted)."""
     import resource
 
     peak = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if device.type == "cuda":
         peak["peak_gpu_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    calls = [row.get("prior_calls") for row in history]
+    compute = {"prior_calls": float(sum(calls) * len(train_set))} if calls and None not in calls else {}
     return {"seconds": float(sum(row.get("seconds", 0.0) for row in history)), "train_images": len(train_set),
-            "data": data, **peak}
+            "data": data, "epochs": len(history), **compute, **peak}
 
 
 def model_spec(task: str, arch_cfg: dict, channels: int) -> dict:
@@ -214,13 +219,19 @@ def prune_to_speed(base_path, data_path, target: float, criterion: str, seed: in
 
 
 def finetune(strategy_name: str, pruned_path, teacher_path, train_path, val_path, opts: dict, seed: int,
-             threads: int, out_model, history_path, state_path, device_setting: str = "cpu") -> None:
+             threads: int, out_model, history_path, state_path, device_setting: str = "cpu", base_path=None,
+             prune_data_path=None, taylor_images: int = 8) -> None:
     """Fine-tune a pruned network on ``train_path``. A label-free strategy opens its splits
     without ``/x`` (its training split, the unlabelled one, has none at all) and selects
-    its checkpoint on its own loss over the validation measurements."""
-    if strategy_name not in STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy_name!r}; expected one of {sorted(STRATEGIES)}")
-    rule = STRATEGIES[strategy_name]
+    its checkpoint on its own loss over the validation measurements.
+
+    A recipe suffix (:data:`spade.variants.RECIPES`) spends ``opts['recipes']['budget']``
+    times the epochs: ``-long`` all of them on the pruned network; ``-iter`` prunes the
+    unpruned network ``base_path`` in that many steps to the widths of ``pruned_path``
+    (same criterion, ratio and rounding; ``prune_data_path``: the measurements pruning
+    reads), fine-tuning ``opts['epochs']`` after each step."""
+    base, recipe = parse_strategy(strategy_name)
+    rule = strategy_rule(strategy_name)
     set_reproducible(seed, threads)
     device = resolve_device(device_setting)
     model, payload = load_model(pruned_path)
@@ -228,12 +239,53 @@ def finetune(strategy_name: str, pruned_path, teacher_path, train_path, val_path
     train_set, val_set = H5Split(train_path, rule.needs_target), H5Split(val_path, rule.needs_target)
     teacher = load_model(teacher_path)[0].to(device) if rule.needs_teacher else None
     strategy = make_strategy(strategy_name, task, opts, teacher)
-    model, history = fit(model, strategy, physics, train_set, val_set, opts, seed, state_path, history_path,
-                         log=log.info, device=device)
+    budget = int(opts.get("recipes", {}).get("budget", 3)) if recipe else 1
+    if recipe == "iter":
+        if base_path is None or prune_data_path is None:
+            raise ValueError(f"strategy {strategy_name}: stepwise pruning needs the unpruned network and the "
+                             "measurements pruning reads (base_path, prune_data_path)")
+        model, history = fit_stepwise(model, payload["meta"], base_path, prune_data_path, budget, strategy, physics,
+                                      train_set, val_set, opts, seed, state_path, history_path, device, taylor_images)
+    else:
+        fit_opts = {**opts, "epochs": int(opts["epochs"]) * budget}
+        model, history = fit(model, strategy, physics, train_set, val_set, fit_opts, seed, state_path, history_path,
+                             log=log.info, device=device)
     meta = {"stage": "finetune", "identity": {**payload["meta"]["identity"], "strategy": strategy_name},
             "pruned": str(pruned_path), "trained_on": str(train_path), "history": history, "opts": opts,
+            "recipe": {"name": recipe, "budget": budget} if recipe else None,
             "cost": fit_cost(history, train_set, rule.data, device), **environment(seed, str(device))}
     save_model(out_model, model, payload["spec"], meta)
+
+
+def fit_stepwise(pruned, pruned_meta: dict, base_path, prune_data_path, steps: int, strategy, physics, train_set,
+                 val_set, opts: dict, seed: int, state_path, history_path, device, taylor_images: int = 8):
+    """Iterative pruning: prune the unpruned network in ``steps`` steps to the criterion and
+    ratio of ``pruned`` (``pruned_meta``: its metadata), fine-tuning between steps (each
+    step resumable on its own state file); refuses a result whose widths differ from
+    ``pruned``'s, which stands for it in the timings of fixed-iteration networks."""
+
+    ident = pruned_meta["identity"]
+    model, _ = load_model(base_path)
+    _, prune_physics = load_physics(prune_data_path)
+    data = H5Split(prune_data_path, False)
+    example = prune_physics.init(data.y[0][None])
+    measurements = first_measurements(data, prune_physics, taylor_images)
+    pruning = StepwisePruning(model, example, float(ident["ratio"]), ident["criterion"], seed,
+                              pruned_meta.get("round_to"), steps, measurements)
+    history, state_path = [], Path(state_path)
+    for step in range(1, steps + 1):
+        info = pruning.step()
+        log.info("pruning step %d/%d: %.3f of the prior channels removed", step, steps, info["channel_ratio"])
+        model, part = fit(model, strategy, physics, train_set, val_set, opts, seed + step - 1,
+                          state_path.with_name(f"{state_path.stem}.step{step}{state_path.suffix}"), history_path,
+                          log=log.info, device=device)
+        history += [{**row, "step": step} for row in part]
+        model = model.cpu()  # the pruner's example and measurements live on the CPU
+    if layer_shapes(model) != layer_shapes(pruned):
+        raise RuntimeError(f"stepwise pruning to {ident['criterion']} {ident['ratio']} ended at other widths than "
+                           f"the one-shot model it stands beside")
+    write_history(history, history_path)
+    return model.to(device), history
 
 
 def model_identity(payload: dict, path) -> dict:

@@ -27,9 +27,7 @@ from spade import losses
 from spade.checkpoint import save_atomic
 from spade.log import Heartbeat
 from spade.physics import batch_physics
-from spade.variants import STRATEGIES as STRATEGY_RULES
-
-STRATEGIES = tuple(STRATEGY_RULES)
+from spade.variants import parse_strategy, strategy_rule, strategy_names
 
 
 def set_reproducible(seed: int, threads: int) -> None:
@@ -59,21 +57,28 @@ class Strategy:
 
 
 def make_strategy(name: str, task: str, cfg: dict, teacher: nn.Module | None = None) -> Strategy:
-    """The strategy ``name`` with its settings ``cfg`` (the config's ``finetune`` block)."""
-    if name not in STRATEGY_RULES:
-        raise ValueError(f"unknown strategy {name!r}; expected one of {STRATEGIES}")
+    """The loss of strategy ``name`` (a recipe suffix is allowed: the loss is its strategy's)
+    with its settings ``cfg`` (the config's ``finetune`` block)."""
+    base = parse_strategy(name)[0]
     pixel = cfg.get("loss", "l1")
-    needs_target = STRATEGY_RULES[name].needs_target  # the strategy table of spade.variants
-    if name == "supervised":
+    needs_target = strategy_rule(name).needs_target  # the strategy table of spade.variants
+    if base == "supervised":
         return Strategy(name, needs_target, lambda m, p, b, g: losses.supervised_loss(m, p, b[0], b[1], pixel))
-    if name == "school":
-        if teacher is None:
-            raise ValueError("the school strategy needs the unpruned teacher network")
+    if base in ("school", "distill") and teacher is None:
+        raise ValueError(f"the {base} strategy needs the unpruned teacher network")
+    if base == "distill":
+        teacher.eval().requires_grad_(False)
+        weight = float(cfg.get("distill", {}).get("weight", 1.0))
+        return Strategy(name, needs_target, lambda m, p, b, g: losses.distill_loss(
+            m, teacher, p, b[0], b[1], weight, pixel), teacher,
+            # (y, x, teacher output) batches, the teacher's outputs computed once
+            lambda m, p, b, g: losses.distill_loss(m, None, p, b[0], b[1], weight, pixel, b[2]))
+    if base == "school":
         teacher.eval().requires_grad_(False)
         return Strategy(name, needs_target, lambda m, p, y, g: losses.school_loss(m, teacher, p, y, pixel), teacher,
                         # the teacher's output stands where supervised fine-tuning has x
                         lambda m, p, b, g: losses.supervised_loss(m, p, b[0], b[1], pixel))
-    if name == "selfsup":
+    if base == "selfsup":
         method = cfg["selfsup"][task]
         if method == "ssdu":
             opts = cfg["ssdu"]
@@ -85,6 +90,9 @@ def make_strategy(name: str, task: str, cfg: dict, teacher: nn.Module | None = N
                 m, p, y, g, float(opts["weight"]), bool(opts["rotate"])))
         raise ValueError(f"unknown self-supervised method {method!r} for task {task}; expected ssdu or ei")
     raise ValueError(f"strategy {name!r} is in spade.variants.STRATEGIES but has no loss in make_strategy")
+
+
+STRATEGIES = tuple(strategy_names())
 
 
 def _fingerprint(settings: dict) -> str:
@@ -171,21 +179,19 @@ def _batch_size(batch) -> int:
 
 
 class TeacherOutputs(torch.utils.data.Dataset):
-    """A label-free split paired with a frozen teacher's reconstruction of each of its
-    measurements, computed once: items are ``(y, teacher(y))`` (plus the sample's
-    physics arrays where the split has them). Still no ground truth anywhere."""
-
-    with_target = False
+    """A split paired with a frozen teacher's reconstruction of each of its measurements,
+    computed once: items are the split's own (``y``, or ``(y, x)`` for a labelled split)
+    followed by ``teacher(y)`` (then the sample's physics arrays where the split has
+    them). A label-free split stays label free: the teacher sees measurements only."""
 
     def __init__(self, dataset, teacher: nn.Module, physics, batch_size: int, device: torch.device):
-        if dataset.with_target:
-            raise ValueError("teacher outputs pair measurements only; open the split with with_target=False")
         self.dataset, self.per_sample = dataset, getattr(dataset, "per_sample", None)
+        self.with_target = dataset.with_target
         outputs = []
         with torch.no_grad():
             for batch in _batches(dataset, batch_size, None):
-                y, op = split_batch(to_device(batch, device), dataset, physics)
-                outputs.append(teacher(y, op).cpu())
+                data, op = split_batch(to_device(batch, device), dataset, physics)
+                outputs.append(teacher(data[0] if dataset.with_target else data, op).cpu())
         self.outputs = torch.cat(outputs)
 
     def __len__(self) -> int:
@@ -193,10 +199,13 @@ class TeacherOutputs(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int):
         item = self.dataset[i]
+        params = ()
         if self.per_sample:
-            y, params = item
-            return y, self.outputs[i], params
-        return item, self.outputs[i]
+            *item, last = item
+            params = (last,)
+            item = item if len(item) > 1 else item[0]
+        data = tuple(item) if isinstance(item, (tuple, list)) else (item,)
+        return (*data, self.outputs[i], *params)
 
 
 def evaluate_loss(model, strategy: Strategy, physics, dataset, batch_size: int, seed: int,
@@ -261,9 +270,11 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts:
             log(f"ignoring {state_path}: written with other settings")
     state_path.parent.mkdir(parents=True, exist_ok=True)
     beat = Heartbeat(f"{strategy.name} training", (epochs - start) * steps_per_epoch, log, unit="step")
+    calls = PriorCalls(model)
     for epoch in range(start, epochs):
         tic = time.perf_counter()
         model.train()
+        calls.count = 0
         gen = torch.Generator().manual_seed(seed * 1000 + epoch)  # per-epoch stream: resume is exact
         running, seen, solves = 0.0, 0, []
         for batch in _batches(train_set, batch_size, gen):
@@ -282,11 +293,14 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts:
             running, seen = running + loss.item() * n, seen + n
             if getattr(model, "last_iterations", None) is not None:
                 solves.append(model.last_iterations.float().mean().item())
+        prior_calls = calls.count / seen  # before validation, which is not training compute
         val = evaluate_loss(model, strategy, physics, val_set, batch_size, seed + 7919, device)
         row = {"epoch": epoch + 1, "train_loss": running / seen, "val_loss": val,
                "lr": scheduler.get_last_lr()[0], "seconds": time.perf_counter() - tic,
                # mean fixed-point iterations of the training solves (equilibrium networks)
-               "iterations": sum(solves) / len(solves) if solves else None}
+               "iterations": sum(solves) / len(solves) if solves else None,
+               # the epoch's training compute: prior evaluations per training image
+               "prior_calls": prior_calls}
         history.append(row)
         if val < best_val:
             best_val = val
@@ -296,16 +310,36 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts:
         save_atomic({"fingerprint": fingerprint, "epoch": epoch + 1, "model": model.state_dict(),
                       "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(),
                       "best_val": best_val, "best_model": best_state, "history": history}, state_path)
+    calls.remove()
     if best_state is not None:
         model.load_state_dict(best_state)
     write_history(history, history_path)
     return model, history
 
 
+class PriorCalls:
+    """Counts the prior evaluations of ``model`` (forward hooks on its priors) while the
+    hooks are on: the unit of training compute that covers unrolled steps, cascades and a
+    DEQ's solver iterations alike."""
+
+    def __init__(self, model: nn.Module):
+        self.count = 0
+        priors = model.priors() if hasattr(model, "priors") else []
+        self.handles = [p.register_forward_hook(self._hook) for p in priors]
+
+    def _hook(self, module, inputs, output) -> None:
+        self.count += (output.shape[0] if torch.is_tensor(output) else 1)
+
+    def remove(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+
+
 def write_history(history: list[dict], path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fields = ["epoch", "train_loss", "val_loss", "lr", "seconds", "iterations"]
+    fields = ["epoch", "train_loss", "val_loss", "lr", "seconds", "iterations", "prior_calls"]
+    fields += sorted({k for row in history for k in row} - set(fields))
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()

@@ -33,9 +33,8 @@ class StrategyRule:
     @property
     def data(self) -> str:
         """What its training data must hold, in the summary's words."""
-        if self.needs_target:
-            return DATA_LABELLED
-        return "measurements + teacher" if self.needs_teacher else "measurements"
+        teacher = " + teacher" if self.needs_teacher else ""
+        return (DATA_LABELLED if self.needs_target else "measurements") + teacher
 
 
 DATA_LABELLED = "labelled pairs"
@@ -48,23 +47,60 @@ STRATEGIES = {
     "supervised": StrategyRule(needs_target=True, needs_teacher=False),
     "school": StrategyRule(needs_target=False, needs_teacher=True),
     "selfsup": StrategyRule(needs_target=False, needs_teacher=False),
+    # supervised loss plus the unpruned network's outputs (distillation, where labels exist)
+    "distill": StrategyRule(needs_target=True, needs_teacher=True),
 }
+
+# Recipes, a suffix to any strategy (``supervised-iter``): each spends ``finetune.recipes.
+# budget`` times the strategy's fine-tuning epochs. long: all of them after one-shot
+# pruning; iter: pruning in ``budget`` steps to the same final widths, the strategy's
+# epochs after each step.
+RECIPE_MARK = "-"
+RECIPES = ("long", "iter")
+
+
+def parse_strategy(name: str) -> tuple[str, str | None]:
+    """``(strategy, recipe or None)`` of a strategy name such as ``school`` or ``supervised-iter``."""
+    base, mark, recipe = name.partition(RECIPE_MARK)
+    if base not in STRATEGIES or (mark and recipe not in RECIPES):
+        raise ValueError(f"unknown strategy {name!r}; expected one of {sorted(STRATEGIES)}, each optionally "
+                         f"with a recipe {', '.join(RECIPE_MARK + r for r in RECIPES)}")
+    return base, recipe or None
+
+
+def strategy_rule(name: str) -> StrategyRule:
+    """What the strategy ``name`` (recipe suffix allowed) reads: its base strategy's rule."""
+    return STRATEGIES[parse_strategy(name)[0]]
+
+
+def strategy_names() -> list[str]:
+    """Every strategy name the pipeline accepts: each strategy alone and with each recipe."""
+    return [s + suffix for s in STRATEGIES for suffix in ("", *(RECIPE_MARK + r for r in RECIPES))]
 
 # Networks with a fixed number of prior calls run in the same time whatever their weights:
 # one timing per architecture (the pruned model's) stands for every strategy of a ratio.
 FIXED_ITERATION_ARCHS = frozenset({"du", "varnet"})
 
 # Order of the rows of a table, and one colour per kind in every figure.
-ORDER = (CLASSICAL, PRIOR_OFF, UNPRUNED, PRUNED, "supervised", "school", "selfsup", SCRATCH)
+# A recipe keeps its strategy's hue, lighter (long) or darker (iter).
+_BASE_COLOURS = {"supervised": "#1f77b4", "school": "#2ca02c", "selfsup": "#d62728", "distill": "#8c564b"}
+
+
+def _shade(colour: str, towards: int, amount: float) -> str:
+    rgb = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
+    return "#" + "".join(f"{round(c + (towards - c) * amount):02x}" for c in rgb)
+
+
+ORDER = (CLASSICAL, PRIOR_OFF, UNPRUNED, PRUNED, *strategy_names(), SCRATCH)
 PALETTE = {
     CLASSICAL: "#7f7f7f",
     PRIOR_OFF: "#bcbd22",
     UNPRUNED: "#000000",
     PRUNED: "#9467bd",
-    "supervised": "#1f77b4",
-    "school": "#2ca02c",
-    "selfsup": "#d62728",
     SCRATCH: "#ff7f0e",
+    **{s: c for s, c in _BASE_COLOURS.items()},
+    **{s + RECIPE_MARK + "long": _shade(c, 255, 0.45) for s, c in _BASE_COLOURS.items()},
+    **{s + RECIPE_MARK + "iter": _shade(c, 0, 0.45) for s, c in _BASE_COLOURS.items()},
 }
 
 

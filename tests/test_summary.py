@@ -4,7 +4,7 @@ networks share their pruned model's timing, and an inactive prior is flagged."""
 import pandas as pd
 import pytest
 
-from spade.report import markdown, summarise
+from spade.report import within_margin, markdown, summarise
 
 
 def _scores(rows):
@@ -93,9 +93,28 @@ def test_fit_costs_merge_on_identity():
         {"task": "mri", "arch": "du", "criterion": "l1", "ratio": 0.4, "strategy": "none", "fit_seconds": 0.0,
          "fit_data": "none"},
         {"task": "mri", "arch": "du", "criterion": "l1", "ratio": 0.4, "strategy": "school", "fit_seconds": 7.0,
-         "fit_peak_rss_mb": 800.0, "fit_train_images": 40, "fit_data": "measurements + teacher"}])
+         "fit_peak_rss_mb": 800.0, "fit_train_images": 40, "fit_data": "measurements + teacher", "fit_epochs": 2,
+         "fit_prior_calls": 1600.0}])
     table = summarise(scores, None, costs).set_index("strategy")
     assert table.loc["school", "fit_seconds"] == 7.0 and table.loc["school", "fit_data"] == "measurements + teacher"
     assert pd.isna(table.loc["prior-off", "fit_seconds"])
     text = markdown(summarise(scores, None, costs))
-    assert "| mri | du | school | 7.0 | 800 | 40 | measurements + teacher |" in text
+    assert "| mri | du | school | 7.0 | 800 | 40 | 2 | 1,600 | measurements + teacher |" in text
+
+
+def test_largest_speedup_within_the_margin_per_strategy():
+    scores = _scores([("mri", "du", "", 0.0, "unpruned", "test", [30.0]),
+                      ("mri", "du", "l1", 0.3, "supervised", "test", [29.95]),
+                      ("mri", "du", "l1", 0.6, "supervised", "test", [29.5]),
+                      ("mri", "du", "l1", 0.3, "supervised-iter", "test", [29.96]),
+                      ("mri", "du", "l1", 0.6, "supervised-iter", "test", [29.92]),
+                      ("mri", "du", "l1", 0.3, "school", "test", [29.7])])
+    table = summarise(scores, None)
+    table["speedup"] = table.ratio.map({0.0: 1.0, 0.3: 1.4, 0.6: 2.2})
+    best = within_margin(table).set_index("strategy")
+    assert best.loc["supervised", "speedup"] == 1.4 and best.loc["supervised", "ratio"] == 0.3
+    assert best.loc["supervised-iter", "speedup"] == 2.2
+    assert best.loc["supervised-iter", "delta_db"] == pytest.approx(-0.08)
+    assert pd.isna(best.loc["school", "speedup"]) and best.loc["school", "closest_db"] == pytest.approx(-0.3)
+    text = markdown(table)
+    assert "| mri | du | school | none |  |  |  | -0.30, 1.40x |" in text

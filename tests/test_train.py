@@ -82,5 +82,5 @@ def test_school_computes_the_teachers_outputs_once(mri_files, tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(strategy.paired_loss(student, physics, (y, target), None),
                                    strategy.loss(student, physics, y, None))
-    with pytest.raises(ValueError, match="measurements only"):
-        TeacherOutputs(H5Split(mri_files["train"], True), teacher, physics, 4, torch.device("cpu"))
+    assert not paired.with_target, "a label-free split stays label free with the teacher's outputs"
+    assert TeacherOutputs(H5Split(mri_files["train"], True), teacher, physics, 4, torch.device("cpu")).with_target

@@ -30,11 +30,12 @@ from spade.variants import (
     PRIOR_OFF,
     PRUNED,
     SCRATCH,
-    STRATEGIES as STRATEGY_RULES,
     UNPRUNED,
     is_shifted,
+    parse_strategy,
     ratio_label,
     shift_split,
+    strategy_rule,
     target_label,
 )
 
@@ -137,7 +138,12 @@ def fit_options(stage, wildcards):
         **config["models"][wildcards.arch][wildcards.task].get(stage, {}),
     }
     if stage == "finetune":
-        opts.update({k: config["finetune"][k] for k in ("selfsup", "ssdu", "ei")})
+        opts.update(
+            {
+                k: config["finetune"][k]
+                for k in ("selfsup", "ssdu", "ei", "distill", "recipes")
+            }
+        )
     return opts
 
 
@@ -217,11 +223,12 @@ def model_path(task, arch, criterion, ratio, strategy):
 
 
 def finetune_inputs(wildcards):
-    """A strategy's inputs, from the strategy table: supervised trains on the labelled
-    training split; label-free strategies on `finetune.label_free_data` (the unlabelled
-    split, or the test measurements in the paper's test-time variant); school also reads
-    the unpruned network, its teacher."""
-    needs = STRATEGY_RULES[wildcards.strategy]
+    """A strategy's inputs, from the strategy table: supervised and distill train on the
+    labelled training split; label-free strategies on `finetune.label_free_data` (the
+    unlabelled split, or the test measurements in the paper's test-time variant); school
+    and distill also read the unpruned network, their teacher. The iterative recipe prunes
+    the unpruned network itself, reading the measurements pruning reads."""
+    needs = strategy_rule(wildcards.strategy)
     data = config["finetune"].get("label_free_data", "unlabelled")
     split = "train" if needs.needs_target else data
     inputs = {
@@ -233,6 +240,9 @@ def finetune_inputs(wildcards):
     }
     if needs.needs_teacher:
         inputs["teacher"] = unpruned_path(wildcards.task, wildcards.arch)
+    if parse_strategy(wildcards.strategy)[1] == "iter":
+        inputs["base"] = unpruned_path(wildcards.task, wildcards.arch)
+        inputs["prune_data"] = f"results/data/{wildcards.task}/unlabelled.h5"
     return inputs
 
 

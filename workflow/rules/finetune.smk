@@ -9,7 +9,7 @@ rule finetune:
     benchmark:
         "benchmarks/finetune/{task}/{arch}/{criterion}-r{ratio}/{strategy}.tsv"
     wildcard_constraints:
-        strategy="|".join(STRATEGY_RULES),
+        strategy="|".join(config["strategies"]),
     conda:
         "../envs/spade.yaml"
     threads: config["threads"]["finetune"]
@@ -20,6 +20,7 @@ rule finetune:
         device=config["device"],
         opts=lambda wildcards: fit_options("finetune", wildcards),
         seed=config["seed"],
+        taylor_images=config["taylor_images"],
         state="results/finetuned/{task}/{arch}/{criterion}-r{ratio}/{strategy}.state.pt",
     script:
         "../scripts/finetune.py"

@@ -16,4 +16,7 @@ finetune(
     out_model=snakemake.output.model,
     history_path=snakemake.output.history,
     state_path=snakemake.params.state,
+    base_path=snakemake.input.get("base"),
+    prune_data_path=snakemake.input.get("prune_data"),
+    taylor_images=snakemake.params.taylor_images,
 )

@@ -1,0 +1,159 @@
+"""Fine-tuning recipes: distillation with labels, longer fine-tuning and iterative pruning,
+at a compute each fit records (prior evaluations)."""
+
+import pandas as pd
+import pytest
+import torch
+
+from spade import losses
+from spade.checkpoint import layer_shapes, load_model, load_payload
+from spade.config import ConfigError, check_config
+from spade.data import H5Split, read_physics, write_split
+from spade.models import build_model
+from spade.physics import make_physics
+from spade.prune import StepwisePruning, prior_channels, prune_model
+from spade.stages import finetune, prune, train_unpruned
+from spade.train import TeacherOutputs
+from spade.variants import PALETTE, parse_strategy, strategy_names, strategy_rule
+
+ARCH = {"prior": {"name": "edsr", "features": 8, "blocks": 1}, "steps": 2, "step_size": 1.0}
+OPTS = {"epochs": 1, "batch_size": 4, "lr": 2e-3, "loss": "l1", "selfsup": {"mri": "ei"},
+        "ssdu": {"loss_fraction": 0.4, "center_fraction": 0.1}, "ei": {"weight": 1.0, "rotate": True},
+        "distill": {"weight": 1.0}, "recipes": {"budget": 3}}
+
+
+def test_strategy_names_parse_into_strategy_and_recipe():
+    assert parse_strategy("school") == ("school", None)
+    assert parse_strategy("supervised-iter") == ("supervised", "iter")
+    assert strategy_rule("distill-long").needs_target and strategy_rule("distill-long").needs_teacher
+    assert strategy_rule("school-iter").data == "measurements + teacher"
+    for bad in ("supervised-short", "teacher", "school-"):
+        with pytest.raises(ValueError, match="unknown strategy"):
+            parse_strategy(bad)
+    # every name has its own colour in every figure
+    assert set(strategy_names()) <= set(PALETTE) and len(set(PALETTE.values())) == len(PALETTE)
+
+
+def test_distill_loss_is_the_supervised_loss_plus_the_teachers():
+    torch.manual_seed(0)
+    student, teacher = build_model({"arch": "du", "channels": 2, **ARCH}), build_model({"arch": "du", "channels": 2,
+                                                                                       **ARCH})
+    physics = make_physics("mri", {"mask": (torch.rand(16, 16) < 0.4).float().numpy()})
+    x = torch.rand(2, 2, 16, 16)
+    y = physics.forward(x)
+    with torch.no_grad():
+        both = losses.distill_loss(student, teacher, physics, y, x, 0.5)
+        sup = losses.supervised_loss(student, physics, y, x)
+        school = losses.school_loss(student, teacher, physics, y)
+        torch.testing.assert_close(both, sup + 0.5 * school)
+        torch.testing.assert_close(losses.distill_loss(student, teacher, physics, y, x, 0.0), sup)
+
+
+def test_teacher_outputs_of_a_labelled_split_keep_its_targets(mri_files):
+    split = H5Split(mri_files["val"], True)
+    _, params = read_physics(mri_files["val"])
+    physics = make_physics("mri", params)
+    teacher = build_model({"arch": "du", "channels": 2, **ARCH}).eval()
+    paired = TeacherOutputs(split, teacher, physics, 2, torch.device("cpu"))
+    y, x, out = paired[1]
+    torch.testing.assert_close(y, torch.as_tensor(split[1][0]))
+    torch.testing.assert_close(x, torch.as_tensor(split[1][1]))
+    with torch.no_grad():
+        torch.testing.assert_close(out, teacher(y[None], physics)[0])
+
+
+@pytest.mark.parametrize("criterion", ["l1", "random", "taylor"])
+def test_stepwise_pruning_ends_at_the_one_shot_widths(criterion):
+    torch.manual_seed(0)
+    base = build_model({"arch": "du", "channels": 2, **{**ARCH, "prior": {"name": "edsr", "features": 16,
+                                                                           "blocks": 2}}})
+    physics = make_physics("mri", {"mask": (torch.rand(16, 16) < 0.4).float().numpy()})
+    y = physics.forward(torch.rand(1, 2, 16, 16))
+    example = physics.init(y)
+    one_shot = build_model({"arch": "du", "channels": 2, **{**ARCH, "prior": {"name": "edsr", "features": 16,
+                                                                               "blocks": 2}}})
+    one_shot.load_state_dict(base.state_dict())
+    prune_model(one_shot, example, 0.6, criterion, measurements=[(y, physics)])
+    pruning = StepwisePruning(base, example, 0.6, criterion, steps=3, measurements=[(y, physics)])
+    removed = []
+    for _ in range(3):
+        removed.append(pruning.step()["channel_ratio"])
+    assert removed[0] < removed[1] < removed[2], "each step removes more"
+    assert layer_shapes(base) == layer_shapes(one_shot)
+    assert prior_channels(base) == prior_channels(one_shot)
+    with pytest.raises(Exception, match="all 3 pruning steps are done"):
+        pruning.step()
+
+
+def test_stepwise_pruning_refuses_global_allocation():
+    model = build_model({"arch": "du", "channels": 2, **ARCH})
+    with pytest.raises(ValueError, match="uniform allocation"):
+        StepwisePruning(model, torch.rand(1, 2, 16, 16), 0.5, "l1_global", steps=2)
+
+
+@pytest.fixture
+def pruned_study(mri_files, tmp_path):
+    unpruned, pruned = tmp_path / "unpruned.pt", tmp_path / "pruned.pt"
+    train_unpruned("mri", "du", ARCH, {**OPTS, "epochs": 2}, 0, 1, mri_files["train"], mri_files["val"], unpruned,
+                   tmp_path / "h.csv", tmp_path / "s.pt")
+    source = H5Split(mri_files["test"], True)
+    task, params = read_physics(mri_files["test"])
+    write_split(tmp_path / "unlabelled.h5", task, "unlabelled", source.y, None, source.names, params, {})
+    prune(unpruned, tmp_path / "unlabelled.h5", 0.5, "l1", 0, pruned)
+    return {**mri_files, "unpruned": unpruned, "pruned": pruned, "unlabelled": tmp_path / "unlabelled.h5"}
+
+
+def _finetune(study, tmp_path, strategy, **kw):
+    out = tmp_path / f"{strategy}.pt"
+    rule = strategy_rule(strategy)
+    finetune(strategy, study["pruned"], study["unpruned"] if rule.needs_teacher else None,
+             study["train"] if rule.needs_target else study["unlabelled"], study["val"], OPTS, 0, 1, out,
+             tmp_path / f"{strategy}.csv", tmp_path / f"{strategy}.state.pt", **kw)
+    return out
+
+
+def test_recipes_spend_budget_times_the_epochs_and_record_the_compute(pruned_study, tmp_path):
+    plain = load_payload(_finetune(pruned_study, tmp_path, "distill"))["meta"]
+    long = load_payload(_finetune(pruned_study, tmp_path, "supervised-long"))["meta"]
+    stepwise_path = _finetune(pruned_study, tmp_path, "supervised-iter", base_path=pruned_study["unpruned"],
+                              prune_data_path=pruned_study["unlabelled"])
+    stepwise = load_payload(stepwise_path)["meta"]
+    images = len(H5Split(pruned_study["train"], True))
+    assert plain["cost"]["epochs"] == 1 and long["cost"]["epochs"] == 3 and stepwise["cost"]["epochs"] == 3
+    assert plain["cost"]["data"] == "labelled pairs + teacher"
+    # two unrolled steps: two prior evaluations per image and epoch
+    assert plain["cost"]["prior_calls"] == 2 * images
+    assert long["cost"]["prior_calls"] == stepwise["cost"]["prior_calls"] == 3 * 2 * images
+    assert [row["step"] for row in stepwise["history"]] == [1, 2, 3]
+    assert pd.read_csv(tmp_path / "supervised-iter.csv").step.tolist() == [1, 2, 3]
+    assert stepwise["identity"]["strategy"] == "supervised-iter" and stepwise["recipe"] == {"name": "iter",
+                                                                                            "budget": 3}
+    # the same widths as the one-shot model that stands beside it (and for it, in timings)
+    model, _ = load_model(stepwise_path)
+    assert layer_shapes(model) == layer_shapes(load_model(pruned_study["pruned"])[0])
+    assert sorted(p.name for p in tmp_path.glob("supervised-iter.state.step*.pt")) == [
+        f"supervised-iter.state.step{i}.pt" for i in (1, 2, 3)]
+
+
+def test_iterative_recipe_needs_the_unpruned_network(pruned_study, tmp_path):
+    with pytest.raises(ValueError, match="stepwise pruning needs the unpruned network"):
+        _finetune(pruned_study, tmp_path, "school-iter")
+
+
+def _minimal(strategies, criteria):
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    config = yaml.safe_load((root / "config" / "config.yaml").read_text())
+    config.update(strategies=strategies, criteria=criteria)
+    return config, yaml.safe_load((root / "workflow" / "schemas" / "config.schema.yaml").read_text())
+
+
+def test_config_refuses_unknown_recipes_and_stepwise_global_allocation():
+    check_config(*_minimal(["supervised-iter", "distill-long", "selfsup-long"], ["l1", "taylor"]))
+    with pytest.raises(ConfigError, match="strategies"):
+        check_config(*_minimal(["supervised-short"], ["l1"]))
+    with pytest.raises(ConfigError, match="needs uniform allocation; criterion l1_global"):
+        check_config(*_minimal(["school-iter"], ["l1", "l1_global"]))
