@@ -89,8 +89,21 @@ def study_problems(config: dict) -> list[str]:
         selfsup = [s for s in config.get("strategies", []) if s.split(RECIPE_MARK)[0] == "selfsup"]
         if selfsup and task not in config.get("finetune", {}).get("selfsup", {}):
             lines.append(f"config key 'finetune.selfsup.{task}' is missing: strategy {selfsup[0]} runs on task {task!r}")
+    stray = [s for s in config.get("first_criterion_only", []) if s not in config.get("strategies", [])]
+    if stray:
+        lines.append(f"config key 'first_criterion_only': {stray[0]!r} is not among strategies "
+                     f"{config.get('strategies')}")
+    ablation = config.get("label_free_ablation") or {}
+    for arch in ablation.get("archs", []):
+        if ablation.get("task") not in config.get("tasks", []) or arch not in config.get("archs", []) or \
+                ablation.get("task") not in config.get("models", {}).get(arch, {}):
+            lines.append(f"config key 'label_free_ablation.archs': {arch!r} on task {ablation.get('task')!r} is not "
+                         "in the study (`tasks`, `archs`, `models`)")
     stepwise = [s for s in config.get("strategies", []) if s.endswith(RECIPE_MARK + "iter")]
-    allocated = [c for c in config.get("criteria", []) if c.endswith(GLOBAL)]
+    criteria = config.get("criteria", [])
+    # a stepwise strategy runs with every criterion, or with the first alone
+    runs_with = criteria[:1] if stepwise and set(stepwise) <= set(config.get("first_criterion_only", [])) else criteria
+    allocated = [c for c in runs_with if c.endswith(GLOBAL)]
     if stepwise and allocated:
         lines.append(f"config key 'strategies': {stepwise[0]} prunes in steps, which needs uniform allocation; "
                      f"criterion {allocated[0]} allocates globally (its widths would follow each step's weights)")

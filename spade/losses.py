@@ -7,6 +7,7 @@ a ground-truth image. The label-free losses (:func:`school_loss`, :func:`ssdu_lo
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import torch
@@ -64,13 +65,26 @@ def ssdu_loss(model, physics, y, generator: torch.Generator, loss_fraction: floa
     return _normalised_l1_l2(physics.restrict(lam).forward(x_hat), lam * y)
 
 
-def random_transform(x: torch.Tensor, generator: torch.Generator, rotate: bool) -> torch.Tensor:
-    """A random circular shift, plus a random multiple of 90 degrees when ``rotate``."""
+def rotate_image(x: torch.Tensor, angle: float) -> torch.Tensor:
+    """``x`` rotated by ``angle`` radians about its centre (bilinear, zero outside): the
+    continuous rotation group, under which a k-space mask of parallel lines is not
+    invariant, unlike under 90-degree turns of a square image."""
+    c, s = math.cos(angle), math.sin(angle)
+    theta = torch.tensor([[c, -s, 0.0], [s, c, 0.0]], dtype=x.dtype, device=x.device)
+    grid = F.affine_grid(theta.expand(x.shape[0], 2, 3), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def random_transform(x: torch.Tensor, generator: torch.Generator, rotate: bool, angles: str = "right") -> torch.Tensor:
+    """A random circular shift, plus, when ``rotate``, a random multiple of 90 degrees
+    (``angles="right"``) or a random angle in [0, 360) (``angles="any"``)."""
     h, w = x.shape[-2:]
     dh = int(torch.randint(0, h, (1,), generator=generator))
     dw = int(torch.randint(0, w, (1,), generator=generator))
     x = torch.roll(x, shifts=(dh, dw), dims=(-2, -1))
-    if rotate and h != w:
+    if rotate and angles == "any":
+        x = rotate_image(x, 2 * math.pi * float(torch.rand((), generator=generator)))
+    elif rotate and h != w:
         # a 90-degree rotation of a non-square image changes its shape: shifts only
         warnings.warn(f"EI: images are {h} x {w}, not square, so the 90-degree rotations are skipped "
                       "(shifts only); set finetune.ei.rotate: false to silence this", RuntimeWarning, stacklevel=2)
@@ -80,13 +94,23 @@ def random_transform(x: torch.Tensor, generator: torch.Generator, rotate: bool) 
 
 
 def ei_loss(model, physics, y, generator: torch.Generator, weight: float = 1.0,
-            rotate: bool = True) -> torch.Tensor:
+            rotate: bool = True, angles: str = "right", mc_weight: float = 1.0) -> torch.Tensor:
     """Measurement consistency plus equivariant imaging (Chen et al. 2021):
-    ``||A f(y) - y||^2 + weight * ||f(A T f(y)) - T f(y)||^2`` for a random shift or
-    rotation ``T``. Consistency alone is degenerate for SR (anything in the null space
-    of ``A`` goes unpunished); equivariance to ``T`` fills that null space."""
+    ``mc_weight * ||A f(y) - y||^2 + weight * ||f(A T f(y)) - T f(y)||^2`` for a random
+    shift or rotation ``T`` (see :func:`random_transform`). Consistency alone is
+    degenerate for SR (anything in the null space of ``A`` goes unpunished); equivariance
+    to ``T`` fills that null space."""
     x1 = model(y, physics)
     consistency = F.mse_loss(physics.forward(x1), y)
-    x2 = random_transform(x1, generator, rotate)
+    x2 = random_transform(x1, generator, rotate, angles)
     x3 = model(physics.forward(x2), physics)
-    return consistency + weight * F.mse_loss(x3, x2)
+    return mc_weight * consistency + weight * F.mse_loss(x3, x2)
+
+
+def heldout_kspace_score(model, physics, y, generator: torch.Generator, loss_fraction: float = 0.4,
+                         center_fraction: float = 0.08) -> torch.Tensor:
+    """A label-free validation score any MRI reconstruction network can be ranked by:
+    reconstruct from part of the acquired samples and predict the held-out rest (the SSDU
+    split, a fixed ``generator`` for the same draw for every network); no ground truth."""
+    with torch.no_grad():
+        return ssdu_loss(model, physics, y, generator, loss_fraction, center_fraction)

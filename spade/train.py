@@ -87,7 +87,8 @@ def make_strategy(name: str, task: str, cfg: dict, teacher: nn.Module | None = N
         if method == "ei":
             opts = cfg["ei"]
             return Strategy(name, needs_target, lambda m, p, y, g: losses.ei_loss(
-                m, p, y, g, float(opts["weight"]), bool(opts["rotate"])))
+                m, p, y, g, float(opts["weight"]), bool(opts["rotate"]), opts.get("angles", "right"),
+                float(opts.get("mc_weight", 1.0))))
         raise ValueError(f"unknown self-supervised method {method!r} for task {task}; expected ssdu or ei")
     raise ValueError(f"strategy {name!r} is in spade.variants.STRATEGIES but has no loss in make_strategy")
 

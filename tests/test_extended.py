@@ -21,7 +21,8 @@ def test_every_criterion_and_allocation_is_pruned_fine_tuned_and_scored(extended
     assert {"l1", "taylor_global", "l1:1.05x"} <= set(test.criterion)
     for criterion in ("l1", "taylor_global"):
         rows = test[test.criterion == criterion]
-        assert set(rows.strategy) == {"none", "school"}, criterion
+        # the recipe with the first criterion only
+        assert set(rows.strategy) == {"none", "school"} | ({"distill-iter"} if criterion == "l1" else set()), criterion
         assert rows.actual_ratio.between(0.35, 0.65).all(), criterion  # one overall budget of 0.5
     # global allocation: other widths than l1's uniform ones (tests/test_prune.py: taylor keeps them)
     l1, glob = (load_model(r / f"pruned/sr/du/{c}-r0.5.pt")[0] for c in ("l1", "taylor_global"))
@@ -61,7 +62,7 @@ def test_shifted_test_sets_and_the_robustness_table(extended_run):
     du = table[table.arch == "du"].fillna({"criterion": ""})
     assert set(du["shift"]) == {"noise"}
     # only the first criterion stands for pruning on shifted sets (and the speed target)
-    assert set(du.criterion) <= {"", "l1", "l1:1.05x"}
+    assert set(du.criterion) <= {"", "l1", "l1:1.05x"} and "distill-iter" not in set(du.strategy)
     noise = du[du["shift"] == "noise"].set_index(["criterion", "strategy"])
     assert (noise.drop_db < 0).all(), "noise must cost every network PSNR"
     unpruned = noise.loc[("", "unpruned")]
@@ -92,3 +93,39 @@ def test_other_criteria_plan(criterion, tmp_path):
     res = snakemake("-n", "--configfile", str(TINY), "--config", f"criteria=[{criterion}]", "--directory",
                     str(tmp_path))
     assert res.returncode == 0, res.stderr[-2000:]
+
+
+def test_a_recipe_runs_in_the_study_with_its_compute(extended_run):
+    """distill-iter (config: budget 2): pruned in two steps to the one-shot widths,
+    fine-tuned after each, with labels and the teacher; its compute in the summary."""
+    r = extended_run / "results"
+    meta = load_payload(r / "finetuned/sr/du/l1-r0.5/distill-iter.pt")["meta"]
+    assert meta["recipe"] == {"name": "iter", "budget": 2}
+    assert sorted({row["step"] for row in meta["history"]}) == [1, 2]
+    assert layer_shapes(load_model(r / "finetuned/sr/du/l1-r0.5/distill-iter.pt")[0]) == \
+        layer_shapes(load_model(r / "pruned/sr/du/l1-r0.5.pt")[0])
+    test = _summary(extended_run)
+    test = test[(test.split == "test") & (test.criterion == "l1")].set_index("strategy")
+    assert test.loc["distill-iter", "fit_data"] == "labelled pairs + teacher"
+    assert test.loc["distill-iter", "fit_epochs"] == 2 * test.loc["school", "fit_epochs"]
+    assert test.loc["distill-iter", "fit_prior_calls"] > test.loc["school", "fit_prior_calls"]
+    # a fixed-iteration network: the one-shot model's timing stands for the recipe (same widths)
+    assert test.loc["distill-iter", "speedup"] == test.loc["none", "speedup"]
+    assert "## Largest speedup within 0.1 dB of the unpruned network" in (r / "tables/summary.md").read_text()
+
+
+def test_the_extended_config_plans_recipes_and_the_label_free_ablation(tmp_path):
+    """config/extended.yaml as `make extended` runs it: the recipes with the first criterion
+    at the grid ratios only, each label-free setting per arch, one table."""
+    from conftest import ROOT, snakemake
+
+    res = snakemake("-n", "--configfile", str(ROOT / "config/config.yaml"), str(ROOT / "config/extended.yaml"),
+                    "--directory", str(tmp_path))
+    assert res.returncode == 0, res.stderr[-2000:]
+    planned = res.stdout
+    for arch in ("du", "deq", "varnet"):
+        assert f"results/finetuned/mri/{arch}/l1-r0.6/supervised-iter.pt" in planned
+        assert f"results/labelfree/mri/{arch}/ei_any.pt" in planned
+    assert "results/finetuned/mri/du/l2-r0.6/supervised-iter.pt" not in planned
+    assert "results/finetuned/mri/du/l1-rx2.0/supervised-long.pt" not in planned
+    assert "results/tables/label_free.csv" in planned

@@ -157,3 +157,8 @@ def test_config_refuses_unknown_recipes_and_stepwise_global_allocation():
         check_config(*_minimal(["supervised-short"], ["l1"]))
     with pytest.raises(ConfigError, match="needs uniform allocation; criterion l1_global"):
         check_config(*_minimal(["school-iter"], ["l1", "l1_global"]))
+    # with the first criterion alone, a global criterion elsewhere in the study is fine
+    config, schema = _minimal(["school", "school-iter"], ["l1", "l1_global"])
+    check_config({**config, "first_criterion_only": ["school-iter"]}, schema)
+    with pytest.raises(ConfigError, match="'first_criterion_only': 'distill' is not among strategies"):
+        check_config({**config, "first_criterion_only": ["distill"]}, schema)

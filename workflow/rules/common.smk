@@ -84,6 +84,7 @@ wildcard_constraints:
     strategy="|".join(STRATEGIES + [SCRATCH]),
     split="train|val|test|unlabelled|external|shift_[a-z0-9]+",
     shift="[a-z0-9]+",
+    setting="[A-Za-z0-9_]+",
     kind=f"{UNPRUNED}|{PRIOR_OFF}",
 
 
@@ -191,17 +192,26 @@ def eval_splits(task):
 
 
 def variants():
-    """(criterion, ratio, strategy) of every pruned variant, the scratch controls included."""
+    """(criterion, ratio, strategy) of every pruned variant, the scratch controls included;
+    the strategies of `first_criterion_only` with the first criterion at the grid ratios
+    alone (not at the speed targets)."""
+    first = set(config["first_criterion_only"])
     return (
         [
             (c, r, s)
             for c in config["criteria"]
             for r in ratio_labels()
             for s in STRATEGIES
+            if c == config["criteria"][0] or s not in first
         ]
         + [(c, r, SCRATCH) for c in config["criteria"] for r in SCRATCH_RATIOS]
         # pruned to each speed target with the first criterion, then fine-tuned alike
-        + [(config["criteria"][0], t, s) for t in target_labels() for s in STRATEGIES]
+        + [
+            (config["criteria"][0], t, s)
+            for t in target_labels()
+            for s in STRATEGIES
+            if s not in first
+        ]
     )
 
 
@@ -275,11 +285,16 @@ def benchmark_variants(task, arch):
 
 def metric_paths(split, task=None):
     """Per-image score files of every variant of the study on `split`. On the shifted test
-    sets and the external set, the variants of the first criterion (every strategy, the
-    scratch control, the speed targets) stand for the rest: robustness compares pruned
-    with unpruned, not one criterion with another."""
+    sets and the external set, the variants of the first criterion (every strategy but
+    those of `first_criterion_only`, the scratch control, the speed targets) stand for the
+    rest: robustness compares pruned with unpruned, not one criterion or recipe with another.
+    """
+    first = set(config["first_criterion_only"])
     kinds = [
-        v for v in variants() if not is_shifted(split) or v[0] == config["criteria"][0]
+        v
+        for v in variants()
+        if not is_shifted(split)
+        or (v[0] == config["criteria"][0] and v[2] not in first)
     ]
     paths = []
     for t in [task] if task else config["tasks"]:
@@ -326,6 +341,48 @@ def example_inputs(wildcards):
     return inputs
 
 
+def label_free_options(wildcards):
+    """Fine-tuning settings of one label-free ablation setting: the arch's `finetune`
+    options with the setting's self-supervised loss, EI and SSDU keys replaced and its
+    epochs times its `budget`."""
+    setting = config["label_free_ablation"]["settings"][wildcards.setting]
+    opts = fit_options("finetune", wildcards)
+    opts["selfsup"] = {
+        **opts["selfsup"],
+        wildcards.task: setting.get("selfsup", opts["selfsup"][wildcards.task]),
+    }
+    opts["ei"] = {**opts["ei"], **setting.get("ei", {})}
+    opts["ssdu"] = {**opts["ssdu"], **setting.get("ssdu", {})}
+    opts["epochs"] = int(opts["epochs"]) * int(setting.get("budget", 1))
+    return opts
+
+
+def label_free_settings():
+    """(input key, setting) of every network the label-free table scores: per arch, the
+    unpruned network, the pruned one and each setting's fit."""
+    block = config["label_free_ablation"]
+    return [
+        (f"{arch}_{i}", name)
+        for arch in block["archs"]
+        for i, name in enumerate([UNPRUNED, PRUNED, *block["settings"]])
+    ]
+
+
+def label_free_inputs(wildcards):
+    block = config["label_free_ablation"]
+    task, ratio = block["task"], ratio_label(block["ratio"])
+    inputs = {"val": f"results/data/{task}/val.h5"}
+    for key, name in label_free_settings():
+        arch = key.rsplit("_", 1)[0]
+        if name == UNPRUNED:
+            inputs[key] = unpruned_path(task, arch)
+        elif name == PRUNED:
+            inputs[key] = pruned_path(task, arch, config["criteria"][0], ratio)
+        else:
+            inputs[key] = f"results/labelfree/{task}/{arch}/{name}.pt"
+    return inputs
+
+
 def all_outputs():
     return (
         [
@@ -341,6 +398,11 @@ def all_outputs():
         + (
             ["results/tables/robustness.csv", "results/figures/robustness.png"]
             if any(shift_splits(task) for task in config["tasks"])
+            else []
+        )
+        + (
+            ["results/tables/label_free.csv"]
+            if config.get("label_free_ablation")
             else []
         )
     )

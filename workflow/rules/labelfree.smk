@@ -1,0 +1,60 @@
+# The label-free ablation (config `label_free_ablation`): self-supervised settings (loss,
+# transform group, consistency weight, SSDU split, budget) fine-tune one pruned network
+# each on unlabelled measurements; all are scored on validation data only, and chosen by a
+# label-free score. The test split is never read here.
+
+
+rule label_free_fit:
+    input:
+        pruned=lambda wildcards: pruned_path(
+            wildcards.task,
+            wildcards.arch,
+            config["criteria"][0],
+            ratio_label(config["label_free_ablation"]["ratio"]),
+        ),
+        train=lambda wildcards: f"results/data/{wildcards.task}/{config['finetune'].get('label_free_data', 'unlabelled')}.h5",
+        val="results/data/{task}/val.h5",
+    output:
+        model="results/labelfree/{task}/{arch}/{setting}.pt",
+        history="results/labelfree/{task}/{arch}/{setting}_history.csv",
+    log:
+        "logs/labelfree/{task}/{arch}/{setting}.log",
+    benchmark:
+        "benchmarks/labelfree/{task}/{arch}/{setting}.tsv"
+    conda:
+        "../envs/spade.yaml"
+    threads: config["threads"]["finetune"]
+    resources:
+        gpu=gpu_count,
+        gres=gpu_gres,
+    params:
+        device=config["device"],
+        opts=label_free_options,
+        seed=config["seed"],
+        state="results/labelfree/{task}/{arch}/{setting}.state.pt",
+    script:
+        "../scripts/label_free_fit.py"
+
+
+rule label_free_table:
+    input:
+        unpack(label_free_inputs),
+    output:
+        csv=report(
+            "results/tables/label_free.csv",
+            caption="../report/label_free.rst",
+            category="Tables",
+        ),
+        md="results/tables/label_free.md",
+    log:
+        "logs/labelfree/table.log",
+    conda:
+        "../envs/spade.yaml"
+    params:
+        # (input key, setting name) of each network scored
+        settings=lambda wildcards: label_free_settings(),
+        seed=config["seed"],
+        score=config["finetune"]["ssdu"],
+        device=config["device"],
+    script:
+        "../scripts/label_free_table.py"
