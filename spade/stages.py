@@ -183,25 +183,39 @@ def prune(base_path, data_path, ratio: float, criterion: str, seed: int, out_mod
     return info
 
 
+def timing_input(y: torch.Tensor, task: str, crop: int | None) -> torch.Tensor:
+    """A measurement of the shape the benchmark times (SR: ``crop`` x ``crop`` low-resolution
+    pixels, see :func:`run_benchmark`), made from ``y`` by tiling it: latency depends on the
+    shape, not the content, for a network at fixed iterations, and the search must not read
+    the test images the benchmark times."""
+    if task != "sr" or not crop:
+        return y
+    reps = [1] * (y.dim() - 2) + [-(-int(crop) // y.shape[-2]), -(-int(crop) // y.shape[-1])]
+    return y.repeat(*reps)[..., : int(crop), : int(crop)]
+
+
 def prune_to_speed(base_path, data_path, target: float, criterion: str, seed: int, threads: int, opts: dict,
                    out_model, out_json, device_setting: str = "cpu", round_to: int | None = None,
-                   taylor_images: int = 8) -> dict:
+                   taylor_images: int = 8, crop: int | None = None) -> dict:
     """Prune the unpruned network at the smallest ratio of ``opts['grid']`` whose measured
-    speedup on unlabelled measurement 0 (``data_path``) reaches ``target``
-    (:func:`spade.target.ratio_for_speedup`); the model's criterion column says so
-    (``l1:2x``), its ratio is the one found, and ``out_json`` records every probe."""
+    speedup on unlabelled measurement 0 (``data_path``; SR: tiled to the benchmark's
+    ``crop``, :func:`timing_input`) reaches ``target`` (:func:`spade.target.ratio_for_speedup`);
+    the model's criterion column says so (``l1:2x``), its ratio is the one found, and
+    ``out_json`` records every probe and the shape timed."""
     from spade.target import ratio_for_speedup
 
     set_reproducible(seed, threads)
     torch.use_deterministic_algorithms(False)  # timed with the kernels users run
     device = resolve_device(device_setting)
     model, payload = load_model(base_path)
-    _, physics = load_physics(data_path)
+    task, physics = load_physics(data_path)
     data = H5Split(data_path, False)
     measurements = first_measurements(data, physics, taylor_images)
     y, op = measurements[0]
-    found = ratio_for_speedup(model, op, y, target, opts["grid"], criterion, seed, round_to, int(opts["warmup"]),
+    timed = timing_input(y, task, crop)
+    found = ratio_for_speedup(model, op, timed, target, opts["grid"], criterion, seed, round_to, int(opts["warmup"]),
                               int(opts["repeats"]), device, measurements)
+    found["timed_shape"] = list(timed.shape)
     example = physics.init(y)
     info = prune_model(model, example, found["ratio"], criterion, seed, round_to, measurements)
     base = payload["meta"]["identity"]

@@ -6,6 +6,7 @@ import json
 
 import pandas as pd
 import pytest
+import yaml
 
 from spade.checkpoint import layer_shapes, load_model, load_payload
 
@@ -35,6 +36,8 @@ def test_speed_target_finds_a_ratio_by_measuring_and_fine_tunes_it(extended_run)
     r = extended_run / "results"
     search = json.loads((r / "target/sr/du/l1-x1.05.json").read_text())
     assert search["target"] == 1.05 and search["ratio"] in (0.5, 0.75)
+    crop = yaml.safe_load((extended_run / "results/config.yaml").read_text())["config"]["benchmark"]["crop"]
+    assert search["timed_shape"][-2:] == [crop, crop], "timed at the benchmark's input size"
     probes = {p["ratio"]: p["speedup"] for p in search["probes"]}
     assert search["ratio"] in probes and probes[search["ratio"]] == search["speedup"]
     if search["reached"]:  # the smallest probed ratio that reaches it

@@ -50,5 +50,7 @@ rule prune_to_speed:
         device=config["device"],
         round_to=config.get("round_to"),
         taylor_images=config["taylor_images"],
+        # SR: timed at the benchmark's input size
+        crop=config["benchmark"]["crop"],
     script:
         "../scripts/prune_to_speed.py"

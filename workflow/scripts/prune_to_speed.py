@@ -16,4 +16,5 @@ prune_to_speed(
     device_setting=snakemake.params.device,
     round_to=snakemake.params.round_to,
     taylor_images=snakemake.params.taylor_images,
+    crop=snakemake.params.crop,
 )
