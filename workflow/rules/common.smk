@@ -383,6 +383,37 @@ def label_free_inputs(wildcards):
     return inputs
 
 
+def scale_specs():
+    """(scale, arch) -> what `time_scale` times: the study's MRI networks at the study's
+    image size and coils (scale "study", embedded data), and each `scale_timing.scales`
+    entry's networks; every scale with the study's mask settings."""
+    block, mri = config["scale_timing"], config["data"].get("mri", {})
+    common = {
+        "acceleration": mri.get("acceleration", 4),
+        "center_fraction": mri.get("center_fraction", 0.08),
+    }
+    specs = {}
+    if "mri" in config["tasks"] and "image_size" in mri:
+        for task, arch in study():
+            if task == "mri":
+                net = network_config(SimpleNamespace(task="mri", arch=arch))
+                specs[("study", arch)] = {
+                    **common,
+                    "size": mri["image_size"],
+                    "coils": mri.get("coils", 1),
+                    "network": {"arch": arch, **net},
+                }
+    for name, scale in block["scales"].items():
+        for arch, net in scale["networks"].items():
+            specs[(name, arch)] = {
+                **common,
+                "size": scale["size"],
+                "coils": scale["coils"],
+                "network": {"arch": arch, **net},
+            }
+    return specs
+
+
 def all_outputs():
     return (
         [
@@ -405,4 +436,5 @@ def all_outputs():
             if config.get("label_free_ablation")
             else []
         )
+        + (["results/tables/scale.csv"] if config.get("scale_timing") else [])
     )

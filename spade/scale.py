@@ -1,0 +1,109 @@
+"""Speed at a given network and image scale, without data: what pruning buys at the paper's
+size (DEQ with an EDSR 13 x 64 prior, E2E-VarNet 8 cascades of 18-channel 4-pool U-Nets, at
+320 x 320 with 8 coils) next to the study's small networks, on this machine.
+
+Timing needs no trained weights: every network gets seeded random weights, and a DEQ runs
+a fixed number of solver iterations (:func:`spade.target.fixed_iterations`), so latency
+depends only on widths and shapes. Each scale is pruned (group L1) at every ratio, with
+exact widths and with widths rounded to ``round_to`` (a rounding that keeps every channel
+is left out), and every variant is timed side by
+side with its unpruned network (:func:`spade.benchmark.time_variants`); the table puts the
+measured speedup beside the MAC bound and the Amdahl bound of the unpruned network's prior
+share (:func:`spade.benchmark.time_breakdown`).
+"""
+
+from __future__ import annotations
+
+import copy
+import statistics
+
+import pandas as pd
+import torch
+
+from spade import benchmark as bench
+from spade.models import build_model
+from spade.physics import SingleCoilMRI
+from spade.physics.masks import make_mask
+from spade.physics.mri import MultiCoilMRI, simulate_coil_maps
+from spade.prune import PruningError, prune_model
+from spade.target import fixed_iterations
+
+
+def scale_physics(size: int, coils: int, acceleration: int, center_fraction: float, seed: int = 0):
+    """The MRI operator of one scale: a fixed Cartesian mask and, for ``coils`` > 1,
+    simulated smooth coil maps."""
+    mask = make_mask("fixed", (size, size), acceleration, center_fraction)
+    if coils > 1:
+        return MultiCoilMRI(mask, simulate_coil_maps(coils, (size, size), seed))
+    return SingleCoilMRI(mask)
+
+
+def scale_network(spec: dict, seed: int, iterations: int | None) -> torch.nn.Module:
+    """A network of ``spec`` (:func:`spade.models.build_model`) with seeded random weights; a
+    DEQ at ``iterations`` fixed solver iterations."""
+    torch.manual_seed(seed)
+    model = build_model({"channels": 2, **spec}).eval()
+    if hasattr(model, "last_iterations"):
+        model = fixed_iterations(model, int(iterations or 1))
+    return model
+
+
+def time_scale(name: str, spec: dict, physics, ratios: list[float], round_tos: list[int | None], seed: int,
+               iterations: int | None, warmup: int, repeats: int, breakdown_repeats: int,
+               device: torch.device = torch.device("cpu")) -> pd.DataFrame:
+    """One row per variant of one scale: the unpruned network and each ratio x rounding,
+    timed side by side; latency (median), measured speedup, MAC speedup of the whole
+    network, and the Amdahl bound of the unpruned prior share and the prior's MAC cut."""
+    torch.manual_seed(seed)
+    size = physics.mask.shape[-1]
+    y = physics.forward(torch.rand(1, 2, size, size))
+    base = scale_network(spec, seed, iterations)
+    example = physics.init(y)
+    variants, labels = {"unpruned": base}, {"unpruned": (0.0, None)}
+    for ratio in ratios:
+        for round_to in round_tos:
+            pruned = copy.deepcopy(base)
+            try:
+                prune_model(pruned, example, float(ratio), "l1", seed, round_to)
+            except PruningError:  # rounding kept every channel: nothing to time
+                continue
+            label = f"r{ratio}" + (f"/round{round_to}" if round_to else "/exact")
+            variants[label], labels[label] = pruned, (float(ratio), round_to)
+    costs = {k: bench.cost(m, physics, y) for k, m in variants.items()}
+    variants = {k: m.to(device) for k, m in variants.items()}
+    times = bench.time_variants(variants, physics.to(device), y.to(device), warmup, repeats, device)
+    share = bench.time_breakdown(variants["unpruned"], physics, y, breakdown_repeats, device)["prior_share"]
+    ref_ms, ref = statistics.median(times["unpruned"]), costs["unpruned"]
+    rows = []
+    for label, model in variants.items():
+        ratio, round_to = labels[label]
+        c = costs[label]
+        latency = statistics.median(times[label])
+        rows.append({
+            "scale": name, "arch": spec["arch"], "ratio": ratio,
+            "widths": "" if label == "unpruned" else (f"round_to {round_to}" if round_to else "exact"),
+            "params": c["params"], "macs": c["macs"], "prior_macs": c["prior_macs"], "latency_ms": latency,
+            "speedup": ref_ms / latency, "macs_speedup": ref["macs"] / c["macs"],
+            "amdahl_speedup": bench.amdahl_speedup(share, ref["prior_macs"] / c["prior_macs"]),
+            "prior_share": share, "iterations": iterations if hasattr(model, "max_iter") else None,
+            "input": "x".join(map(str, y.shape[1:])), "repeats": repeats,
+        })
+    return pd.DataFrame(rows)
+
+
+def scale_markdown(table: pd.DataFrame, note: str = "") -> str:
+    """The scale table as Markdown: measured vs MAC vs Amdahl speedup per scale and ratio."""
+    lines = ["# Speed at the paper's scale", "", *([note, ""] if note else []),
+             "Random weights (timing depends on widths and shapes only); DEQ at fixed iterations; every variant "
+             "timed side by side with its unpruned network. Amdahl: the unpruned prior share of the time divided "
+             "by the prior's MAC reduction, the rest unchanged.", "",
+             "| scale | arch | input | ratio | widths | params | GMACs | latency ms | speedup | MAC speedup | "
+             "Amdahl bound | measured / Amdahl |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for _, r in table.iterrows():
+        lines.append(f"| {r.scale} | {r.arch} | {r['input']} | {r.ratio:g} | {r.widths or 'unpruned'} | "
+                     f"{int(r.params):,} | {r.macs / 1e9:.2f} | {r.latency_ms:.1f} | {r.speedup:.2f} | "
+                     f"{r.macs_speedup:.2f} | {r.amdahl_speedup:.2f} | {r.speedup / r.amdahl_speedup:.0%} |")
+    shares = table.drop_duplicates("scale")
+    lines += ["", "Prior share of the unpruned network's time: " + ", ".join(
+        f"{r.scale} {r.prior_share:.0%}" for _, r in shares.iterrows()) + ".", ""]
+    return "\n".join(lines)

@@ -1,0 +1,35 @@
+"""Speed at a scale: pruned networks of a given size timed without data."""
+
+import torch
+
+from spade.scale import scale_markdown, scale_physics, time_scale
+
+DEQ = {"arch": "deq", "prior": {"name": "edsr", "features": 20, "blocks": 2}, "solver": {"memory": 3, "max_iter": 50,
+                                                                                        "tol": 1e-4}}
+VARNET = {"arch": "varnet", "prior": {"name": "unet", "features": 8, "pools": 2}, "cascades": 2,
+          "sens": {"features": 4, "pools": 1}}
+
+
+def test_every_ratio_with_exact_and_rounded_widths_beside_the_unpruned_network():
+    physics = scale_physics(32, 4, 4, 0.08)
+    table = time_scale("small", DEQ, physics, [0.3, 0.6], [None, 8], 0, 2, 0, 2, 1)
+    assert list(table.widths) == ["", "exact", "round_to 8", "exact", "round_to 8"]
+    assert table.speedup.iloc[0] == 1.0 and (table.latency_ms > 0).all()
+    assert (table.iterations == 2).all(), "a DEQ at fixed iterations"
+    pruned = table.iloc[1:]
+    assert (pruned.macs_speedup > 1).all() and (pruned.amdahl_speedup > 1).all()
+    assert (pruned.amdahl_speedup <= pruned.macs_speedup + 1e-9).all() or (table.prior_share > 0.99).all()
+    # rounding to 8 keeps widths that are multiples of 8 (20 * 0.7 = 14 -> 8 or 16, not 14)
+    exact, rounded = table.iloc[1], table.iloc[2]
+    assert rounded.params != exact.params
+    assert table.input.iloc[0] == "4x2x32x32"
+    text = scale_markdown(table, "note")
+    assert "| small | deq | 4x2x32x32 | 0.3 | round_to 8 |" in text and "Prior share" in text
+
+
+def test_varnet_at_a_scale_keeps_its_sensitivity_network_unpruned():
+    physics = scale_physics(32, 4, 4, 0.08)
+    table = time_scale("small", VARNET, physics, [0.5], [None], 0, None, 0, 1, 1)
+    assert len(table) == 2 and table.iterations.isna().all()
+    assert table.macs_speedup.iloc[1] > 1 and table.prior_macs.iloc[1] < table.prior_macs.iloc[0]
+    assert torch.get_num_threads() >= 1
