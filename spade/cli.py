@@ -66,7 +66,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--criterion", choices=[c + g for c in CRITERIA for g in ("", GLOBAL)], default="l1",
                    help="importance (default l1; taylor: gradients of the measurement consistency on --data; "
                         "_global: one budget over all groups)")
-    p.add_argument("--round-to", type=int, default=None, help="round the channels kept down to a multiple")
+    p.add_argument("--round-to", type=int, default=None, help="round the channels kept to a multiple")
     p.add_argument("--seed", type=int, default=0, help="seed of the random criterion (default 0)")
     p.add_argument("-o", "--output", type=Path, required=True, help="the pruned artifact to write")
 

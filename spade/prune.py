@@ -96,7 +96,7 @@ def prune_prior(prior: nn.Module, example: torch.Tensor, ratio: float, criterion
                 round_to: int | None = None) -> nn.Module:
     """Remove ``ratio`` of the channels of every prunable group of ``prior`` in place.
 
-    ``round_to``: round the channels kept down to a multiple of it (CPU and GPU kernels
+    ``round_to``: round the channels kept to a multiple of it (CPU and GPU kernels
     are tuned for such widths; config/config.yaml quotes the measurement)."""
     pruner = make_pruner(prior, example, ratio, criterion, round_to)
     _check_taylor(prior, criterion)
