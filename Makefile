@@ -31,8 +31,9 @@ results-doc:
 	$(BIN)/python -m spade.provenance results-page results/run.md results/tables/summary.md docs/results.md \
 		--validation results/tables/validation.md
 
-# The extended study (config/extended.yaml over the default: criteria and allocation, a
-# speed target, robustness under shift), in extended/ beside the default's results/.
+# The extended study (config/extended.yaml over the default: criteria and allocation, recipes,
+# a speed target, robustness under shift, the label-free ablation, speed at the paper's
+# scale), in extended/ beside the default's results/.
 EXTENDED := --configfile $(CURDIR)/config/config.yaml $(CURDIR)/config/extended.yaml --directory extended
 extended: setup
 	@start=$$(date +%s); \
@@ -42,10 +43,12 @@ extended: setup
 		--config config/config.yaml config/extended.yaml
 	@echo "done: extended/results/tables/, extended/results/figures/, extended/results/report.html"
 
-# docs/extended.md: that run's note above its summary and robustness tables, regenerated.
+# docs/extended.md: that run's note above its summary, robustness, label-free and scale
+# tables, regenerated.
 extended-doc:
 	$(BIN)/python -m spade.provenance results-page extended/results/run.md extended/results/tables/summary.md \
-		docs/extended.md --extra extended/results/tables/robustness.md \
+		docs/extended.md --extra extended/results/tables/robustness.md extended/results/tables/label_free.md \
+		extended/results/tables/scale.md \
 		--title "Results of the extended study" --made-by "make extended-doc"
 
 # tests/slurm/install.sh adds Debian's SLURM and munge packages when run as root (CI);

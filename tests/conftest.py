@@ -79,6 +79,29 @@ def sr_files(tmp_path):
     return _three_splits(tmp_path, "sr", write_sr_split)
 
 
+TINY_DU = {"prior": {"name": "edsr", "features": 8, "blocks": 1}, "steps": 2, "step_size": 1.0}
+TINY_OPTS = {"epochs": 1, "batch_size": 4, "lr": 2e-3, "loss": "l1", "selfsup": {"mri": "ei"},
+             "ssdu": {"loss_fraction": 0.4, "center_fraction": 0.1}, "ei": {"weight": 1.0, "rotate": True},
+             "distill": {"weight": 1.0}, "recipes": {"budget": 3}}
+
+
+@pytest.fixture
+def pruned_du(mri_files, tmp_path):
+    """A tiny MRI du trained 2 epochs, an unlabelled split (the training measurements
+    without /x) and the du pruned at 0.5 (l1) with it: what fine-tuning starts from."""
+    from spade.data import H5Split, read_physics, write_split
+    from spade.stages import prune, train_unpruned
+
+    unpruned, pruned = tmp_path / "unpruned.pt", tmp_path / "pruned.pt"
+    train_unpruned("mri", "du", TINY_DU, {**TINY_OPTS, "epochs": 2}, 0, 1, mri_files["train"], mri_files["val"],
+                   unpruned, tmp_path / "h.csv", tmp_path / "s.pt")
+    source = H5Split(mri_files["train"], True)
+    task, params = read_physics(mri_files["train"])
+    write_split(tmp_path / "unlabelled.h5", task, "unlabelled", source.y, None, source.names, params, {})
+    prune(unpruned, tmp_path / "unlabelled.h5", 0.5, "l1", 0, pruned)
+    return {**mri_files, "unpruned": unpruned, "pruned": pruned, "unlabelled": tmp_path / "unlabelled.h5"}
+
+
 TINY_SPECS = {
     "edsr": {"arch": "du", "channels": 2, "steps": 2, "prior": {"name": "edsr", "features": 16, "blocks": 2}},
     "dncnn": {"arch": "du", "channels": 2, "steps": 2, "prior": {"name": "dncnn", "features": 16, "layers": 4}},

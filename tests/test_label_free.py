@@ -7,15 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import TINY_DU, TINY_OPTS
 
 from spade import losses
-from spade.data import H5Split, read_physics, write_split
 from spade.physics import make_physics
-from spade.stages import finetune, label_free_scores, prune, train_unpruned
+from spade.stages import finetune, label_free_scores
 
-ARCH = {"prior": {"name": "edsr", "features": 8, "blocks": 1}, "steps": 2, "step_size": 1.0}
-OPTS = {"epochs": 1, "batch_size": 4, "lr": 2e-3, "loss": "l1", "selfsup": {"mri": "ei"},
-        "ssdu": {"loss_fraction": 0.4, "center_fraction": 0.1}, "ei": {"weight": 1.0, "rotate": True}}
+ARCH, OPTS = TINY_DU, TINY_OPTS
 
 
 def _smooth(size=32):
@@ -63,28 +61,16 @@ def test_heldout_kspace_score_needs_no_ground_truth_and_ranks_networks():
     assert np.isfinite(scores).all()
 
 
-@pytest.fixture
-def pruned_study(mri_files, tmp_path):
-    unpruned, pruned = tmp_path / "unpruned.pt", tmp_path / "pruned.pt"
-    train_unpruned("mri", "du", ARCH, {**OPTS, "epochs": 2}, 0, 1, mri_files["train"], mri_files["val"], unpruned,
-                   tmp_path / "h.csv", tmp_path / "s.pt")
-    source = H5Split(mri_files["train"], True)
-    task, params = read_physics(mri_files["train"])
-    write_split(tmp_path / "unlabelled.h5", task, "unlabelled", source.y, None, source.names, params, {})
-    prune(unpruned, tmp_path / "unlabelled.h5", 0.5, "l1", 0, pruned)
-    return {**mri_files, "unpruned": unpruned, "pruned": pruned, "unlabelled": tmp_path / "unlabelled.h5"}
-
-
-def test_label_free_table_scores_every_setting_on_validation_and_chooses_without_labels(pruned_study, tmp_path):
+def test_label_free_table_scores_every_setting_on_validation_and_chooses_without_labels(pruned_du, tmp_path):
     fits = []
     for name, opts in (("ei_any", {**OPTS, "ei": {"weight": 1.0, "rotate": True, "angles": "any"}}),
                        ("ssdu", {**OPTS, "selfsup": {"mri": "ssdu"}, "epochs": 2})):
         out = tmp_path / f"{name}.pt"
-        finetune("selfsup", pruned_study["pruned"], None, pruned_study["unlabelled"], pruned_study["val"], opts, 0, 1,
+        finetune("selfsup", pruned_du["pruned"], None, pruned_du["unlabelled"], pruned_du["val"], opts, 0, 1,
                  out, tmp_path / f"{name}.csv", tmp_path / f"{name}.state.pt")
         fits.append((name, str(out)))
-    models = [("unpruned", str(pruned_study["unpruned"])), ("none", str(pruned_study["pruned"])), *fits]
-    table = label_free_scores(models, pruned_study["val"], tmp_path / "lf.csv", tmp_path / "lf.md", 0, 1,
+    models = [("unpruned", str(pruned_du["unpruned"])), ("none", str(pruned_du["pruned"])), *fits]
+    table = label_free_scores(models, pruned_du["val"], tmp_path / "lf.csv", tmp_path / "lf.md", 0, 1,
                               OPTS["ssdu"])
     assert list(table.setting) == ["unpruned", "none", "ei_any", "ssdu"]
     assert list(table.epochs.fillna(0)) == [0, 0, 1, 2]

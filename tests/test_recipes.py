@@ -4,22 +4,20 @@ at a compute each fit records (prior evaluations)."""
 import pandas as pd
 import pytest
 import torch
+from conftest import TINY_DU, TINY_OPTS
 
 from spade import losses
 from spade.checkpoint import layer_shapes, load_model, load_payload
 from spade.config import ConfigError, check_config
-from spade.data import H5Split, read_physics, write_split
+from spade.data import H5Split, read_physics
 from spade.models import build_model
 from spade.physics import make_physics
 from spade.prune import StepwisePruning, prior_channels, prune_model
-from spade.stages import finetune, prune, train_unpruned
+from spade.stages import finetune
 from spade.train import TeacherOutputs
 from spade.variants import PALETTE, parse_strategy, strategy_names, strategy_rule
 
-ARCH = {"prior": {"name": "edsr", "features": 8, "blocks": 1}, "steps": 2, "step_size": 1.0}
-OPTS = {"epochs": 1, "batch_size": 4, "lr": 2e-3, "loss": "l1", "selfsup": {"mri": "ei"},
-        "ssdu": {"loss_fraction": 0.4, "center_fraction": 0.1}, "ei": {"weight": 1.0, "rotate": True},
-        "distill": {"weight": 1.0}, "recipes": {"budget": 3}}
+ARCH, OPTS = TINY_DU, TINY_OPTS
 
 
 def test_strategy_names_parse_into_strategy_and_recipe():
@@ -91,18 +89,6 @@ def test_stepwise_pruning_refuses_global_allocation():
         StepwisePruning(model, torch.rand(1, 2, 16, 16), 0.5, "l1_global", steps=2)
 
 
-@pytest.fixture
-def pruned_study(mri_files, tmp_path):
-    unpruned, pruned = tmp_path / "unpruned.pt", tmp_path / "pruned.pt"
-    train_unpruned("mri", "du", ARCH, {**OPTS, "epochs": 2}, 0, 1, mri_files["train"], mri_files["val"], unpruned,
-                   tmp_path / "h.csv", tmp_path / "s.pt")
-    source = H5Split(mri_files["test"], True)
-    task, params = read_physics(mri_files["test"])
-    write_split(tmp_path / "unlabelled.h5", task, "unlabelled", source.y, None, source.names, params, {})
-    prune(unpruned, tmp_path / "unlabelled.h5", 0.5, "l1", 0, pruned)
-    return {**mri_files, "unpruned": unpruned, "pruned": pruned, "unlabelled": tmp_path / "unlabelled.h5"}
-
-
 def _finetune(study, tmp_path, strategy, **kw):
     out = tmp_path / f"{strategy}.pt"
     rule = strategy_rule(strategy)
@@ -112,13 +98,13 @@ def _finetune(study, tmp_path, strategy, **kw):
     return out
 
 
-def test_recipes_spend_budget_times_the_epochs_and_record_the_compute(pruned_study, tmp_path):
-    plain = load_payload(_finetune(pruned_study, tmp_path, "distill"))["meta"]
-    long = load_payload(_finetune(pruned_study, tmp_path, "supervised-long"))["meta"]
-    stepwise_path = _finetune(pruned_study, tmp_path, "supervised-iter", base_path=pruned_study["unpruned"],
-                              prune_data_path=pruned_study["unlabelled"])
+def test_recipes_spend_budget_times_the_epochs_and_record_the_compute(pruned_du, tmp_path):
+    plain = load_payload(_finetune(pruned_du, tmp_path, "distill"))["meta"]
+    long = load_payload(_finetune(pruned_du, tmp_path, "supervised-long"))["meta"]
+    stepwise_path = _finetune(pruned_du, tmp_path, "supervised-iter", base_path=pruned_du["unpruned"],
+                              prune_data_path=pruned_du["unlabelled"])
     stepwise = load_payload(stepwise_path)["meta"]
-    images = len(H5Split(pruned_study["train"], True))
+    images = len(H5Split(pruned_du["train"], True))
     assert plain["cost"]["epochs"] == 1 and long["cost"]["epochs"] == 3 and stepwise["cost"]["epochs"] == 3
     assert plain["cost"]["data"] == "labelled pairs + teacher"
     # two unrolled steps: two prior evaluations per image and epoch
@@ -130,14 +116,14 @@ def test_recipes_spend_budget_times_the_epochs_and_record_the_compute(pruned_stu
                                                                                             "budget": 3}
     # the same widths as the one-shot model that stands beside it (and for it, in timings)
     model, _ = load_model(stepwise_path)
-    assert layer_shapes(model) == layer_shapes(load_model(pruned_study["pruned"])[0])
+    assert layer_shapes(model) == layer_shapes(load_model(pruned_du["pruned"])[0])
     assert sorted(p.name for p in tmp_path.glob("supervised-iter.state.step*.pt")) == [
         f"supervised-iter.state.step{i}.pt" for i in (1, 2, 3)]
 
 
-def test_iterative_recipe_needs_the_unpruned_network(pruned_study, tmp_path):
+def test_iterative_recipe_needs_the_unpruned_network(pruned_du, tmp_path):
     with pytest.raises(ValueError, match="stepwise pruning needs the unpruned network"):
-        _finetune(pruned_study, tmp_path, "school-iter")
+        _finetune(pruned_du, tmp_path, "school-iter")
 
 
 def _minimal(strategies, criteria):

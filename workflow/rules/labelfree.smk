@@ -29,11 +29,13 @@ rule label_free_fit:
         gres=gpu_gres,
     params:
         device=config["device"],
+        strategy="selfsup",
         opts=label_free_options,
         seed=config["seed"],
+        taylor_images=config["taylor_images"],
         state="results/labelfree/{task}/{arch}/{setting}.state.pt",
     script:
-        "../scripts/label_free_fit.py"
+        "../scripts/finetune.py"
 
 
 rule label_free_table:

@@ -4,7 +4,8 @@ from spade.stages import finetune
 
 log_to_file(snakemake.log[0])
 finetune(
-    strategy_name=snakemake.wildcards.strategy,
+    # the label-free ablation's fits name their strategy in params
+    strategy_name=snakemake.params.get("strategy", snakemake.wildcards.get("strategy")),
     pruned_path=snakemake.input.pruned,
     teacher_path=snakemake.input.get("teacher"),
     train_path=snakemake.input.train,
