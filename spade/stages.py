@@ -352,7 +352,7 @@ def label_free_scores(models: list[tuple[str, str]], val_path, out_csv, out_md, 
 
 
 def label_free_markdown(table: pd.DataFrame) -> str:
-    """The label-free ablation as Markdown: one table per task, arch and ratio."""
+    """The label-free ablation as Markdown: one table per task and arch."""
     lines = ["# Label-free recovery on validation data", "",
              "Each self-supervised setting fine-tunes the same pruned network on unlabelled measurements. The "
              "choice is made on `heldout_kspace` (reconstruct from part of each validation acquisition, predict the "

@@ -27,7 +27,7 @@ from spade import losses
 from spade.checkpoint import save_atomic
 from spade.log import Heartbeat
 from spade.physics import batch_physics
-from spade.variants import parse_strategy, strategy_rule, strategy_names
+from spade.variants import parse_strategy, strategy_rule
 
 
 def set_reproducible(seed: int, threads: int) -> None:
@@ -91,9 +91,6 @@ def make_strategy(name: str, task: str, cfg: dict, teacher: nn.Module | None = N
                 float(opts.get("mc_weight", 1.0))))
         raise ValueError(f"unknown self-supervised method {method!r} for task {task}; expected ssdu or ei")
     raise ValueError(f"strategy {name!r} is in spade.variants.STRATEGIES but has no loss in make_strategy")
-
-
-STRATEGIES = tuple(strategy_names())
 
 
 def _fingerprint(settings: dict) -> str:
@@ -294,7 +291,8 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts:
             running, seen = running + loss.item() * n, seen + n
             if getattr(model, "last_iterations", None) is not None:
                 solves.append(model.last_iterations.float().mean().item())
-        prior_calls = calls.count / seen  # before validation, which is not training compute
+        # before validation, which is not training compute; None for a network without priors()
+        prior_calls = calls.count / seen if calls.handles else None
         val = evaluate_loss(model, strategy, physics, val_set, batch_size, seed + 7919, device)
         row = {"epoch": epoch + 1, "train_loss": running / seen, "val_loss": val,
                "lr": scheduler.get_last_lr()[0], "seconds": time.perf_counter() - tic,
