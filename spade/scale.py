@@ -100,10 +100,11 @@ def scale_markdown(table: pd.DataFrame, note: str = "") -> str:
              "| scale | arch | input | ratio | widths | params | GMACs | latency ms | speedup | MAC speedup | "
              "Amdahl bound | measured / Amdahl |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for _, r in table.iterrows():
-        lines.append(f"| {r.scale} | {r.arch} | {r['input']} | {r.ratio:g} | {r.widths or 'unpruned'} | "
+        widths = r.widths if isinstance(r.widths, str) and r.widths else "unpruned"  # "" reads back as NaN
+        lines.append(f"| {r.scale} | {r.arch} | {r['input']} | {r.ratio:g} | {widths} | "
                      f"{int(r.params):,} | {r.macs / 1e9:.2f} | {r.latency_ms:.1f} | {r.speedup:.2f} | "
                      f"{r.macs_speedup:.2f} | {r.amdahl_speedup:.2f} | {r.speedup / r.amdahl_speedup:.0%} |")
-    shares = table.drop_duplicates("scale")
+    shares = table.drop_duplicates(["scale", "arch"])
     lines += ["", "Prior share of the unpruned network's time: " + ", ".join(
-        f"{r.scale} {r.prior_share:.0%}" for _, r in shares.iterrows()) + ".", ""]
+        f"{r.scale} {r.arch} {r.prior_share:.0%}" for _, r in shares.iterrows()) + ".", ""]
     return "\n".join(lines)

@@ -25,6 +25,9 @@ def test_every_ratio_with_exact_and_rounded_widths_beside_the_unpruned_network()
     assert table.input.iloc[0] == "4x2x32x32"
     text = scale_markdown(table, "note")
     assert "| small | deq | 4x2x32x32 | 0.3 | round_to 8 |" in text and "Prior share" in text
+    # as read back from the CSV (the unpruned row's empty widths become NaN)
+    again = scale_markdown(table.assign(widths=table.widths.replace("", float("nan"))))
+    assert "| small | deq | 4x2x32x32 | 0 | unpruned |" in again and "small deq " in again
 
 
 def test_varnet_at_a_scale_keeps_its_sensitivity_network_unpruned():
