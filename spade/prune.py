@@ -87,11 +87,6 @@ def make_pruner(prior: nn.Module, example: torch.Tensor, ratio: float, criterion
     )
 
 
-def _check_taylor(prior: nn.Module, criterion: str) -> None:
-    if parse_criterion(criterion)[0] == "taylor" and not any(p.grad is not None for p in prior.parameters()):
-        raise PruningError("the taylor criterion needs gradients on the prior: run taylor_gradients first")
-
-
 def prune_prior(prior: nn.Module, example: torch.Tensor, ratio: float, criterion: str = "l1",
                 round_to: int | None = None) -> nn.Module:
     """Remove ``ratio`` of the channels of every prunable group of ``prior`` in place.
@@ -99,7 +94,8 @@ def prune_prior(prior: nn.Module, example: torch.Tensor, ratio: float, criterion
     ``round_to``: round the channels kept to a multiple of it (CPU and GPU kernels
     are tuned for such widths; config/config.yaml quotes the measurement)."""
     pruner = make_pruner(prior, example, ratio, criterion, round_to)
-    _check_taylor(prior, criterion)
+    if parse_criterion(criterion)[0] == "taylor" and not any(p.grad is not None for p in prior.parameters()):
+        raise PruningError("the taylor criterion needs gradients on the prior: run taylor_gradients first")
     pruner.step()
     return prior
 
@@ -150,8 +146,7 @@ class StepwisePruning:
         if parse_criterion(self.criterion)[0] == "taylor":
             taylor_gradients(self.model, self.measurements or [])
         params = sum(p.numel() for p in self.model.parameters())
-        for prior, pruner in zip(self.model.priors(), self.pruners):
-            _check_taylor(prior, self.criterion)
+        for pruner in self.pruners:
             pruner.step()
         self.done += 1
         self.model.zero_grad(set_to_none=True)

@@ -161,16 +161,22 @@ def first_measurements(data: H5Split, physics, n: int) -> list[tuple]:
             for i in range(min(int(n), len(data)))]
 
 
+def pruning_data(data_path, n: int) -> tuple[str, torch.Tensor, list[tuple]]:
+    """What pruning reads from a measurement-only split: its task, an example input of the
+    priors (sample 0's ``A^H y`` under the file's operator) and the first ``n`` measurements
+    with their own operators (the taylor criterion's gradients, the speed search's input)."""
+    task, physics = load_physics(data_path)
+    data = H5Split(data_path, False)
+    return task, physics.init(data.y[0][None]), first_measurements(data, physics, n)
+
+
 def prune(base_path, data_path, ratio: float, criterion: str, seed: int, out_model,
           round_to: int | None = None, taylor_images: int = 8) -> dict:
     """Prune the unpruned network's priors. ``data_path``: measurements only (the
     unlabelled split): an example input, and for the taylor criterion the first
     ``taylor_images`` measurements whose consistency loss gives the gradients."""
     model, payload = load_model(base_path)
-    _, physics = load_physics(data_path)
-    data = H5Split(data_path, False)
-    example = physics.init(data.y[0][None])  # sample 0, whose operator load_physics gives
-    measurements = first_measurements(data, physics, taylor_images)
+    _, example, measurements = pruning_data(data_path, taylor_images)
     info = prune_model(model, example, ratio, criterion, seed, round_to, measurements)
     base = payload["meta"]["identity"]
     meta = {"stage": "prune", "identity": identity(base["task"], base["arch"], criterion, ratio, PRUNED),
@@ -208,15 +214,12 @@ def prune_to_speed(base_path, data_path, target: float, criterion: str, seed: in
     torch.use_deterministic_algorithms(False)  # timed with the kernels users run
     device = resolve_device(device_setting)
     model, payload = load_model(base_path)
-    task, physics = load_physics(data_path)
-    data = H5Split(data_path, False)
-    measurements = first_measurements(data, physics, taylor_images)
+    task, example, measurements = pruning_data(data_path, taylor_images)
     y, op = measurements[0]
     timed = timing_input(y, task, crop)
     found = ratio_for_speedup(model, op, timed, target, opts["grid"], criterion, seed, round_to, int(opts["warmup"]),
                               int(opts["repeats"]), device, measurements)
     found["timed_shape"] = list(timed.shape)
-    example = physics.init(y)
     info = prune_model(model, example, found["ratio"], criterion, seed, round_to, measurements)
     base = payload["meta"]["identity"]
     meta = {"stage": "prune", "identity": identity(base["task"], base["arch"], target_criterion(criterion, target),
@@ -277,13 +280,9 @@ def fit_stepwise(pruned, pruned_meta: dict, base_path, prune_data_path, steps: i
     ratio of ``pruned`` (``pruned_meta``: its metadata), fine-tuning between steps (each
     step resumable on its own state file); refuses a result whose widths differ from
     ``pruned``'s, which stands for it in the timings of fixed-iteration networks."""
-
     ident = pruned_meta["identity"]
     model, _ = load_model(base_path)
-    _, prune_physics = load_physics(prune_data_path)
-    data = H5Split(prune_data_path, False)
-    example = prune_physics.init(data.y[0][None])
-    measurements = first_measurements(data, prune_physics, taylor_images)
+    _, example, measurements = pruning_data(prune_data_path, taylor_images)
     pruning = StepwisePruning(model, example, float(ident["ratio"]), ident["criterion"], seed,
                               pruned_meta.get("round_to"), steps, measurements)
     history, state_path = [], Path(state_path)

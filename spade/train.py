@@ -197,13 +197,10 @@ class TeacherOutputs(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int):
         item = self.dataset[i]
-        params = ()
-        if self.per_sample:
-            *item, last = item
-            params = (last,)
-            item = item if len(item) > 1 else item[0]
-        data = tuple(item) if isinstance(item, (tuple, list)) else (item,)
-        return (*data, self.outputs[i], *params)
+        item = tuple(item) if isinstance(item, (tuple, list)) else (item,)
+        if self.per_sample:  # the physics arrays stay last
+            return (*item[:-1], self.outputs[i], item[-1])
+        return (*item, self.outputs[i])
 
 
 def evaluate_loss(model, strategy: Strategy, physics, dataset, batch_size: int, seed: int,

@@ -358,11 +358,11 @@ def label_free_options(wildcards):
 
 
 def label_free_settings():
-    """(input key, setting) of every network the label-free table scores: per arch, the
-    unpruned network, the pruned one and each setting's fit."""
+    """(input key, arch, setting) of every network the label-free table scores: per arch,
+    the unpruned network, the pruned one and each setting's fit."""
     block = config["label_free_ablation"]
     return [
-        (f"{arch}_{i}", name)
+        (f"{arch}_{i}", arch, name)
         for arch in block["archs"]
         for i, name in enumerate([UNPRUNED, PRUNED, *block["settings"]])
     ]
@@ -372,8 +372,7 @@ def label_free_inputs(wildcards):
     block = config["label_free_ablation"]
     task, ratio = block["task"], ratio_label(block["ratio"])
     inputs = {"val": f"results/data/{task}/val.h5"}
-    for key, name in label_free_settings():
-        arch = key.rsplit("_", 1)[0]
+    for key, arch, name in label_free_settings():
         if name == UNPRUNED:
             inputs[key] = unpruned_path(task, arch)
         elif name == PRUNED:

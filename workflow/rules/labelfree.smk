@@ -54,7 +54,7 @@ rule label_free_table:
         "../envs/spade.yaml"
     params:
         # (input key, setting name) of each network scored
-        settings=lambda wildcards: label_free_settings(),
+        settings=lambda wildcards: [(k, n) for k, _, n in label_free_settings()],
         seed=config["seed"],
         score=config["finetune"]["ssdu"],
         device=config["device"],
