@@ -233,12 +233,12 @@ def finetune(model: nn.Module, strategy: str, physics, data: TensorSplit, *, val
     The label-free strategies refuse data with targets, so ground truth cannot reach them.
     Keeps the weights with the lowest loss on ``val`` (default: ``data``); returns the
     per-epoch history. ``workdir`` keeps the resumable state (default: a temporary folder)."""
+    from spade.strategies import REGISTRY
     from spade.train import fit, make_strategy
-    from spade.variants import STRATEGIES
 
-    if strategy not in STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy!r}; expected one of {sorted(STRATEGIES)}")
-    rule = STRATEGIES[strategy]
+    if strategy not in REGISTRY:
+        raise ValueError(f"unknown strategy {strategy!r}; expected one of {sorted(REGISTRY)}")
+    rule = REGISTRY[strategy]
     for name, split in (("data", data), ("val", val)):
         if split is None:
             continue

@@ -19,6 +19,7 @@ import json
 import sys
 from pathlib import Path
 
+from spade import strategies
 from spade.variants import CRITERIA, GLOBAL
 
 PROG = "spade"
@@ -71,14 +72,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True, help="the pruned artifact to write")
 
     p = sub.add_parser("finetune", help="fine-tune a pruned network",
-                       description="Fine-tune a pruned artifact. supervised reads ground truth; school (the "
-                                   "unpruned --teacher) and selfsup read measurements only, and select their "
-                                   "checkpoint on their own loss over the validation measurements.")
+                       description="Fine-tune a pruned artifact. " + " ".join(
+                           f"{s.name}: {s.summary}." for s in strategies.REGISTRY.values()) + " Label-free "
+                           "strategies read measurements only and select their checkpoint on their own loss over "
+                           "the validation measurements. A recipe suffix: -long (--budget x the epochs), -iter "
+                           "(pruning the --teacher in --budget steps to the model's widths, fine-tuning between).")
     p.add_argument("model", type=Path, help="the pruned artifact")
-    p.add_argument("--strategy", choices=["supervised", "school", "selfsup"], required=True)
+    p.add_argument("--strategy", choices=strategies.names(), required=True)
     p.add_argument("--train", type=Path, required=True, help="training split (label-free: unlabelled.h5)")
     p.add_argument("--val", type=Path, required=True, help="validation split")
-    p.add_argument("--teacher", type=Path, help="the unpruned artifact (school only)")
+    p.add_argument("--teacher", type=Path,
+                   help="the unpruned artifact (strategies with a teacher, and -iter recipes, which prune it)")
+    p.add_argument("--prune-data", type=Path, help="-iter recipes: the measurements pruning reads (unlabelled.h5)")
+    p.add_argument("--budget", type=int, default=3, help="recipes: times the epochs (default 3)")
+    p.add_argument("--distill-weight", type=float, default=1.0, help="distill: weight of the teacher term")
     _fit_options(p, epochs=2, lr=5e-4)
     g = p.add_argument_group("self-supervision (the config's finetune.selfsup/ei/ssdu keys)")
     g.add_argument("--selfsup", choices=["ei", "ssdu"], default="ei", help="self-supervised loss (default ei)")
@@ -164,20 +171,25 @@ def run(args) -> None:
         print(f"{args.output}: parameters {info['params_before']:,} -> {info['params_after']:,}, "
               f"{info['channel_ratio']:.3f} of the prior channels removed")
     elif args.command == "finetune":
-        if args.strategy == "school" and args.teacher is None:
-            raise ValueError("--strategy school needs --teacher (the unpruned artifact)")
+        strategy = strategies.StrategyName.parse(args.strategy)
+        if (strategy.spec.needs_teacher or strategy.recipe == "iter") and args.teacher is None:
+            raise ValueError(f"--strategy {strategy} needs --teacher (the unpruned artifact)")
+        if strategy.recipe == "iter" and args.prune_data is None:
+            raise ValueError(f"--strategy {strategy} needs --prune-data (the measurements pruning reads)")
         opts = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
                 "lr_min_factor": args.lr_min_factor, "loss": args.loss, "grad_clip": args.grad_clip or None,
                 "ei": {"weight": args.ei_weight, "rotate": args.ei_rotate},
-                "ssdu": {"loss_fraction": args.ssdu_loss_fraction, "center_fraction": args.ssdu_center_fraction}}
+                "ssdu": {"loss_fraction": args.ssdu_loss_fraction, "center_fraction": args.ssdu_center_fraction},
+                "distill": {"weight": args.distill_weight}, "recipes": {"budget": args.budget}}
         from spade.data import read_physics
 
         task, _ = read_physics(args.train)
         opts["selfsup"] = {task: args.selfsup}
         history = args.history or args.output.with_name(args.output.stem + "_history.csv")
         state = args.output.with_name(args.output.name + ".state.pt")
-        stages.finetune(args.strategy, args.model, args.teacher, args.train, args.val, opts, args.seed,
-                        args.threads, args.output, history, state, args.device)
+        stages.finetune(strategy, args.model, args.teacher, args.train, args.val, opts, args.seed,
+                        args.threads, args.output, history, state, args.device, base_path=args.teacher,
+                        prune_data_path=args.prune_data)
         print(f"{args.output}: fine-tuned ({args.strategy}); history {history}")
     elif args.command == "evaluate":
         if args.classical == (args.model is not None):

@@ -10,13 +10,27 @@ from __future__ import annotations
 
 import re
 
-from spade.variants import GLOBAL, parse_strategy
+from spade.strategies import StrategyName, pattern
+from spade.variants import GLOBAL
 
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
 class ConfigError(ValueError):
     """A config that the schema or the study's own rules refuse (one line per problem)."""
+
+
+def load_schema(path) -> dict:
+    """The config schema at ``path`` with the strategy names of the registry
+    (:mod:`spade.strategies`) filled in: the YAML file says only that a strategy is a
+    string, so that a strategy is added in one place."""
+    import yaml
+    from pathlib import Path
+
+    schema = yaml.safe_load(Path(path).read_text())
+    for key in ("strategies", "first_criterion_only"):
+        schema["properties"][key]["items"]["pattern"] = pattern()
+    return schema
 
 
 def _dotted(path) -> str:
@@ -86,7 +100,7 @@ def study_problems(config: dict) -> list[str]:
         for where in (("data", task), ("train", task), ("finetune", task)):
             if task not in config.get(where[0], {}):
                 lines.append(f"config key '{'.'.join(where)}' is missing: task {task!r} is in `tasks`")
-        selfsup = [s for s in config.get("strategies", []) if parse_strategy(s)[0] == "selfsup"]
+        selfsup = [s for s in config.get("strategies", []) if StrategyName.parse(s).base == "selfsup"]
         if selfsup and task not in config.get("finetune", {}).get("selfsup", {}):
             lines.append(f"config key 'finetune.selfsup.{task}' is missing: strategy {selfsup[0]} runs on task {task!r}")
     stray = [s for s in config.get("first_criterion_only", []) if s not in config.get("strategies", [])]
@@ -99,7 +113,7 @@ def study_problems(config: dict) -> list[str]:
                 ablation.get("task") not in config.get("models", {}).get(arch, {}):
             lines.append(f"config key 'label_free_ablation.archs': {arch!r} on task {ablation.get('task')!r} is not "
                          "in the study (`tasks`, `archs`, `models`)")
-    stepwise = [s for s in config.get("strategies", []) if parse_strategy(s)[1] == "iter"]
+    stepwise = [s for s in config.get("strategies", []) if StrategyName.parse(s).recipe == "iter"]
     criteria = config.get("criteria", [])
     # a stepwise strategy runs with every criterion, or with the first alone
     runs_with = criteria[:1] if stepwise and set(stepwise) <= set(config.get("first_criterion_only", [])) else criteria

@@ -21,6 +21,8 @@ from spade.variants import CRITERIA, GLOBAL
 
 # under global allocation, the most any one group may lose (it must keep a channel)
 GLOBAL_MAX_RATIO = 0.9
+# measurements whose consistency loss gives the taylor criterion's gradients (config taylor_images)
+DEFAULT_TAYLOR_IMAGES = 8
 
 
 def parse_criterion(name: str) -> tuple[str, bool]:
@@ -173,3 +175,30 @@ def prune_model(model: nn.Module, example_image: torch.Tensor, ratio: float, cri
     """Prune every prior of ``model`` in one shot and check the result; returns widths
     before/after. ``measurements``: ``(y, physics)`` pairs for the taylor criterion's gradients."""
     return StepwisePruning(model, example_image, ratio, criterion, seed, round_to, 1, measurements).step()
+
+
+def fit_stepwise(pruning: StepwisePruning, target_shapes, strategy, physics, train_set, val_set, opts: dict,
+                 seed: int, state_path, history_path, device, log=print):
+    """Iterative pruning with fine-tuning between steps: ``pruning.steps`` times, one
+    pruning step then :func:`spade.train.fit` with ``strategy`` (each step resumable on its
+    own state file). Refuses a result whose widths differ from ``target_shapes`` (the
+    one-shot model's, which stands for it in the timings of fixed-iteration networks).
+    Returns ``(model, history)``, each history row with its ``step``."""
+    from pathlib import Path
+
+    from spade.train import fit, write_history
+
+    model, history, state_path = pruning.model, [], Path(state_path)
+    for step in range(1, pruning.steps + 1):
+        info = pruning.step()
+        log(f"pruning step {step}/{pruning.steps}: {info['channel_ratio']:.3f} of the prior channels removed")
+        model, part = fit(model, strategy, physics, train_set, val_set, opts, seed + step - 1,
+                          state_path.with_name(f"{state_path.stem}.step{step}{state_path.suffix}"), history_path,
+                          log=log, device=device)
+        history += [{**row, "step": step} for row in part]
+        model = pruning.model = model.cpu()  # the pruner's example and measurements live on the CPU
+    if layer_shapes(model) != target_shapes:
+        raise RuntimeError(f"stepwise pruning to {pruning.criterion} {pruning.ratio} ended at other widths than "
+                           f"the one-shot model it stands beside")
+    write_history(history, history_path)
+    return model.to(device), history

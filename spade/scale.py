@@ -89,22 +89,3 @@ def time_scale(name: str, spec: dict, physics, ratios: list[float], round_tos: l
             "input": "x".join(map(str, y.shape[1:])), "repeats": repeats,
         })
     return pd.DataFrame(rows)
-
-
-def scale_markdown(table: pd.DataFrame, note: str = "") -> str:
-    """The scale table as Markdown: measured vs MAC vs Amdahl speedup per scale and ratio."""
-    lines = ["# Speed at the paper's scale", "", *([note, ""] if note else []),
-             "Random weights (timing depends on widths and shapes only); DEQ at fixed iterations; every variant "
-             "timed side by side with its unpruned network. Amdahl: the unpruned prior share of the time divided "
-             "by the prior's MAC reduction, the rest unchanged.", "",
-             "| scale | arch | input | ratio | widths | params | GMACs | latency ms | speedup | MAC speedup | "
-             "Amdahl bound | measured / Amdahl |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for _, r in table.iterrows():
-        widths = r.widths if isinstance(r.widths, str) and r.widths else "unpruned"  # "" reads back as NaN
-        lines.append(f"| {r.scale} | {r.arch} | {r['input']} | {r.ratio:g} | {widths} | "
-                     f"{int(r.params):,} | {r.macs / 1e9:.2f} | {r.latency_ms:.1f} | {r.speedup:.2f} | "
-                     f"{r.macs_speedup:.2f} | {r.amdahl_speedup:.2f} | {r.speedup / r.amdahl_speedup:.0%} |")
-    shares = table.drop_duplicates(["scale", "arch"])
-    lines += ["", "Prior share of the unpruned network's time: " + ", ".join(
-        f"{r.scale} {r.arch} {r.prior_share:.0%}" for _, r in shares.iterrows()) + ".", ""]
-    return "\n".join(lines)

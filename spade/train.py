@@ -23,11 +23,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from spade import losses
 from spade.checkpoint import save_atomic
 from spade.log import Heartbeat
 from spade.physics import batch_physics
-from spade.variants import parse_strategy, strategy_rule
+from spade.strategies import StrategyName
 
 
 def set_reproducible(seed: int, threads: int) -> None:
@@ -56,41 +55,15 @@ class Strategy:
     paired_loss: Callable | None = None
 
 
-def make_strategy(name: str, task: str, cfg: dict, teacher: nn.Module | None = None) -> Strategy:
-    """The loss of strategy ``name`` (a recipe suffix is allowed: the loss is its strategy's)
-    with its settings ``cfg`` (the config's ``finetune`` block)."""
-    base = parse_strategy(name)[0]
-    pixel = cfg.get("loss", "l1")
-    needs_target = strategy_rule(name).needs_target  # the strategy table of spade.variants
-    if base == "supervised":
-        return Strategy(name, needs_target, lambda m, p, b, g: losses.supervised_loss(m, p, b[0], b[1], pixel))
-    if base in ("school", "distill") and teacher is None:
-        raise ValueError(f"the {base} strategy needs the unpruned teacher network")
-    if base == "distill":
-        teacher.eval().requires_grad_(False)
-        weight = float(cfg.get("distill", {}).get("weight", 1.0))
-        return Strategy(name, needs_target, lambda m, p, b, g: losses.distill_loss(
-            m, teacher, p, b[0], b[1], weight, pixel), teacher,
-            # (y, x, teacher output) batches, the teacher's outputs computed once
-            lambda m, p, b, g: losses.distill_loss(m, None, p, b[0], b[1], weight, pixel, b[2]))
-    if base == "school":
-        teacher.eval().requires_grad_(False)
-        return Strategy(name, needs_target, lambda m, p, y, g: losses.school_loss(m, teacher, p, y, pixel), teacher,
-                        # the teacher's output stands where supervised fine-tuning has x
-                        lambda m, p, b, g: losses.supervised_loss(m, p, b[0], b[1], pixel))
-    if base == "selfsup":
-        method = cfg["selfsup"][task]
-        if method == "ssdu":
-            opts = cfg["ssdu"]
-            return Strategy(name, needs_target, lambda m, p, y, g: losses.ssdu_loss(
-                m, p, y, g, float(opts["loss_fraction"]), float(opts["center_fraction"])))
-        if method == "ei":
-            opts = cfg["ei"]
-            return Strategy(name, needs_target, lambda m, p, y, g: losses.ei_loss(
-                m, p, y, g, float(opts["weight"]), bool(opts["rotate"]), opts.get("angles", "right"),
-                float(opts.get("mc_weight", 1.0))))
-        raise ValueError(f"unknown self-supervised method {method!r} for task {task}; expected ssdu or ei")
-    raise ValueError(f"strategy {name!r} is in spade.variants.STRATEGIES but has no loss in make_strategy")
+def make_strategy(name, task: str, cfg: dict, teacher: nn.Module | None = None) -> Strategy:
+    """The loss of strategy ``name`` (a :class:`spade.strategies.StrategyName`, or a name
+    such as ``school`` or ``supervised-iter``: the loss is the registry entry's) with its
+    settings ``cfg`` (the config's ``finetune`` block)."""
+    strategy = StrategyName.parse(name)
+    spec = strategy.spec
+    built = spec.build(task, cfg, teacher)
+    return Strategy(str(strategy), spec.needs_target, built.loss, teacher if spec.needs_teacher else None,
+                    built.paired_loss)
 
 
 def _fingerprint(settings: dict) -> str:

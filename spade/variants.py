@@ -1,107 +1,40 @@
-"""What a variant of the study is, and what each fine-tuning strategy needs: one table
-that the library, the workflow and the summary all read.
+"""What a variant of the study is: a small value object with its identity columns, its
+path key and its label, built once and never parsed back from a label.
 
-Every artifact records its identity (``task, arch, criterion, ratio, strategy``) in its
-metadata, every evaluation and benchmark row carries it as columns, and the summary is a
-merge on those columns, never a parse of a label.
+Every artifact records its identity in its metadata, every evaluation and benchmark row
+carries it as columns (:data:`IDENTITY`), and the summary is a merge on those columns.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 
-IDENTITY = ("task", "arch", "criterion", "ratio", "strategy")
+IDENTITY = ("task", "arch", "criterion", "ratio", "strategy", "target")
 
 # The kinds of rows beside the fine-tuning strategies (one word each, everywhere).
 CLASSICAL = "classical"  # zero-filled A^H y (MRI), bicubic (SR): no network
 UNPRUNED = "unpruned"  # the trained network before pruning
 PRIOR_OFF = "prior-off"  # the unpruned network with every prior the identity (pure physics)
-PRUNED = "none"  # pruned, not fine-tuned
+PRUNED = "none"  # pruned, not fine-tuned (strategy "none")
 SCRATCH = "scratch"  # the pruned widths trained from random init with the unpruned budget
-
-
-@dataclass(frozen=True)
-class StrategyRule:
-    """What a fine-tuning strategy reads: ground truth (``needs_target``), the unpruned
-    network (``needs_teacher``), and which data it trains on (label-free strategies train
-    on measurements the unpruned network never saw: the unlabelled split, or the test
-    measurements in the paper's test-time variant)."""
-
-    needs_target: bool
-    needs_teacher: bool
-
-    @property
-    def data(self) -> str:
-        """What its training data must hold, in the summary's words."""
-        teacher = " + teacher" if self.needs_teacher else ""
-        return (DATA_LABELLED if self.needs_target else "measurements") + teacher
-
-
-DATA_LABELLED = "labelled pairs"
+UNPRUNED_KINDS = (CLASSICAL, UNPRUNED, PRIOR_OFF)
 
 # Channel importance criteria (spade.prune), each also with global allocation (suffix).
 CRITERIA = ("l1", "l2", "random", "taylor")
 GLOBAL = "_global"
 
-STRATEGIES = {
-    "supervised": StrategyRule(needs_target=True, needs_teacher=False),
-    "school": StrategyRule(needs_target=False, needs_teacher=True),
-    "selfsup": StrategyRule(needs_target=False, needs_teacher=False),
-    # supervised loss plus the unpruned network's outputs (distillation, where labels exist)
-    "distill": StrategyRule(needs_target=True, needs_teacher=True),
-}
-
-# Recipes, a suffix to any strategy (``supervised-iter``): each spends ``finetune.recipes.
-# budget`` times the strategy's fine-tuning epochs. long: all of them after one-shot
-# pruning; iter: pruning in ``budget`` steps to the same final widths, the strategy's
-# epochs after each step.
-RECIPE_MARK = "-"
-RECIPES = ("long", "iter")
-
-
-def parse_strategy(name: str) -> tuple[str, str | None]:
-    """``(strategy, recipe or None)`` of a strategy name such as ``school`` or ``supervised-iter``."""
-    base, mark, recipe = name.partition(RECIPE_MARK)
-    if base not in STRATEGIES or (mark and recipe not in RECIPES):
-        raise ValueError(f"unknown strategy {name!r}; expected one of {sorted(STRATEGIES)}, each optionally "
-                         f"with a recipe {', '.join(RECIPE_MARK + r for r in RECIPES)}")
-    return base, recipe or None
-
-
-def strategy_rule(name: str) -> StrategyRule:
-    """What the strategy ``name`` (recipe suffix allowed) reads: its base strategy's rule."""
-    return STRATEGIES[parse_strategy(name)[0]]
-
-
-def strategy_names() -> list[str]:
-    """Every strategy name the pipeline accepts: each strategy alone and with each recipe."""
-    return [s + suffix for s in STRATEGIES for suffix in ("", *(RECIPE_MARK + r for r in RECIPES))]
-
 # Networks with a fixed number of prior calls run in the same time whatever their weights:
 # one timing per architecture (the pruned model's) stands for every strategy of a ratio.
 FIXED_ITERATION_ARCHS = frozenset({"du", "varnet"})
 
-# Order of the rows of a table, and one colour per kind in every figure.
-# A recipe keeps its strategy's hue, lighter (long) or darker (iter).
-_BASE_COLOURS = {"supervised": "#1f77b4", "school": "#2ca02c", "selfsup": "#d62728", "distill": "#8c564b"}
+# Path keys of pruned variants: "<criterion>-r<ratio>" (a ratio of the grid) or
+# "<criterion>-x<speedup>" (pruned to a measured speed target, its ratio found by a search).
+RATIO_MARK, TARGET_MARK = "-r", "-x"
 
-
-def _shade(colour: str, towards: int, amount: float) -> str:
-    rgb = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
-    return "#" + "".join(f"{round(c + (towards - c) * amount):02x}" for c in rgb)
-
-
-ORDER = (CLASSICAL, PRIOR_OFF, UNPRUNED, PRUNED, *strategy_names(), SCRATCH)
-PALETTE = {
-    CLASSICAL: "#7f7f7f",
-    PRIOR_OFF: "#bcbd22",
-    UNPRUNED: "#000000",
-    PRUNED: "#9467bd",
-    SCRATCH: "#ff7f0e",
-    **{s: c for s, c in _BASE_COLOURS.items()},
-    **{s + RECIPE_MARK + "long": _shade(c, 255, 0.45) for s, c in _BASE_COLOURS.items()},
-    **{s + RECIPE_MARK + "iter": _shade(c, 0, 0.45) for s, c in _BASE_COLOURS.items()},
-}
+# Shifted test sets are splits named shift_<name>; they and the external set are the
+# conditions robustness is measured under.
+SHIFT_PREFIX = "shift_"
+EXTERNAL = "external"
 
 
 def ratio_label(ratio) -> str:
@@ -109,15 +42,96 @@ def ratio_label(ratio) -> str:
     return str(float(ratio))
 
 
-def target_label(speedup) -> str:
-    """A speed target as it stands for the ratio in paths: 2.0 -> "x2.0" (``{criterion}-rx2.0``)."""
-    return "x" + str(float(speedup))
+def timed_strategy(arch: str, strategy: str) -> str:
+    """The strategy whose timing stands for a row: a network with a fixed number of prior
+    calls is timed once per widths (its pruned model, ``none``), for every strategy and the
+    scratch control; a DEQ, whose iterations depend on its weights, and the unpruned kinds
+    for themselves."""
+    if arch in FIXED_ITERATION_ARCHS and strategy not in UNPRUNED_KINDS:
+        return PRUNED
+    return strategy
 
 
-# Shifted test sets are splits named shift_<name>; they and the external set are the
-# conditions robustness is measured under.
-SHIFT_PREFIX = "shift_"
-EXTERNAL = "external"
+@dataclass(frozen=True)
+class Variant:
+    """One row kind of the study. ``ratio``: the channel ratio (0 for the unpruned kinds;
+    for a speed target, the ratio its search found, unknown before it ran); ``target``: the
+    speedup it was pruned to reach (0: pruned at ``ratio`` of the grid)."""
+
+    task: str
+    arch: str
+    criterion: str = ""
+    ratio: float = 0.0
+    strategy: str = UNPRUNED
+    target: float = 0.0
+
+    def __post_init__(self):
+        for name in ("task", "arch", "criterion", "strategy"):
+            object.__setattr__(self, name, str(getattr(self, name) or ""))
+        object.__setattr__(self, "ratio", float(self.ratio or 0.0))
+        object.__setattr__(self, "target", float(self.target or 0.0))
+
+    @classmethod
+    def from_identity(cls, ident: dict) -> Variant:
+        """From identity columns or an artifact's recorded identity (one written before
+        speed targets were a column has no ``target``: 0)."""
+        return cls(**{k: ident.get(k) for k in IDENTITY if k in ident})
+
+    @classmethod
+    def from_meta(cls, meta: dict) -> Variant:
+        """From an artifact's metadata (``meta["identity"]``)."""
+        return cls.from_identity(meta["identity"])
+
+    @classmethod
+    def from_key(cls, task: str, arch: str, key: str, strategy: str = PRUNED) -> Variant:
+        """From a path key (:attr:`key`), as Snakemake hands it over in a wildcard."""
+        for mark, field in ((TARGET_MARK, "target"), (RATIO_MARK, "ratio")):
+            criterion, found, number = key.rpartition(mark)
+            if found and criterion:
+                try:
+                    return cls(task, arch, criterion, strategy=strategy, **{field: float(number)})
+                except ValueError:
+                    break
+        raise ValueError(f"path key {key!r} is neither <criterion>{RATIO_MARK}<ratio> nor "
+                         f"<criterion>{TARGET_MARK}<speedup>")
+
+    def columns(self) -> dict:
+        """The identity columns of its rows."""
+        return asdict(self)
+
+    @property
+    def is_pruned(self) -> bool:
+        return self.strategy not in UNPRUNED_KINDS
+
+    @property
+    def key(self) -> str:
+        """Its folder or file name in paths (pruned kinds): ``l1-r0.4`` or ``l1-x2.0``."""
+        if not self.is_pruned:
+            return self.strategy
+        if self.target:
+            return f"{self.criterion}{TARGET_MARK}{self.target}"
+        return f"{self.criterion}{RATIO_MARK}{ratio_label(self.ratio)}"
+
+    @property
+    def label(self) -> str:
+        """A short label for logs and the labelled extra timings (tables merge on columns)."""
+        if not self.is_pruned:
+            return self.strategy
+        point = f"x{self.target:g}" if self.target else f"r{self.ratio:g}"
+        return f"{self.criterion}-{point}-{self.strategy}"
+
+    def with_strategy(self, strategy: str) -> Variant:
+        return replace(self, strategy=str(strategy))
+
+    def timed_as(self) -> Variant:
+        """The variant whose timing stands for this one (:func:`timed_strategy`)."""
+        return self.with_strategy(timed_strategy(self.arch, self.strategy))
+
+
+def identity(task: str, arch: str, criterion: str = "", ratio: float = 0.0, strategy: str = UNPRUNED,
+             target: float = 0.0) -> dict:
+    """The identity columns of one variant (``ratio`` a float, 0 for unpruned kinds)."""
+    return Variant(task, arch, criterion, ratio, strategy, target).columns()
 
 
 def shift_split(name: str) -> str:
@@ -128,19 +142,3 @@ def shift_split(name: str) -> str:
 def is_shifted(split: str) -> bool:
     """A split scored for robustness: a shifted test set or the external set."""
     return split == EXTERNAL or split.startswith(SHIFT_PREFIX)
-
-
-# Joins criterion and speed target in the criterion column ("@" labels extra timing rows).
-TARGET_MARK = ":"
-
-
-def target_criterion(criterion: str, speedup) -> str:
-    """The criterion column of a variant pruned to a speed target (``l1:2x``): its ratio was
-    found by measuring, and may coincide with a ratio of the grid."""
-    return f"{criterion}{TARGET_MARK}{float(speedup):g}x"
-
-
-def identity(task: str, arch: str, criterion: str = "", ratio: float = 0.0, strategy: str = UNPRUNED) -> dict:
-    """The identity columns of one variant (``ratio`` a float, 0 for unpruned kinds)."""
-    return {"task": str(task), "arch": str(arch), "criterion": str(criterion or ""), "ratio": float(ratio),
-            "strategy": str(strategy)}

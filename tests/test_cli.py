@@ -59,6 +59,24 @@ def test_prune_finetune_evaluate_bench_info(unpruned, mri_files, tmp_path, capsy
     assert "samples: 3" in capsys.readouterr().out
 
 
+def test_finetune_runs_every_strategy_of_the_registry_with_its_recipes(unpruned, mri_files, tmp_path):
+    """distill-iter from the command line: labels and the teacher, pruning the teacher in
+    --budget steps to the pruned model's widths."""
+    from spade.checkpoint import layer_shapes, load_model
+
+    pruned, tuned = tmp_path / "pruned.pt", tmp_path / "distill-iter.pt"
+    assert main(["prune", str(unpruned), "--data", str(mri_files["train"]), "--ratio", "0.5", "-o", str(pruned)]) == 0
+    base = ["finetune", str(pruned), "--train", str(mri_files["train"]), "--val", str(mri_files["val"]), "--epochs",
+            "1", "-o", str(tuned)]
+    assert main([*base, "--strategy", "distill-iter", "--teacher", str(unpruned)]) == 2, "no --prune-data"
+    assert main([*base, "--strategy", "distill-iter", "--teacher", str(unpruned), "--prune-data",
+                 str(mri_files["test"]), "--budget", "2"]) == 0
+    model, payload = load_model(tuned)
+    assert payload["meta"]["identity"]["strategy"] == "distill-iter"
+    assert payload["meta"]["recipe"] == {"name": "iter", "budget": 2}
+    assert layer_shapes(model) == layer_shapes(load_model(pruned)[0])
+
+
 @pytest.mark.parametrize("argv, named", [
     (["info", "missing.pt"], "missing.pt"),
     (["prune", "{model}", "--data", "{data}", "--ratio", "1.5", "-o", "x.pt"], "--ratio must lie in (0, 1)"),

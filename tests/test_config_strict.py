@@ -7,9 +7,9 @@ import pytest
 import yaml
 from conftest import ROOT, snakemake
 
-from spade.config import ConfigError, check_config
+from spade.config import ConfigError, check_config, load_schema
 
-SCHEMA = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+SCHEMA = load_schema(ROOT / "workflow" / "schemas" / "config.schema.yaml")
 DEFAULT = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
 
 

@@ -71,7 +71,7 @@ def test_scratch_has_the_pruned_widths_and_fresh_weights(study, tmp_path):
     pruned, _ = load_model(study["pruned"])
     assert layer_shapes(scratch) == layer_shapes(pruned)
     assert payload["meta"]["identity"] == {"task": "mri", "arch": "du", "criterion": "l1", "ratio": 0.5,
-                                           "strategy": "scratch"}
+                                           "strategy": "scratch", "target": 0.0}
     head = "prior.head.weight"
     assert not torch.allclose(scratch.state_dict()[head], pruned.state_dict()[head]), "not the pruned weights"
     assert len(pd.read_csv(tmp_path / "scratch.csv")) == 2

@@ -19,9 +19,10 @@ def test_every_criterion_and_allocation_is_pruned_fine_tuned_and_scored(extended
     r = extended_run / "results"
     table = _summary(extended_run)
     test = table[table.split == "test"]
-    assert {"l1", "taylor_global", "l1:1.05x"} <= set(test.criterion)
+    assert {"l1", "taylor_global"} == set(test.criterion.replace("", float("nan")).dropna())
+    assert set(test.target) == {0, 1.05}
     for criterion in ("l1", "taylor_global"):
-        rows = test[test.criterion == criterion]
+        rows = test[(test.criterion == criterion) & (test.target == 0)]
         # the recipe with the first criterion only
         assert set(rows.strategy) == {"none", "school"} | ({"distill-iter"} if criterion == "l1" else set()), criterion
         assert rows.actual_ratio.between(0.35, 0.65).all(), criterion  # one overall budget of 0.5
@@ -43,10 +44,11 @@ def test_speed_target_finds_a_ratio_by_measuring_and_fine_tunes_it(extended_run)
     if search["reached"]:  # the smallest probed ratio that reaches it
         assert search["speedup"] >= 1.05
         assert all(s < 1.05 for ratio, s in probes.items() if ratio < search["ratio"])
-    meta = load_payload(r / "pruned/sr/du/l1-rx1.05.pt")["meta"]
-    assert meta["identity"]["criterion"] == "l1:1.05x" and meta["identity"]["ratio"] == search["ratio"]
+    meta = load_payload(r / "pruned/sr/du/l1-x1.05.pt")["meta"]
+    assert meta["identity"]["criterion"] == "l1" and meta["identity"]["target"] == 1.05
+    assert meta["identity"]["ratio"] == search["ratio"]
     rows = _summary(extended_run)
-    rows = rows[(rows.split == "test") & (rows.criterion == "l1:1.05x")]
+    rows = rows[(rows.split == "test") & (rows.target == 1.05)]
     assert set(rows.strategy) == {"none", "school"} and rows.ratio.eq(search["ratio"]).all()
     assert "## Pruned to a speed target" in (r / "tables/summary.md").read_text()
 
@@ -65,10 +67,10 @@ def test_shifted_test_sets_and_the_robustness_table(extended_run):
     du = table[table.arch == "du"].fillna({"criterion": ""})
     assert set(du["shift"]) == {"noise"}
     # only the first criterion stands for pruning on shifted sets (and the speed target)
-    assert set(du.criterion) <= {"", "l1", "l1:1.05x"} and "distill-iter" not in set(du.strategy)
-    noise = du[du["shift"] == "noise"].set_index(["criterion", "strategy"])
+    assert set(du.criterion) <= {"", "l1"} and set(du.target) == {0, 1.05} and "distill-iter" not in set(du.strategy)
+    noise = du[du["shift"] == "noise"].set_index(["criterion", "target", "strategy"])
     assert (noise.drop_db < 0).all(), "noise must cost every network PSNR"
-    unpruned = noise.loc[("", "unpruned")]
+    unpruned = noise.loc[("", 0, "unpruned")]
     assert noise.vs_unpruned_db.sub(noise.drop_db - unpruned.drop_db).abs().max() < 1e-9
     assert (r / "figures/robustness.png").is_file() and "## sr / du" in (r / "tables/robustness.md").read_text()
 
@@ -108,7 +110,7 @@ def test_a_recipe_runs_in_the_study_with_its_compute(extended_run):
     assert layer_shapes(load_model(r / "finetuned/sr/du/l1-r0.5/distill-iter.pt")[0]) == \
         layer_shapes(load_model(r / "pruned/sr/du/l1-r0.5.pt")[0])
     test = _summary(extended_run)
-    test = test[(test.split == "test") & (test.criterion == "l1")].set_index("strategy")
+    test = test[(test.split == "test") & (test.criterion == "l1") & (test.target == 0)].set_index("strategy")
     assert test.loc["distill-iter", "fit_data"] == "labelled pairs + teacher"
     assert test.loc["distill-iter", "fit_epochs"] == 2 * test.loc["school", "fit_epochs"]
     assert test.loc["distill-iter", "fit_prior_calls"] > test.loc["school", "fit_prior_calls"]
@@ -130,5 +132,5 @@ def test_the_extended_config_plans_recipes_and_the_label_free_ablation(tmp_path)
         assert f"results/finetuned/mri/{arch}/l1-r0.6/supervised-iter.pt" in planned
         assert f"results/labelfree/mri/{arch}/ei_any.pt" in planned
     assert "results/finetuned/mri/du/l2-r0.6/supervised-iter.pt" not in planned
-    assert "results/finetuned/mri/du/l1-rx2.0/supervised-long.pt" not in planned
+    assert "results/finetuned/mri/du/l1-x2.0/supervised-long.pt" not in planned
     assert "results/tables/label_free.csv" in planned

@@ -8,28 +8,32 @@ from conftest import TINY_DU, TINY_OPTS
 
 from spade import losses
 from spade.checkpoint import layer_shapes, load_model, load_payload
-from spade.config import ConfigError, check_config
+from spade.config import ConfigError, check_config, load_schema
 from spade.data import H5Split, read_physics
 from spade.models import build_model
 from spade.physics import make_physics
 from spade.prune import StepwisePruning, prior_channels, prune_model
 from spade.stages import finetune
 from spade.train import TeacherOutputs
-from spade.variants import PALETTE, parse_strategy, strategy_names, strategy_rule
+from spade.report.palette import palette
+from spade.strategies import StrategyName, names
 
 ARCH, OPTS = TINY_DU, TINY_OPTS
 
 
 def test_strategy_names_parse_into_strategy_and_recipe():
-    assert parse_strategy("school") == ("school", None)
-    assert parse_strategy("supervised-iter") == ("supervised", "iter")
-    assert strategy_rule("distill-long").needs_target and strategy_rule("distill-long").needs_teacher
-    assert strategy_rule("school-iter").data == "measurements + teacher"
+    assert StrategyName.parse("school") == StrategyName("school", None)
+    assert StrategyName.parse("supervised-iter") == StrategyName("supervised", "iter")
+    assert str(StrategyName.parse("supervised-iter")) == "supervised-iter"
+    distill = StrategyName.parse("distill-long").spec
+    assert distill.needs_target and distill.needs_teacher
+    assert StrategyName.parse("school-iter").spec.data == "measurements + teacher"
     for bad in ("supervised-short", "teacher", "school-"):
         with pytest.raises(ValueError, match="unknown strategy"):
-            parse_strategy(bad)
+            StrategyName.parse(bad)
     # every name has its own colour in every figure
-    assert set(strategy_names()) <= set(PALETTE) and len(set(PALETTE.values())) == len(PALETTE)
+    colours = palette()
+    assert set(names()) <= set(colours) and len(set(colours.values())) == len(colours)
 
 
 def test_distill_loss_is_the_supervised_loss_plus_the_teachers():
@@ -91,7 +95,7 @@ def test_stepwise_pruning_refuses_global_allocation():
 
 def _finetune(study, tmp_path, strategy, **kw):
     out = tmp_path / f"{strategy}.pt"
-    rule = strategy_rule(strategy)
+    rule = StrategyName.parse(strategy).spec
     finetune(strategy, study["pruned"], study["unpruned"] if rule.needs_teacher else None,
              study["train"] if rule.needs_target else study["unlabelled"], study["val"], OPTS, 0, 1, out,
              tmp_path / f"{strategy}.csv", tmp_path / f"{strategy}.state.pt", **kw)
@@ -134,7 +138,7 @@ def _minimal(strategies, criteria):
     root = Path(__file__).resolve().parents[1]
     config = yaml.safe_load((root / "config" / "config.yaml").read_text())
     config.update(strategies=strategies, criteria=criteria)
-    return config, yaml.safe_load((root / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    return config, load_schema(root / "workflow" / "schemas" / "config.schema.yaml")
 
 
 def test_config_refuses_unknown_recipes_and_stepwise_global_allocation():

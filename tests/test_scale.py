@@ -2,7 +2,8 @@
 
 import torch
 
-from spade.scale import scale_markdown, scale_physics, time_scale
+from spade.report.markdown import scale_markdown
+from spade.scale import scale_physics, time_scale
 
 DEQ = {"arch": "deq", "prior": {"name": "edsr", "features": 20, "blocks": 2}, "solver": {"memory": 3, "max_iter": 50,
                                                                                         "tol": 1e-4}}

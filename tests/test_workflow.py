@@ -133,7 +133,7 @@ def test_label_free_strategies_train_on_the_unlabelled_split(tiny_run):
             meta = load_payload(r / "finetuned" / task / arch / "l1-r0.5" / f"{strategy}.pt")["meta"]
             assert meta["trained_on"] == f"results/data/{task}/{split}.h5", (task, arch, strategy)
             assert meta["identity"] == {"task": task, "arch": arch, "criterion": "l1", "ratio": 0.5,
-                                        "strategy": strategy}
+                                        "strategy": strategy, "target": 0.0}
 
 
 def test_validation_target_reads_only_validation_data(tiny_run):

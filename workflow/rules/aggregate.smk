@@ -1,9 +1,9 @@
 rule summary:
     input:
-        metrics=summary_metrics(),
-        bench=[f"results/bench/{task}/{arch}.csv" for task, arch in study()],
+        metrics=STUDY.summary_metrics(),
+        bench=STUDY.bench_tables(),
         # what each variant's fit cost (wall time, peak memory, data), from its metadata
-        models=cost_models(),
+        models=STUDY.cost_models(),
     output:
         csv=report(
             "results/tables/summary.csv",
@@ -26,7 +26,7 @@ rule summary:
 # the training histories), never on the test split, which the summary alone reads.
 rule validation:
     input:
-        metrics=[p for task in config["tasks"] for p in metric_paths("val", task)],
+        metrics=STUDY.metric_paths("val"),
     output:
         csv="results/tables/validation.csv",
         md="results/tables/validation.md",
@@ -72,7 +72,7 @@ rule figures:
 
 rule examples:
     input:
-        unpack(example_inputs),
+        unpack(get_example_inputs),
     output:
         report(
             "results/figures/examples_{task}.png",
@@ -103,7 +103,7 @@ rule resolved_config:
     params:
         files=[str(p) for p in workflow.overwrite_configfiles] or ["config/config.yaml"],
         config=config,
-        budgets=budgets(),
+        budgets=STUDY.budgets(),
     script:
         "../scripts/resolved_config.py"
 

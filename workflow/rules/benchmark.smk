@@ -1,12 +1,12 @@
 rule benchmark:
     input:
         models=lambda wildcards: sorted(
-            {v["path"] for v in benchmark_variants(wildcards.task, wildcards.arch)}
+            {v["path"] for v in get_benchmark_variants(wildcards)}
         ),
-        test="results/data/{task}/test.h5",
+        test=paths.split_file("test"),
     output:
-        table="results/bench/{task}/{arch}.csv",
-        info="results/bench/{task}/{arch}.json",
+        table=f"{paths.BENCH}.csv",
+        info=f"{paths.BENCH}.json",
     log:
         "logs/bench/{task}/{arch}.log",
     conda:
@@ -19,7 +19,7 @@ rule benchmark:
         gpu=gpu_count,
         gres=gpu_gres,
     params:
-        variants=lambda wildcards: benchmark_variants(wildcards.task, wildcards.arch),
+        variants=get_benchmark_variants,
         opts=config["benchmark"],
         device=config["device"],
     script:

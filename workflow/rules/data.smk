@@ -1,13 +1,13 @@
 rule make_dataset:
     input:
-        data_sources,
+        get_data_sources,
     output:
-        train=protect("results/data/{task}/train.h5"),
-        val=protect("results/data/{task}/val.h5"),
-        test=protect("results/data/{task}/test.h5"),
+        train=protect(paths.split_file("train")),
+        val=protect(paths.split_file("val")),
+        test=protect(paths.split_file("test")),
         # measurements only (no ground truth stored): the label-free strategies' data
-        unlabelled=protect("results/data/{task}/unlabelled.h5"),
-        info="results/data/{task}/info.json",
+        unlabelled=protect(paths.split_file("unlabelled")),
+        info=paths.DATA_INFO,
     log:
         "logs/data/{task}.log",
     benchmark:
@@ -23,7 +23,7 @@ rule make_dataset:
 
 rule make_external:
     output:
-        external="results/data/{task}/external.h5",
+        external=paths.split_file("external"),
     log:
         "logs/data/{task}_external.log",
     wildcard_constraints:
@@ -40,9 +40,9 @@ rule make_external:
 # A shifted test set (config `shifts`): the test images measured under other data settings.
 rule make_shift:
     input:
-        data_sources,
+        get_data_sources,
     output:
-        "results/data/{task}/shift_{shift}.h5",
+        paths.split_file("shift_{shift}"),
     log:
         "logs/data/{task}_shift_{shift}.log",
     conda:

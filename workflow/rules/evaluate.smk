@@ -5,10 +5,10 @@
 
 rule evaluate_classical:
     input:
-        data="results/data/{task}/{split}.h5",
+        data=paths.DATA,
     output:
-        metrics="results/metrics/{split}/{task}/classical.csv",
-        examples="results/metrics/{split}/{task}/classical.npz",
+        metrics=f"{paths.METRICS_CLASSICAL}.csv",
+        examples=f"{paths.METRICS_CLASSICAL}.npz",
     log:
         "logs/evaluate/{split}/{task}/classical.log",
     conda:
@@ -17,7 +17,7 @@ rule evaluate_classical:
     params:
         device="cpu",
         examples=config["evaluate"]["examples"],
-        convention=evaluate_convention,
+        convention=get_convention,
         prior_off=False,
     script:
         "../scripts/evaluate.py"
@@ -25,11 +25,11 @@ rule evaluate_classical:
 
 rule evaluate_network:
     input:
-        model="results/models/{task}/{arch}/unpruned.pt",
-        data="results/data/{task}/{split}.h5",
+        model=paths.UNPRUNED_MODEL,
+        data=paths.DATA,
     output:
-        metrics="results/metrics/{split}/{task}/{arch}/{kind}.csv",
-        examples="results/metrics/{split}/{task}/{arch}/{kind}.npz",
+        metrics=f"{paths.METRICS_NETWORK}.csv",
+        examples=f"{paths.METRICS_NETWORK}.npz",
     log:
         "logs/evaluate/{split}/{task}/{arch}/{kind}.log",
     benchmark:
@@ -43,7 +43,7 @@ rule evaluate_network:
     params:
         device=config["device"],
         examples=config["evaluate"]["examples"],
-        convention=evaluate_convention,
+        convention=get_convention,
         # the control: the same network with every prior switched to the identity
         prior_off=lambda wildcards: wildcards.kind == PRIOR_OFF,
     script:
@@ -52,15 +52,15 @@ rule evaluate_network:
 
 rule evaluate_variant:
     input:
-        model=evaluate_model,
-        data="results/data/{task}/{split}.h5",
+        model=get_variant_model,
+        data=paths.DATA,
     output:
-        metrics="results/metrics/{split}/{task}/{arch}/{criterion}-r{ratio}/{strategy}.csv",
-        examples="results/metrics/{split}/{task}/{arch}/{criterion}-r{ratio}/{strategy}.npz",
+        metrics=f"{paths.METRICS_VARIANT}.csv",
+        examples=f"{paths.METRICS_VARIANT}.npz",
     log:
-        "logs/evaluate/{split}/{task}/{arch}/{criterion}-r{ratio}/{strategy}.log",
+        "logs/evaluate/{split}/{task}/{arch}/{key}/{strategy}.log",
     benchmark:
-        "benchmarks/evaluate/{split}/{task}/{arch}/{criterion}-r{ratio}/{strategy}.tsv"
+        "benchmarks/evaluate/{split}/{task}/{arch}/{key}/{strategy}.tsv"
     conda:
         "../envs/spade.yaml"
     threads: config["threads"]["evaluate"]
@@ -70,7 +70,7 @@ rule evaluate_variant:
     params:
         device=config["device"],
         examples=config["evaluate"]["examples"],
-        convention=evaluate_convention,
+        convention=get_convention,
         prior_off=False,
     script:
         "../scripts/evaluate.py"

@@ -1,13 +1,13 @@
 rule finetune:
     input:
-        unpack(finetune_inputs),
+        unpack(get_finetune_inputs),
     output:
-        model="results/finetuned/{task}/{arch}/{criterion}-r{ratio}/{strategy}.pt",
-        history="results/finetuned/{task}/{arch}/{criterion}-r{ratio}/{strategy}_history.csv",
+        model=f"{paths.FINETUNED}.pt",
+        history=f"{paths.FINETUNED}_history.csv",
     log:
-        "logs/finetune/{task}/{arch}/{criterion}-r{ratio}/{strategy}.log",
+        "logs/finetune/{task}/{arch}/{key}/{strategy}.log",
     benchmark:
-        "benchmarks/finetune/{task}/{arch}/{criterion}-r{ratio}/{strategy}.tsv"
+        "benchmarks/finetune/{task}/{arch}/{key}/{strategy}.tsv"
     wildcard_constraints:
         strategy="|".join(config["strategies"]),
     conda:
@@ -18,9 +18,9 @@ rule finetune:
         gres=gpu_gres,
     params:
         device=config["device"],
-        opts=lambda wildcards: fit_options("finetune", wildcards),
+        opts=get_fit_options("finetune"),
         seed=config["seed"],
         taylor_images=config["taylor_images"],
-        state="results/finetuned/{task}/{arch}/{criterion}-r{ratio}/{strategy}.state.pt",
+        state=f"{paths.FINETUNED}.state.pt",
     script:
         "../scripts/finetune.py"

@@ -6,17 +6,12 @@
 
 rule label_free_fit:
     input:
-        pruned=lambda wildcards: pruned_path(
-            wildcards.task,
-            wildcards.arch,
-            config["criteria"][0],
-            ratio_label(config["label_free_ablation"]["ratio"]),
-        ),
-        train=lambda wildcards: f"results/data/{wildcards.task}/{config['finetune'].get('label_free_data', 'unlabelled')}.h5",
-        val="results/data/{task}/val.h5",
+        pruned=get_label_free_pruned,
+        train=get_label_free_train,
+        val=paths.split_file("val"),
     output:
-        model="results/labelfree/{task}/{arch}/{setting}.pt",
-        history="results/labelfree/{task}/{arch}/{setting}_history.csv",
+        model=f"{paths.LABEL_FREE}.pt",
+        history=f"{paths.LABEL_FREE}_history.csv",
     log:
         "logs/labelfree/{task}/{arch}/{setting}.log",
     benchmark:
@@ -30,17 +25,17 @@ rule label_free_fit:
     params:
         device=config["device"],
         strategy="selfsup",
-        opts=label_free_options,
+        opts=get_label_free_options,
         seed=config["seed"],
         taylor_images=config["taylor_images"],
-        state="results/labelfree/{task}/{arch}/{setting}.state.pt",
+        state=f"{paths.LABEL_FREE}.state.pt",
     script:
         "../scripts/finetune.py"
 
 
 rule label_free_table:
     input:
-        unpack(label_free_inputs),
+        unpack(get_label_free_inputs),
     output:
         csv=report(
             "results/tables/label_free.csv",
@@ -54,7 +49,7 @@ rule label_free_table:
         "../envs/spade.yaml"
     params:
         # (input key, setting name) of each network scored
-        settings=lambda wildcards: [(k, n) for k, _, n in label_free_settings()],
+        settings=lambda wildcards: [(k, n) for k, _, n in STUDY.label_free_settings()],
         seed=config["seed"],
         score=config["finetune"]["ssdu"],
         device=config["device"],

@@ -1,41 +1,42 @@
+# Prune the unpruned network at a ratio of the grid: {key} is "<criterion>-r<ratio>".
 rule prune:
     input:
-        model="results/models/{task}/{arch}/unpruned.pt",
+        model=paths.UNPRUNED_MODEL,
         # measurements only: the example input, and the taylor criterion's label-free loss
-        data="results/data/{task}/unlabelled.h5",
+        data=paths.split_file("unlabelled"),
     output:
-        model="results/pruned/{task}/{arch}/{criterion}-r{ratio}.pt",
+        model=paths.PRUNED_MODEL,
     log:
-        "logs/prune/{task}/{arch}/{criterion}-r{ratio}.log",
+        "logs/prune/{task}/{arch}/{key}.log",
     benchmark:
-        "benchmarks/prune/{task}/{arch}/{criterion}-r{ratio}.tsv"
+        "benchmarks/prune/{task}/{arch}/{key}.tsv"
     wildcard_constraints:
-        ratio="[0-9.]+",
+        key=f"({CRITERION})-r[0-9.]+",
     conda:
         "../envs/spade.yaml"
     params:
-        ratio=lambda wildcards: float(wildcards.ratio),
+        variant=variant,
         seed=config["seed"],
         round_to=config.get("round_to"),
-        taylor_images=config.get("taylor_images", 8),
+        taylor_images=config["taylor_images"],
     script:
         "../scripts/prune.py"
 
 
-# Prune to a speed target (config `target_speedups`): the smallest ratio of the search grid
-# whose measured speedup reaches it; its path stands "x2.0" for the ratio, its model
-# records the ratio found. Timed like the benchmark: the whole machine.
+# Prune to a speed target (config `target_speedups`): {key} is "<criterion>-x<speedup>", the
+# smallest ratio of the search grid whose measured speedup reaches it; its model records
+# the ratio found. Timed like the benchmark: the whole machine.
 rule prune_to_speed:
     input:
-        model="results/models/{task}/{arch}/unpruned.pt",
-        data="results/data/{task}/unlabelled.h5",
+        model=paths.UNPRUNED_MODEL,
+        data=paths.split_file("unlabelled"),
     output:
-        model="results/pruned/{task}/{arch}/{criterion}-rx{speedup}.pt",
-        search="results/target/{task}/{arch}/{criterion}-x{speedup}.json",
+        model=paths.PRUNED_MODEL,
+        search=paths.TARGET_SEARCH,
     log:
-        "logs/prune/{task}/{arch}/{criterion}-rx{speedup}.log",
+        "logs/prune/{task}/{arch}/{key}.log",
     wildcard_constraints:
-        speedup="[0-9.]+",
+        key=f"({CRITERION})-x[0-9.]+",
     conda:
         "../envs/spade.yaml"
     threads: 1024
@@ -44,7 +45,7 @@ rule prune_to_speed:
         gpu=gpu_count,
         gres=gpu_gres,
     params:
-        target=lambda wildcards: float(wildcards.speedup),
+        variant=variant,
         opts=config["target_search"],
         seed=config["seed"],
         device=config["device"],

@@ -6,7 +6,7 @@
 
 rule time_scale:
     output:
-        table="results/scale/{scale}/{arch}.csv",
+        table=paths.SCALE,
     log:
         "logs/scale/{scale}/{arch}.log",
     wildcard_constraints:
@@ -20,7 +20,7 @@ rule time_scale:
         gpu=gpu_count,
         gres=gpu_gres,
     params:
-        setting=lambda wildcards: scale_specs()[(wildcards.scale, wildcards.arch)],
+        setting=get_scale_setting,
         opts=lambda wildcards: config["scale_timing"],
         seed=config["seed"],
         device=config["device"],
@@ -31,7 +31,8 @@ rule time_scale:
 rule scale_table:
     input:
         tables=lambda wildcards: [
-            f"results/scale/{scale}/{arch}.csv" for scale, arch in scale_specs()
+            paths.SCALE.format(scale=scale, arch=arch)
+            for scale, arch in STUDY.scale_specs()
         ],
     output:
         csv=report(

@@ -1,10 +1,10 @@
 rule train_unpruned:
     input:
-        train="results/data/{task}/train.h5",
-        val="results/data/{task}/val.h5",
+        train=paths.split_file("train"),
+        val=paths.split_file("val"),
     output:
-        model=protect("results/models/{task}/{arch}/unpruned.pt"),
-        history="results/models/{task}/{arch}/unpruned_history.csv",
+        model=protect(paths.UNPRUNED_MODEL),
+        history=paths.UNPRUNED_HISTORY,
     log:
         "logs/train/{task}/{arch}.log",
     benchmark:
@@ -17,11 +17,11 @@ rule train_unpruned:
         gres=gpu_gres,
     params:
         device=config["device"],
-        arch_cfg=network_config,
-        opts=lambda wildcards: fit_options("train", wildcards),
+        arch_cfg=get_network_config,
+        opts=get_fit_options("train"),
         seed=config["seed"],
         # Not an output, so a failed or interrupted run keeps it and a rerun resumes.
-        state="results/models/{task}/{arch}/unpruned.state.pt",
+        state=paths.UNPRUNED_STATE,
     script:
         "../scripts/train_unpruned.py"
 
@@ -30,16 +30,16 @@ rule train_unpruned:
 # the unpruned network's own supervised budget.
 rule train_scratch:
     input:
-        pruned="results/pruned/{task}/{arch}/{criterion}-r{ratio}.pt",
-        train="results/data/{task}/train.h5",
-        val="results/data/{task}/val.h5",
+        pruned=paths.PRUNED_MODEL,
+        train=paths.split_file("train"),
+        val=paths.split_file("val"),
     output:
-        model="results/scratch/{task}/{arch}/{criterion}-r{ratio}.pt",
-        history="results/scratch/{task}/{arch}/{criterion}-r{ratio}_history.csv",
+        model=f"{paths.SCRATCH_MODEL}.pt",
+        history=f"{paths.SCRATCH_MODEL}_history.csv",
     log:
-        "logs/scratch/{task}/{arch}/{criterion}-r{ratio}.log",
+        "logs/scratch/{task}/{arch}/{key}.log",
     benchmark:
-        "benchmarks/scratch/{task}/{arch}/{criterion}-r{ratio}.tsv"
+        "benchmarks/scratch/{task}/{arch}/{key}.tsv"
     conda:
         "../envs/spade.yaml"
     threads: config["threads"]["train"]
@@ -48,8 +48,8 @@ rule train_scratch:
         gres=gpu_gres,
     params:
         device=config["device"],
-        opts=lambda wildcards: fit_options("train", wildcards),
+        opts=get_fit_options("train"),
         seed=config["seed"],
-        state="results/scratch/{task}/{arch}/{criterion}-r{ratio}.state.pt",
+        state=f"{paths.SCRATCH_MODEL}.state.pt",
     script:
         "../scripts/train_scratch.py"

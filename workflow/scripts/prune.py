@@ -6,8 +6,8 @@ log_to_file(snakemake.log[0])
 prune(
     base_path=snakemake.input.model,
     data_path=snakemake.input.data,
-    ratio=snakemake.params.ratio,
-    criterion=snakemake.wildcards.criterion,
+    ratio=snakemake.params.variant.ratio,
+    criterion=snakemake.params.variant.criterion,
     seed=snakemake.params.seed,
     out_model=snakemake.output.model,
     round_to=snakemake.params.round_to,

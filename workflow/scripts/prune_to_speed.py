@@ -6,8 +6,8 @@ log_to_file(snakemake.log[0])
 prune_to_speed(
     base_path=snakemake.input.model,
     data_path=snakemake.input.data,
-    target=snakemake.params.target,
-    criterion=snakemake.wildcards.criterion,
+    target=snakemake.params.variant.target,
+    criterion=snakemake.params.variant.criterion,
     seed=snakemake.params.seed,
     threads=snakemake.threads,
     opts=snakemake.params.opts,

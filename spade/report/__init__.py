@@ -1,0 +1,15 @@
+"""The study's report: the tidy summary (:mod:`.summary`), its Markdown tables
+(:mod:`.markdown`), seaborn figures (:mod:`.figures`) and one palette (:mod:`.palette`)."""
+
+from spade.report.figures import (plot_examples, plot_psnr_vs_latency, plot_psnr_vs_ratio, plot_psnr_vs_speedup,
+                                  plot_robustness, plot_speedup)
+from spade.report.markdown import (extra_markdown, label_free_markdown, markdown, robustness_markdown,
+                                   scale_markdown, write_tables)
+from spade.report.palette import order, palette
+from spade.report.summary import (extra_timings, primary, read_costs, read_scores, robustness, summarise,
+                                  within_margin)
+
+__all__ = ["extra_markdown", "extra_timings", "label_free_markdown", "markdown", "order", "palette", "plot_examples",
+           "plot_psnr_vs_latency", "plot_psnr_vs_ratio", "plot_psnr_vs_speedup", "plot_robustness", "plot_speedup",
+           "primary", "read_costs", "read_scores", "robustness", "robustness_markdown", "scale_markdown",
+           "summarise", "within_margin", "write_tables"]

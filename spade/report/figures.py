@@ -1,0 +1,175 @@
+"""The study's seaborn figures: one panel per task and arch, one colour per kind."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from spade import strategies  # noqa: E402
+from spade.report.palette import order, palette  # noqa: E402
+from spade.report.summary import criterion_labels, primary  # noqa: E402
+from spade.variants import CLASSICAL, PRIOR_OFF, PRUNED, UNPRUNED  # noqa: E402
+
+
+def _networks(summary: pd.DataFrame) -> pd.DataFrame:
+    return summary[summary.strategy != CLASSICAL].copy()
+
+
+def _hue(data: pd.DataFrame) -> dict:
+    """The fixed colour of each kind present (the same in every figure)."""
+    return {"hue": "strategy", "palette": {k: v for k, v in palette().items() if k in set(data.strategy)},
+            "hue_order": [k for k in order() if k in set(data.strategy)]}
+
+
+def _panels(data: pd.DataFrame) -> dict:
+    """One row per task, one column per arch (the paper's layout)."""
+    return {"row": "task", "col": "arch", "row_order": list(dict.fromkeys(data.task)),
+            "col_order": list(dict.fromkeys(data.arch)), "height": 2.9, "aspect": 1.15,
+            "facet_kws": {"sharex": False, "sharey": False, "margin_titles": False}}
+
+
+def _finish(grid, summary: pd.DataFrame, path, xlabel: str, ylabel: str, note: str = "",
+            subtitle: str | None = None) -> None:
+    """Name each panel's task, arch, split and metric convention; hide the panels of an
+    arch a task does not have; no label overlaps its neighbour; save."""
+    for (task, arch), ax in grid.axes_dict.items():
+        rows = summary[(summary.task == task) & (summary.arch == arch)]
+        if rows.empty:
+            ax.set_visible(False)
+            continue
+        if subtitle is None:
+            conventions = ", ".join(sorted(set(rows.convention.dropna().astype(str)))) or "default"
+            sets = sorted(set(rows["set"].dropna().astype(str)))
+            split = "test" + (f" ({sets[0]})" if sets and sets[0] != task else "")
+            ax.set_title(f"{task} · {arch}\n{split} split, PSNR convention: {conventions}", fontsize=8)
+        else:
+            ax.set_title(f"{task} · {arch}\n{subtitle}", fontsize=8)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.tick_params(labelsize=7)
+    grid.figure.tight_layout()
+    right = 0.98
+    if grid.legend is not None:  # leave the legend its own width, however few the panels
+        grid.figure.canvas.draw()
+        right = 0.97 - grid.legend.get_window_extent().width / grid.figure.bbox.width
+        grid.figure.subplots_adjust(right=right)
+    if note:
+        grid.figure.text(right + 0.015, 0.08, note, fontsize=8, va="bottom")
+    grid.savefig(path, dpi=120)
+    plt.close("all")
+
+
+def plot_psnr_vs_ratio(summary: pd.DataFrame, path) -> None:
+    """PSNR of every pruned kind against the ratio, with the unpruned network (dashed), its
+    prior-off control (dash-dot) and the classical baseline (dotted) as lines."""
+    summary = primary(summary)
+    data = _networks(summary)
+    lines = data[data.strategy.isin([UNPRUNED, PRIOR_OFF])]
+    data = data[~data.strategy.isin([UNPRUNED, PRIOR_OFF])]
+    if "target" in data:
+        data = data[~(data.target > 0)]  # speed targets: their own table
+    style = {"style": "criterion"} if data.criterion.nunique() > 1 else {}
+    grid = sns.relplot(data=data, x="ratio", y="psnr", kind="line", marker="o", errorbar=None, **style,
+                       **_panels(data), **_hue(data))
+    for (task, arch), ax in grid.axes_dict.items():
+        for _, r in lines[(lines.task == task) & (lines.arch == arch)].iterrows():
+            ax.axhline(r.psnr, color=palette()[r.strategy], ls="--" if r.strategy == UNPRUNED else "-.", lw=1)
+        for _, r in summary[(summary.task == task) & (summary.strategy == CLASSICAL)].iterrows():
+            ax.axhline(r.psnr, color=palette()[CLASSICAL], ls=":", lw=1)
+    _finish(grid, data, path, "channel pruning ratio", "PSNR (dB)",
+            "lines:\n-- unpruned\n-. prior-off\n·· classical")
+
+
+def plot_speedup(summary: pd.DataFrame, path) -> None:
+    """Measured speedup of the supervised fine-tuned variants (a DEQ's cost depends on the
+    iterations its weights need, so a never fine-tuned one would mix channel removal with
+    early stopping at a poor fixed point) beside the bound set by MACs."""
+    summary = primary(summary)
+    # the first fine-tuning strategy the study ran (supervised by default); pruned only if none
+    shown = next((s for s in strategies.names() if s in set(summary.strategy)), PRUNED)
+    data = summary[summary.strategy == shown].dropna(subset=["speedup"])
+    kinds = [data.assign(kind="measured (batch 1)", value=data.speedup)]
+    if len(data) and data.batch.max() > 1:
+        kinds.append(data.assign(kind=f"measured (batch {int(data.batch.max())})", value=data.batch_speedup))
+    if "amdahl_speedup" in data and data.amdahl_speedup.notna().any():
+        kinds.append(data.assign(kind="Amdahl bound", value=data.amdahl_speedup))
+    kinds.append(data.assign(kind="MACs bound", value=data.macs_speedup))
+    # colours of their own, none of them a strategy's: batch 1, the larger batch, the bounds
+    names = [k.kind.iloc[0] for k in kinds if len(k)]
+    fixed = {"MACs bound": "#e377c2", "Amdahl bound": "#7b4173"}
+    palette = {n: fixed.get(n, "#17becf" if "batch 1)" in n else "#8c564b") for n in names}
+    grid = sns.relplot(data=pd.concat(kinds), x="ratio", y="value", hue="kind", kind="line", marker="o",
+                       palette=palette or None, **_panels(data))
+    for ax in grid.axes.flat:
+        ax.axhline(1, color="k", lw=0.8)
+    _finish(grid, data, path, "channel pruning ratio", f"speedup ({shown})")
+
+
+def plot_psnr_vs_speedup(summary: pd.DataFrame, path) -> None:
+    """PSNR against measured speedup of every pruned variant: colour the strategy, marker
+    the criterion and allocation (``_global``; ``:2x``: pruned to a speed target), with the
+    unpruned network's PSNR (dashed) at speedup 1."""
+    data = _networks(primary(summary)).dropna(subset=["speedup"])
+    lines = data[data.strategy == UNPRUNED]
+    data = data[~data.strategy.isin([UNPRUNED, PRIOR_OFF])].assign(criterion=lambda d: criterion_labels(d))
+    grid = sns.relplot(data=data, x="speedup", y="psnr", style="criterion", s=45, **_panels(data), **_hue(data))
+    for (task, arch), ax in grid.axes_dict.items():
+        for _, r in lines[(lines.task == task) & (lines.arch == arch)].iterrows():
+            ax.axhline(r.psnr, color=palette()[UNPRUNED], ls="--", lw=1)
+    _finish(grid, data, path, "measured speedup at batch 1", "PSNR (dB)", "-- unpruned")
+
+
+def plot_psnr_vs_latency(summary: pd.DataFrame, path) -> None:
+    data = _networks(primary(summary)).dropna(subset=["latency_ms"])
+    grid = sns.relplot(data=data, x="latency_ms", y="psnr", size="ratio", **_panels(data), **_hue(data))
+    _finish(grid, data, path, "latency at batch 1 (ms)", "PSNR (dB)")
+
+
+def plot_robustness(table: pd.DataFrame, path) -> None:
+    """PSNR drop under each shift per kind (mean over ratios), one panel per task and arch."""
+    data = table[table.arch != CLASSICAL]
+    grid = sns.catplot(data=data, x="shift", y="drop_db", kind="point", errorbar=None, dodge=0.45, linestyle="none",
+                       **{k: v for k, v in _panels(data).items() if k not in ("facet_kws",)},
+                       sharex=False, sharey=False, **_hue(data))
+    for ax in grid.axes.flat:
+        ax.axhline(0, color="k", lw=0.8)
+    _finish(grid, data, path, "shift", "PSNR drop vs test (dB)",
+            subtitle="shifted test set minus test split, mean over ratios")
+
+
+def plot_examples(examples: dict[str, str], path, title: str) -> None:
+    """Reconstructions of the first test images with |error| maps below each.
+
+    ``examples``: label -> ``.npz`` written by the evaluate stage (same test file).
+    """
+    loaded = {label: np.load(p) for label, p in examples.items()}
+    first = next(iter(loaded.values()))
+    n_img = len(first["names"])
+    labels = list(loaded)
+    fig, axes = plt.subplots(2 * n_img, len(labels) + 1, figsize=(1.9 * (len(labels) + 1), 3.8 * n_img),
+                             squeeze=False)
+    for i in range(n_img):
+        target = first[f"target_{i}"]
+        vmax = float(target.max())
+        axes[2 * i, 0].imshow(target, cmap="gray", vmin=0, vmax=vmax)
+        axes[2 * i, 0].set_title("ground truth", fontsize=8)
+        axes[2 * i + 1, 0].axis("off")
+        for j, label in enumerate(labels, start=1):
+            pred = loaded[label][f"pred_{i}"]
+            err = np.abs(pred - target)
+            p = 10 * np.log10(1.0 / max(float(np.mean(err**2)), 1e-12))
+            axes[2 * i, j].imshow(pred, cmap="gray", vmin=0, vmax=vmax)
+            axes[2 * i, j].set_title(f"{label}\n{p:.2f} dB", fontsize=7)
+            axes[2 * i + 1, j].imshow(err, cmap="magma", vmin=0, vmax=0.25 * vmax)
+        for ax in axes[2 * i : 2 * i + 2].flat:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

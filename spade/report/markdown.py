@@ -1,0 +1,267 @@
+"""Every Markdown table the study writes: the summary's, the robustness, label-free and
+scale tables, and the extra timings; one cell formatter and one table builder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from spade.report.summary import EXTRA_COLUMNS, NO_LOSS_DB, PRIOR_MARGIN_DB, criterion_label, criterion_labels, within_margin
+from spade.variants import IDENTITY, SCRATCH, UNPRUNED, UNPRUNED_KINDS
+
+
+# columns a table shows only where the run has them (benchmarks predating the breakdown lack them)
+OPTIONAL = {"macs_speedup", "amdahl_speedup", "prior_share"}
+
+
+
+def table(header: list[str], rows: list[list]) -> list[str]:
+    """The lines of one Markdown table (cells already formatted)."""
+    return ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header),
+            *("| " + " | ".join(map(str, row)) + " |" for row in rows)]
+
+
+
+
+def _cell(column: str, v) -> str:
+    """One cell of the summary's tables."""
+    if pd.isna(v) or v == "":
+        return ""
+    if column == "psnr":
+        return f"{v:.2f}"
+    if column in ("ssim", "speedup", "actual_ratio"):
+        return f"{v:.3f}"
+    if column == "ratio":
+        return f"{v:g}"
+    if column == "target":
+        return f"{v:g}x" if v else ""
+    if column in ("macs_speedup", "amdahl_speedup"):
+        return f"{v:.2f}"
+    if column in ("time_saved", "prior_share"):
+        return f"{100 * v:.1f}%"
+    if column in ("latency_ms", "iterations"):
+        return f"{v:.1f}"
+    if column in ("params", "macs", "iterations_max"):
+        return f"{int(v):,}"
+    return str(v)
+
+
+def markdown(summary: pd.DataFrame) -> str:
+    """Markdown tables, one per task and split (and test set, where there are several)."""
+    out = ["# SPADE study summary", ""]
+    cols = ["arch", "ratio", "actual_ratio", "strategy", "psnr", "ssim", "params", "macs", "latency_ms", "speedup",
+            "time_saved", "macs_speedup", "amdahl_speedup", "prior_share", "iterations", "iterations_max"]
+    cols = [c for c in cols if c in summary and summary[c].notna().any() or c not in OPTIONAL]
+    if summary.criterion.replace("", np.nan).dropna().nunique() > 1:  # rows differ by criterion too
+        cols.insert(cols.index("ratio"), "criterion")
+    if "target" in summary and (summary.target.fillna(0) > 0).any():  # and by speed target
+        cols.insert(cols.index("ratio") + 1, "target")
+    flagged = summary.dropna(subset=["prior_margin_db"]).drop_duplicates(["task", "arch", "split", "set"])
+    for _, r in flagged[flagged.prior_inactive.astype(bool)].iterrows():
+        where = f"{r.task}/{r.split}" + (f"/{r.set}" if r.set else "")
+        effect = ("on these images its prior hurts" if r.prior_margin_db < 0
+                  else f"less than {PRIOR_MARGIN_DB} dB above it, its prior barely matters")
+        out += [f"**Warning ({where}, {r.arch})**: the unpruned network scores {r.prior_margin_db:+.2f} dB against its "
+                f"prior-off control: {effect}, so its pruning rows say nothing about pruning.", ""]
+    for (task, split, set_name), part in summary.groupby(["task", "split", "set"], sort=False, dropna=False):
+        title = " / ".join(str(t) for t in (task, split, set_name) if isinstance(t, str) and t)
+        conv = part["convention"].dropna().unique() if "convention" in part else []
+        note = [f"Metric convention: {', '.join(map(str, conv))}.", ""] if len(conv) else []
+        margins = part.drop_duplicates("arch").dropna(subset=["prior_margin_db"])
+        if len(margins):
+            note += ["Unpruned minus prior-off (dB): " + ", ".join(
+                f"{r.arch} {r.prior_margin_db:+.2f}" for _, r in margins.iterrows()) + ".", ""]
+        out += [f"## {title}", "", *note, *_readings(part),
+                *table(cols, [[_cell(c, r[c]) for c in cols] for _, r in part.iterrows()]), ""]
+    out += _within_lines(summary) + _target_lines(summary) + _cost_lines(summary)
+    return "\n".join(out)
+
+
+def _within_lines(summary: pd.DataFrame) -> list[str]:
+    best = within_margin(summary)
+    if best.empty:
+        return []
+    lines = [f"## Largest speedup within {NO_LOSS_DB} dB of the unpruned network", "",
+             "Per strategy (a recipe suffix: -long, -iter) on the test split, over every criterion and ratio: the "
+             "fastest variant measured within the margin; where none is, the one closest to the unpruned PSNR. "
+             "Compute: the most epochs and prior evaluations (epochs x images x prior calls per image) of the "
+             "strategy's fits.", ""]
+    rows = []
+    for _, r in best.iterrows():
+        found = pd.notna(r.speedup)
+        rows.append([r.task, r.arch, r.strategy, f"{r.speedup:.2f}" if found else "none",
+                     criterion_label(r.criterion, r.target) if found else "", f"{r.ratio:g}" if found else "",
+                     f"{r.delta_db:+.2f}" if found else "", f"{r.closest_db:+.2f}, {r.closest_speedup:.2f}x",
+                     "" if pd.isna(r.fit_epochs) else int(r.fit_epochs),
+                     "" if pd.isna(r.fit_prior_calls) else f"{int(r.fit_prior_calls):,}"])
+    header = ["task", "arch", "strategy", "speedup", "criterion", "ratio", "minus unpruned", "closest (dB, speedup)",
+              "epochs", "prior evaluations"]
+    return lines + table(header, rows) + [""]
+
+
+def _cost_lines(summary: pd.DataFrame) -> list[str]:
+    """What each strategy's fit cost, per task and arch (mean over ratios): wall time,
+    peak memory of its process, the images it trained on and what they held."""
+    if "fit_seconds" not in summary or summary.fit_seconds.isna().all():
+        return []
+    rows = summary[(summary.split == "test") & summary.fit_seconds.notna()].drop_duplicates(list(IDENTITY))
+    lines = ["## Cost of each fit", "", "Wall time of the epochs, peak resident memory of the job, and the "
+             "images each fit trained on (unpruned: the base training; none: no fit).", ""]
+    cells = []
+    for (task, arch, strategy), part in rows.groupby(["task", "arch", "strategy"], sort=False):
+        images, peak = part.fit_train_images.dropna(), part.fit_peak_rss_mb.dropna()
+        epochs = part.get("fit_epochs", pd.Series(dtype=float)).dropna()
+        calls = part.get("fit_prior_calls", pd.Series(dtype=float)).dropna()
+        cells.append([task, arch, strategy, f"{part.fit_seconds.mean():.1f}", f"{peak.mean():.0f}" if len(peak) else "",
+                      int(images.iloc[0]) if len(images) else "", int(epochs.max()) if len(epochs) else "",
+                      f"{int(calls.mean()):,}" if len(calls) else "", part.fit_data.iloc[0]])
+    header = ["task", "arch", "strategy", "fit_seconds", "fit_peak_rss_mb", "fit_train_images", "fit_epochs",
+              "fit_prior_calls", "fit_data"]
+    return lines + table(header, cells) + [""]
+
+
+def _target_lines(summary: pd.DataFrame) -> list[str]:
+    """Per task, arch and speed target (column ``target``): the ratio the search found on
+    unlabelled measurements, the speedup the benchmark then measured on test images (the
+    supervised variant where a DEQ's iterations differ per strategy), and PSNR per strategy
+    against the unpruned network."""
+    rows = summary[(summary.split == "test") & (summary.get("target", 0) > 0)] if "target" in summary else []
+    if not len(rows):
+        return []
+    lines = ["## Pruned to a speed target", "",
+             "The smallest ratio of the search grid whose pruned, not fine-tuned network was measured at least "
+             "the target faster on unlabelled measurements (a DEQ at fixed iterations); then fine-tuned like any "
+             "ratio and timed and scored on the test split.", ""]
+    cells = []
+    unpruned = summary[(summary.split == "test") & (summary.strategy == UNPRUNED)]
+    ref = unpruned.drop_duplicates(["task", "arch"]).set_index(["task", "arch"]).psnr
+    for _, r in rows.iterrows():
+        base = ref.get((r.task, r.arch), float("nan"))
+        cells.append([r.task, r.arch, f"{r.target:g}x", f"{r.ratio:g}", f"{r.speedup:.2f}", r.strategy, f"{r.psnr:.2f}",
+                      f"{r.psnr - base:+.2f}"])
+    header = ["task", "arch", "target", "ratio found", "measured speedup (test)", "strategy", "PSNR", "minus unpruned"]
+    return lines + table(header, cells) + [""]
+
+
+def _readings(part: pd.DataFrame) -> list[str]:
+    """What a reader looks for first, computed from the rows of one task and split: each
+    strategy's PSNR against the unpruned network per ratio, and the scratch control against
+    pruning plus supervised fine-tuning at its ratio."""
+    out = []
+    pruned = part[~part.strategy.isin([*UNPRUNED_KINDS, SCRATCH])].copy()
+    ratios = sorted(pruned.ratio.dropna().unique())
+    if not len(pruned) or not ratios:
+        return out
+    pruned["_criterion"] = criterion_labels(pruned)
+    several = pruned._criterion.nunique() > 1  # then each row names its criterion too
+    cells = []
+    for (arch, criterion, strategy), rows in pruned.groupby(["arch", "_criterion", "strategy"], sort=False):
+        base = part[(part.arch == arch) & (part.strategy == UNPRUNED)].psnr
+        if base.empty:
+            continue
+        by_ratio = rows.groupby("ratio").psnr.mean()
+        cells.append([arch, f"{criterion} {strategy}" if several else strategy,
+                      *(f"{by_ratio[r] - base.iloc[0]:+.2f}" if r in by_ratio.index else "" for r in ratios)])
+    out += ["PSNR minus the unpruned network (dB), per ratio:", "",
+            *table(["arch", "strategy", *(f"{r:g}" for r in ratios)], cells), ""]
+    lines = []
+    for _, sc in part[part.strategy == SCRATCH].iterrows():
+        sup = part[(part.arch == sc.arch) & (part.criterion == sc.criterion) & (part.ratio == sc.ratio)
+                   & (part.strategy == "supervised")]
+        if len(sup):
+            gap = sup.psnr.iloc[0] - sc.psnr
+            winner = "pruning wins" if gap > 0 else "scratch wins"
+            lines.append(f"{sc.arch} at {sc.ratio:g}: pruned + supervised {sup.psnr.iloc[0]:.2f}, scratch {sc.psnr:.2f} "
+                         f"({winner} by {abs(gap):.2f} dB)")
+    if lines:
+        out += ["Pruning against training the pruned widths from scratch: " + "; ".join(lines) + ".", ""]
+    return out
+
+
+def robustness_markdown(drops: pd.DataFrame) -> str:
+    """Per task and arch: each kind's PSNR drop (dB) under each shift, mean over ratios."""
+    out = ["# Robustness under shift", "", "PSNR on the shifted test set minus PSNR on the test split (dB), mean "
+           "over the pruning ratios; in brackets, minus the unpruned network's drop (> 0: loses less than it).", ""]
+    for (task, arch), part in drops.groupby(["task", "arch"], sort=False):
+        shifts = list(dict.fromkeys(part["shift"]))
+        cells = []
+        for strategy, rows in part.groupby("strategy", sort=False):
+            row = [strategy]
+            for shift in shifts:
+                r = rows[rows["shift"] == shift]
+                gap = r.vs_unpruned_db.mean()
+                row.append(f"{r.drop_db.mean():+.2f}" + ("" if strategy == UNPRUNED or pd.isna(gap)
+                                                         else f" ({gap:+.2f})"))
+            cells.append(row)
+        out += [f"## {task} / {arch}", "", *table(["strategy", *shifts], cells), ""]
+    return "\n".join(out)
+
+
+def extra_markdown(extras: pd.DataFrame) -> str:
+    if extras.empty:
+        return ""
+    out = ["## Labelled extra timings", "",
+           "Not part of the comparison above, where every variant runs eagerly with the same solver: "
+           "`tol=...` rows solve pruned DEQs to a looser tolerance (as the official SPADE code timed them), "
+           "`channels_last` and `compile` rows change how the same weights run. Speedups are against the "
+           "eager unpruned network and, where it was timed the same way, the unpruned network under that setting.",
+           ""]
+    cells = [[f"{v:.3g}" if isinstance(v, float) and not pd.isna(v) else ("" if pd.isna(v) else str(v))
+              for v in r[EXTRA_COLUMNS]] for _, r in extras.iterrows()]
+    out += table(EXTRA_COLUMNS, cells)
+    return "\n".join(out) + "\n"
+
+
+def write_tables(summary: pd.DataFrame, csv_path, md_path, extras: pd.DataFrame | None = None,
+                 extras_path=None) -> None:
+    Path(csv_path).parent.mkdir(parents=True, exist_ok=True)
+    summary = summary.copy()
+    for col in ("params", "macs", "prior_params", "prior_macs", "n_images", "iterations_max", "fit_train_images",
+                "fit_epochs", "fit_prior_calls"):
+        if col in summary:  # counts stay exact (a float format would round 1,769,472 MACs)
+            summary[col] = summary[col].round().astype("Int64")
+    summary.to_csv(csv_path, index=False, float_format="%.6g")
+    md = markdown(summary)
+    if extras is not None and extras_path is not None:
+        extras.to_csv(extras_path, index=False, float_format="%.6g")
+        md = md.rstrip("\n") + "\n\n" + extra_markdown(extras)
+    Path(md_path).write_text(md)
+
+
+def label_free_markdown(scores: pd.DataFrame) -> str:
+    """The label-free ablation (:func:`spade.stages.label_free_scores`): one table per task and arch."""
+    lines = ["# Label-free recovery on validation data", "",
+             "Each self-supervised setting fine-tunes the same pruned network on unlabelled measurements. The "
+             "choice is made on `heldout_kspace` (reconstruct from part of each validation acquisition, predict the "
+             "held-out samples; label free, lower is better); validation PSNR is shown for the reader only.", ""]
+    header = ["setting", "epochs", "held-out k-space", "own val loss", "val PSNR", "minus unpruned", "chosen"]
+    for (task, arch), part in scores.groupby(["task", "arch"], sort=False):
+        pruned = part[part.strategy != UNPRUNED].iloc[0]
+        cells = [[r.setting, "" if pd.isna(r.epochs) else int(r.epochs), f"{r.heldout_kspace:.4f}",
+                  "" if pd.isna(r.own_val_loss) else f"{r.own_val_loss:.4g}", f"{r.val_psnr:.2f}",
+                  f"{r.minus_unpruned:+.2f}", "yes" if r.chosen else ""] for _, r in part.iterrows()]
+        lines += [f"## {task} / {arch}, pruned {pruned.criterion} at ratio {pruned.ratio:g}", "",
+                  *table(header, cells), ""]
+    return "\n".join(lines)
+
+
+def scale_markdown(timings: pd.DataFrame, note: str = "") -> str:
+    """The scale table (:mod:`spade.scale`): measured vs MAC vs Amdahl speedup per scale and ratio."""
+    lines = ["# Speed at the paper's scale", "", *([note, ""] if note else []),
+             "Random weights (timing depends on widths and shapes only); DEQ at fixed iterations; every variant "
+             "timed side by side with its unpruned network. Amdahl: the unpruned prior share of the time divided "
+             "by the prior's MAC reduction, the rest unchanged.", ""]
+    header = ["scale", "arch", "input", "ratio", "widths", "params", "GMACs", "latency ms", "speedup", "MAC speedup",
+              "Amdahl bound", "measured / Amdahl"]
+    cells = []
+    for _, r in timings.iterrows():
+        widths = r.widths if isinstance(r.widths, str) and r.widths else "unpruned"  # "" reads back as NaN
+        cells.append([r.scale, r.arch, r["input"], f"{r.ratio:g}", widths, f"{int(r.params):,}",
+                      f"{r.macs / 1e9:.2f}", f"{r.latency_ms:.1f}", f"{r.speedup:.2f}", f"{r.macs_speedup:.2f}",
+                      f"{r.amdahl_speedup:.2f}", f"{r.speedup / r.amdahl_speedup:.0%}"])
+    shares = timings.drop_duplicates(["scale", "arch"])
+    lines += [*table(header, cells), "", "Prior share of the unpruned network's time: " + ", ".join(
+        f"{r.scale} {r.arch} {r.prior_share:.0%}" for _, r in shares.iterrows()) + ".", ""]
+    return "\n".join(lines)

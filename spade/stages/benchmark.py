@@ -1,0 +1,73 @@
+"""Timing every variant of a task and arch side by side, in one process."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from spade import benchmark as bench
+from spade.provenance import environment, write_json
+from spade.stages.context import open_split, start_job
+from spade.stages.evaluate import load_variant
+from spade.physics import batch_physics
+from spade.variants import UNPRUNED
+
+
+def run_benchmark(variants: list[dict], test_path, opts: dict, device_setting: str, threads: int,
+                  out_csv, out_info) -> pd.DataFrame:
+    """Time every variant side by side on the first ``opts['images']`` test images (each
+    with its own operator), at every batch size of ``opts`` (an image repeated to fill the
+    batch), plus the labelled extra rows of :func:`spade.benchmark.labelled_variants`.
+
+    ``variants``: ``{"path": artifact, "prior_off": bool}``. Each row carries the variant's
+    identity; latency is the mean over images of each image's median, and a DEQ's
+    iterations are the mean (and maximum) over those images."""
+    device = start_job(0, threads, device_setting, timed=True)
+    task, physics, data = open_split(test_path, False)
+    n_images = max(1, min(int(opts.get("images", 1)), len(data)))
+    images = []
+    for i in range(n_images):
+        y = data.y[i][None]
+        if opts.get("crop") and task == "sr":  # whole test photographs are too slow to repeat on a CPU
+            y = y[..., : opts["crop"], : opts["crop"]]
+        images.append((y, data.sample_physics(i)))
+    models, idents = {}, {}
+    for v in variants:
+        model, variant = load_variant(v["path"], bool(v.get("prior_off")), task)
+        models[variant.label], idents[variant.label] = model, variant.columns()
+    y0, params0 = images[0]
+    single = batch_physics(physics, {k: v[None] for k, v in params0.items()})  # the operator of image 0
+    costs = {name: bench.cost(m, single, y0) for name, m in models.items()}
+    unpruned_channels = next((costs[n]["prior_channels"] for n in models if idents[n]["strategy"] == UNPRUNED), None)
+    models = {name: m.to(device) for name, m in models.items()}
+    # where the time goes, per main variant, on image 0 at batch 1 (apart from the timing)
+    breakdown = {name: bench.time_breakdown(m, single, y0, int(opts.get("breakdown_repeats", 5)), device)
+                 for name, m in models.items()}
+    models.update(bench.labelled_variants(models, opts))
+    rows = []
+    for batch in opts["batch_sizes"]:
+        stats: dict[str, list] = {name: [] for name in models}
+        for y, params in images:
+            yb = y.expand(batch, *y.shape[1:]).contiguous()
+            op = batch_physics(physics, {k: v[None].expand(batch, *v.shape) for k, v in params.items()})
+            times = bench.time_variants(models, op, yb, int(opts["warmup"]), int(opts["repeats"]), device)
+            op_dev, yb_dev = op.to(device), yb.to(device)
+            for name in models:
+                stats[name].append({**bench.summarise(times[name]),
+                                    "iterations": bench.iterations(models[name], op_dev, yb_dev)})
+        for name in models:
+            variant, setting = bench.split_label(name)
+            per = pd.DataFrame(stats[name])
+            channels = costs[variant]["prior_channels"]
+            rows.append({**idents[variant], "variant": name, "setting": setting, "batch": batch,
+                         "latency_ms": per.latency_ms.mean(), "latency_p25_ms": per.latency_p25_ms.mean(),
+                         "latency_p75_ms": per.latency_p75_ms.mean(), "latency_min_ms": per.latency_min_ms.min(),
+                         "images": n_images, "repeats": int(opts["repeats"]),
+                         "iterations": per.iterations.mean(), "iterations_max": per.iterations.max(),
+                         **costs[variant], **breakdown[variant],
+                         "actual_ratio": 1 - channels / unpruned_channels if channels and unpruned_channels else None,
+                         "input_shape": "x".join(map(str, (batch, *y0.shape[1:]))), "device": str(device)})
+    frame = pd.DataFrame(rows)
+    frame.to_csv(out_csv, index=False)
+    write_json({"task": task, "variants": variants, "opts": opts, "images": [data.names[i] for i in range(n_images)],
+                **environment(0, str(device))}, out_info)
+    return frame

@@ -1,0 +1,56 @@
+"""Fine-tuning a pruned network with a strategy of the registry (spade.strategies)."""
+
+from __future__ import annotations
+
+from spade.checkpoint import layer_shapes, load_model, save_model
+from spade.data import H5Split
+from spade.provenance import environment
+from spade.prune import DEFAULT_TAYLOR_IMAGES, StepwisePruning, fit_stepwise
+from spade.stages.context import fit_cost, load_physics, log, pruning_data, start_job
+from spade.strategies import StrategyName
+from spade.train import fit, make_strategy
+from spade.variants import Variant
+
+
+def finetune(strategy_name, pruned_path, teacher_path, train_path, val_path, opts: dict, seed: int,
+             threads: int, out_model, history_path, state_path, device_setting: str = "cpu", base_path=None,
+             prune_data_path=None, taylor_images: int = DEFAULT_TAYLOR_IMAGES) -> None:
+    """Fine-tune a pruned network on ``train_path`` with ``strategy_name`` (a name, parsed
+    here once, or a :class:`spade.strategies.StrategyName`). A label-free strategy opens
+    its splits without ``/x`` (its training split, the unlabelled one, has none at all) and
+    selects its checkpoint on its own loss over the validation measurements.
+
+    A recipe suffix (:data:`spade.strategies.RECIPES`) spends ``opts['recipes']['budget']``
+    times the epochs: ``-long`` all of them on the pruned network; ``-iter`` prunes the
+    unpruned network ``base_path`` in that many steps to the widths of ``pruned_path``
+    (same criterion, ratio and rounding; ``prune_data_path``: the measurements pruning
+    reads), fine-tuning ``opts['epochs']`` after each step."""
+    strategy_name = StrategyName.parse(strategy_name)
+    spec, recipe = strategy_name.spec, strategy_name.recipe
+    device = start_job(seed, threads, device_setting)
+    model, payload = load_model(pruned_path)
+    task, physics = load_physics(train_path)
+    train_set, val_set = H5Split(train_path, spec.needs_target), H5Split(val_path, spec.needs_target)
+    teacher = load_model(teacher_path)[0].to(device) if spec.needs_teacher else None
+    strategy = make_strategy(strategy_name, task, opts, teacher)
+    budget = int(opts.get("recipes", {}).get("budget", 3)) if recipe else 1
+    if recipe == "iter":
+        if base_path is None or prune_data_path is None:
+            raise ValueError(f"strategy {strategy_name}: stepwise pruning needs the unpruned network and the "
+                             "measurements pruning reads (base_path, prune_data_path)")
+        pruned = Variant.from_meta(payload["meta"])
+        _, example, measurements = pruning_data(prune_data_path, taylor_images)
+        pruning = StepwisePruning(load_model(base_path)[0], example, pruned.ratio, pruned.criterion, seed,
+                                  payload["meta"].get("round_to"), budget, measurements)
+        model, history = fit_stepwise(pruning, layer_shapes(model), strategy, physics, train_set, val_set, opts,
+                                      seed, state_path, history_path, device, log=log.info)
+    else:
+        fit_opts = {**opts, "epochs": int(opts["epochs"]) * budget}
+        model, history = fit(model, strategy, physics, train_set, val_set, fit_opts, seed, state_path, history_path,
+                             log=log.info, device=device)
+    variant = Variant.from_meta(payload["meta"]).with_strategy(str(strategy_name))
+    meta = {"stage": "finetune", "identity": variant.columns(), "pruned": str(pruned_path),
+            "trained_on": str(train_path), "history": history, "opts": opts,
+            "recipe": {"name": recipe, "budget": budget} if recipe else None,
+            "cost": fit_cost(history, train_set, spec.data, device), **environment(seed, str(device))}
+    save_model(out_model, model, payload["spec"], meta)

@@ -1,0 +1,65 @@
+"""The label-free ablation's table: every self-supervised setting scored on validation
+data, chosen by a label-free score."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from spade.checkpoint import load_model
+from spade.report.markdown import label_free_markdown
+from spade.stages.context import open_split, sample_operator, start_job
+from spade.stages.evaluate import evaluate
+from spade.variants import PRUNED, UNPRUNED, Variant
+
+
+def label_free_scores(models: list[tuple[str, str]], val_path, out_csv, out_md, seed: int, threads: int,
+                      score_opts: dict, device_setting: str = "cpu") -> pd.DataFrame:
+    """Score ``models`` (``(setting name, artifact)``: per arch, the unpruned and pruned
+    networks of each arch and its self-supervised fits) on the validation split for the
+    label-free ablation. ``heldout_kspace``: the label-free score the choice is made on
+    (:func:`spade.losses.heldout_kspace_score`, one fixed draw of held-out samples per image,
+    the same for every network; lower is better); ``own_val_loss``: the best validation
+    loss of the network's own fit; ``val_psnr``: for the reader only, never for the
+    choice. The ``chosen`` row is the self-supervised setting with the lowest held-out
+    score, per arch; ``minus_unpruned`` compares validation PSNR with the unpruned network's."""
+    from spade.losses import heldout_kspace_score
+
+    device = start_job(seed, threads, device_setting)
+    _, physics, data = open_split(val_path, False)
+    rows = []
+    for name, path in models:
+        model, payload = load_model(path)
+        model = model.to(device).eval()
+        gen = torch.Generator().manual_seed(seed)
+        heldout = []
+        for i in range(len(data)):
+            op = sample_operator(physics, data, i).to(device)
+            heldout.append(float(heldout_kspace_score(model, op, data.y[i][None].to(device), gen,
+                                                      float(score_opts["loss_fraction"]),
+                                                      float(score_opts["center_fraction"]))))
+        with tempfile.TemporaryDirectory() as tmp:
+            frame = evaluate(path, val_path, Path(tmp) / "val.csv", Path(tmp) / "val.npz", 0, threads,
+                             device_setting)
+        meta = payload["meta"]
+        fitted = meta.get("stage") == "finetune"
+        losses = [row["val_loss"] for row in meta.get("history") or [] if fitted]
+        variant = Variant.from_meta(meta)
+        rows.append({"setting": name, "strategy": variant.strategy, "heldout_kspace": np.mean(heldout),
+                     "own_val_loss": min(losses) if losses else np.nan, "val_psnr": frame.psnr.mean(),
+                     "epochs": len(meta.get("history") or []) if fitted else np.nan,
+                     "task": variant.task, "arch": variant.arch, "criterion": variant.criterion,
+                     "ratio": variant.ratio})
+    table = pd.DataFrame(rows)
+    ref = table[table.strategy == UNPRUNED].set_index("arch").val_psnr
+    table["minus_unpruned"] = table.val_psnr - table.arch.map(ref)
+    tuned = table[~table.strategy.isin([UNPRUNED, PRUNED])]
+    table["chosen"] = table.index.isin(tuned.groupby("arch").heldout_kspace.idxmin())
+    Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out_csv, index=False, float_format="%.6g")
+    Path(out_md).write_text(label_free_markdown(table))
+    return table

@@ -1,0 +1,194 @@
+"""The fine-tuning strategies: one registry entry each, and every other place reads it.
+
+An entry says what the strategy reads (ground truth, the unpruned network as a teacher,
+which data), builds its loss, and gives its colour. The config schema's pattern
+(:func:`spade.config.load_schema`), the command line's choices (``spade finetune
+--strategy``), the figures' palette (:mod:`spade.report.palette`) and docs/api.md's
+strategy table (:func:`docs_table`) all come from :data:`REGISTRY`. Adding a strategy is
+one :func:`register` call with its loss.
+
+A strategy name may carry a recipe suffix (``supervised-iter``): it is parsed once, into
+a :class:`StrategyName`, which is what the library passes down.
+
+Nothing here imports torch: the workflow reads this module when it parses the Snakefile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+DATA_LABELLED = "labelled pairs"
+
+# Recipes, a suffix to any strategy (``supervised-iter``): each spends ``finetune.recipes.
+# budget`` times the strategy's fine-tuning epochs. long: all of them after one-shot
+# pruning; iter: pruning in ``budget`` steps to the same final widths, the strategy's
+# epochs after each step.
+RECIPE_MARK = "-"
+RECIPES = ("long", "iter")
+
+
+@dataclass(frozen=True)
+class Losses:
+    """What a strategy trains with. ``loss(model, physics, batch, generator)``; with a
+    teacher, ``paired_loss`` is the same loss on batches that carry the teacher's outputs
+    (:func:`spade.train.fit` computes them once instead of at every epoch)."""
+
+    loss: Callable
+    paired_loss: Callable | None = None
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """One fine-tuning strategy: what it reads (ground truth: ``needs_target``; the
+    unpruned network: ``needs_teacher``), its loss builder ``build(task, cfg, teacher) ->
+    Losses`` (``cfg``: the config's ``finetune`` options), its colour in every figure and
+    one line for the docs."""
+
+    name: str
+    needs_target: bool
+    needs_teacher: bool
+    build: Callable[[str, dict, object], Losses]
+    colour: str
+    summary: str
+
+    @property
+    def data(self) -> str:
+        """What its training data must hold, in the summary's words."""
+        teacher = " + teacher" if self.needs_teacher else ""
+        return (DATA_LABELLED if self.needs_target else "measurements") + teacher
+
+    @property
+    def label_free(self) -> bool:
+        return not self.needs_target
+
+
+REGISTRY: dict[str, StrategySpec] = {}
+
+
+def register(spec: StrategySpec) -> StrategySpec:
+    """Add ``spec`` to the registry (its name must be new and carry no recipe mark)."""
+    if spec.name in REGISTRY or RECIPE_MARK in spec.name or not spec.name.isidentifier():
+        raise ValueError(f"strategy name {spec.name!r} is taken or not a plain identifier")
+    REGISTRY[spec.name] = spec
+    return spec
+
+
+def unregister(name: str) -> None:
+    """Remove a strategy (tests that register a toy one)."""
+    REGISTRY.pop(name, None)
+
+
+@dataclass(frozen=True)
+class StrategyName:
+    """A strategy name parsed once: its registry entry and its recipe (``None``, ``long``
+    or ``iter``). ``str()`` gives the name back as the config, paths and tables spell it."""
+
+    base: str
+    recipe: str | None = None
+
+    @classmethod
+    def parse(cls, name: str | StrategyName) -> StrategyName:
+        if isinstance(name, StrategyName):
+            return name
+        base, mark, recipe = str(name).partition(RECIPE_MARK)
+        if base not in REGISTRY or (mark and recipe not in RECIPES):
+            raise ValueError(f"unknown strategy {name!r}; expected one of {sorted(REGISTRY)}, each optionally "
+                             f"with a recipe {', '.join(RECIPE_MARK + r for r in RECIPES)}")
+        return cls(base, recipe or None)
+
+    @property
+    def spec(self) -> StrategySpec:
+        return REGISTRY[self.base]
+
+    def __str__(self) -> str:
+        return self.base + (RECIPE_MARK + self.recipe if self.recipe else "")
+
+
+def names() -> list[str]:
+    """Every strategy name the pipeline accepts: each strategy alone and with each recipe."""
+    return [s + suffix for s in REGISTRY for suffix in ("", *(RECIPE_MARK + r for r in RECIPES))]
+
+
+def pattern() -> str:
+    """The regular expression the config schema checks a strategy name against."""
+    return f"^({'|'.join(REGISTRY)})({RECIPE_MARK}({'|'.join(RECIPES)}))?$"
+
+
+def docs_table() -> str:
+    """docs/api.md's strategy table (a test keeps the page equal to it)."""
+    rows = ["| `strategy` | `data` | also needs | what it trains on |", "|---|---|---|---|"]
+    for spec in REGISTRY.values():
+        data = "`spade.Pairs(y, x)`" if spec.needs_target else "`spade.Measurements(y)`"
+        teacher = "`teacher`: the unpruned network" if spec.needs_teacher else ""
+        rows.append(f"| `{spec.name}` | {data} | {teacher} | {spec.summary} |")
+    return "\n".join(rows)
+
+
+# --- the study's strategies and their losses (spade.losses, imported when a loss is built)
+
+
+def _pixel(cfg: dict) -> str:
+    return cfg.get("loss", "l1")
+
+
+def _supervised(task: str, cfg: dict, teacher) -> Losses:
+    from spade.losses import supervised_loss
+
+    pixel = _pixel(cfg)
+    return Losses(lambda m, p, b, g: supervised_loss(m, p, b[0], b[1], pixel))
+
+
+def _frozen(teacher, name: str):
+    if teacher is None:
+        raise ValueError(f"the {name} strategy needs the unpruned teacher network")
+    return teacher.eval().requires_grad_(False)
+
+
+def _school(task: str, cfg: dict, teacher) -> Losses:
+    from spade.losses import school_loss, supervised_loss
+
+    teacher, pixel = _frozen(teacher, "school"), _pixel(cfg)
+    return Losses(lambda m, p, y, g: school_loss(m, teacher, p, y, pixel),
+                  # the teacher's output stands where supervised fine-tuning has x
+                  lambda m, p, b, g: supervised_loss(m, p, b[0], b[1], pixel))
+
+
+def _selfsup(task: str, cfg: dict, teacher) -> Losses:
+    from spade.losses import ei_loss, ssdu_loss
+
+    method = cfg["selfsup"][task]
+    if method == "ssdu":
+        opts = cfg["ssdu"]
+        return Losses(lambda m, p, y, g: ssdu_loss(m, p, y, g, float(opts["loss_fraction"]),
+                                                   float(opts["center_fraction"])))
+    if method == "ei":
+        opts = cfg["ei"]
+        return Losses(lambda m, p, y, g: ei_loss(m, p, y, g, float(opts["weight"]), bool(opts["rotate"]),
+                                                 opts.get("angles", "right"), float(opts.get("mc_weight", 1.0))))
+    raise ValueError(f"unknown self-supervised method {method!r} for task {task}; expected ssdu or ei")
+
+
+def _distill(task: str, cfg: dict, teacher) -> Losses:
+    from spade.losses import distill_loss
+
+    teacher, pixel = _frozen(teacher, "distill"), _pixel(cfg)
+    weight = float(cfg.get("distill", {}).get("weight", 1.0))
+    return Losses(lambda m, p, b, g: distill_loss(m, teacher, p, b[0], b[1], weight, pixel),
+                  # (y, x, teacher output) batches, the teacher's outputs computed once
+                  lambda m, p, b, g: distill_loss(m, None, p, b[0], b[1], weight, pixel, b[2]))
+
+
+register(StrategySpec("supervised", True, False, _supervised, "#1f77b4",
+                      "the pixel loss against ground truth"))
+register(StrategySpec("school", False, True, _school, "#2ca02c",
+                      "the unpruned network's reconstructions of unlabelled measurements"))
+register(StrategySpec("selfsup", False, False, _selfsup, "#d62728",
+                      "measurements alone: `selfsup=\"ei\"` (consistency + equivariance to shifts and rotations) "
+                      "or `\"ssdu\"` (k-space splitting; Cartesian MRI)"))
+register(StrategySpec("distill", True, True, _distill, "#8c564b",
+                      "the supervised loss plus `distill.weight` x the loss against the unpruned network's output"))
+
+
+if __name__ == "__main__":  # docs/api.md's strategy table
+    print(docs_table())

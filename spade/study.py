@@ -1,0 +1,287 @@
+"""The study's design, from its (validated) config: which variants exist, where each
+artifact lives, what each table reads. The workflow's input functions call this; so do the
+tests, without Snakemake.
+
+Path templates are written once here: the rules' outputs use the same strings (their
+wildcards are the template's fields), and :class:`Study` formats them for inputs.
+Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from spade.strategies import StrategyName
+from spade.variants import (CLASSICAL, PRIOR_OFF, PRUNED, SCRATCH, UNPRUNED, Variant, is_shifted, ratio_label,
+                            shift_split)
+
+# Path templates (relative to the working directory); {key} is a pruned variant's path key
+# (spade.variants.Variant.key: "l1-r0.4" or "l1-x2.0").
+DATA = "results/data/{task}/{split}.h5"
+DATA_INFO = "results/data/{task}/info.json"
+UNPRUNED_MODEL = "results/models/{task}/{arch}/unpruned.pt"
+UNPRUNED_HISTORY = "results/models/{task}/{arch}/unpruned_history.csv"
+UNPRUNED_STATE = "results/models/{task}/{arch}/unpruned.state.pt"
+PRUNED_MODEL = "results/pruned/{task}/{arch}/{key}.pt"
+TARGET_SEARCH = "results/target/{task}/{arch}/{key}.json"
+FINETUNED = "results/finetuned/{task}/{arch}/{key}/{strategy}"  # + .pt, _history.csv, .state.pt
+SCRATCH_MODEL = "results/scratch/{task}/{arch}/{key}"  # + .pt, _history.csv, .state.pt
+METRICS_CLASSICAL = "results/metrics/{split}/{task}/classical"  # + .csv, .npz
+METRICS_NETWORK = "results/metrics/{split}/{task}/{arch}/{kind}"  # kind: unpruned or prior-off
+METRICS_VARIANT = "results/metrics/{split}/{task}/{arch}/{key}/{strategy}"
+BENCH = "results/bench/{task}/{arch}"  # + .csv, .json
+LABEL_FREE = "results/labelfree/{task}/{arch}/{setting}"  # + .pt, _history.csv, .state.pt
+SCALE = "results/scale/{scale}/{arch}.csv"
+
+
+
+def split_file(split: str) -> str:
+    """The template of one split's file, ``{task}`` left as a wildcard."""
+    return DATA.replace("{split}", split)
+
+
+# What a fit's options merge in from the shared `finetune` block, whatever the task.
+SHARED_FINETUNE = ("selfsup", "ssdu", "ei", "distill", "recipes")
+
+
+class Study:
+    """The design of one config: ``config`` as Snakemake holds it after validation."""
+
+    def __init__(self, config: dict):
+        self.config = config
+
+    # --- what is studied
+
+    @property
+    def first_criterion(self) -> str:
+        return self.config["criteria"][0]
+
+    @property
+    def strategies(self) -> list[str]:
+        """Every pruned kind the config fine-tunes, led by the pruned model itself."""
+        return [PRUNED] + list(self.config["strategies"])
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """(task, arch) studied: each arch of `archs` that has a model for the task."""
+        return [(task, arch) for task in self.config["tasks"] for arch in self.config["archs"]
+                if task in self.config["models"].get(arch, {})]
+
+    def archs(self, task: str) -> list[str]:
+        return [a for t, a in self.pairs() if t == task]
+
+    def ratio_labels(self) -> list[str]:
+        return [ratio_label(r) for r in self.config["ratios"]]
+
+    def scratch_ratios(self) -> list[float]:
+        """The scratch controls' ratios (those of `scratch_ratios` on the grid)."""
+        return [float(r) for r in self.config.get("scratch_ratios", []) if r in self.config["ratios"]]
+
+    def variants(self, task: str, arch: str) -> list[Variant]:
+        """Every pruned variant of task x arch, the scratch controls included: each criterion
+        at each ratio with each strategy (those of `first_criterion_only` with the first
+        criterion alone), then each speed target with the first criterion and every
+        strategy not in `first_criterion_only` (its ratio found when it runs: 0 here)."""
+        first = set(self.config["first_criterion_only"])
+        out = [Variant(task, arch, c, r, s) for c in self.config["criteria"] for r in self.config["ratios"]
+               for s in self.strategies if c == self.first_criterion or s not in first]
+        out += [Variant(task, arch, c, r, SCRATCH) for c in self.config["criteria"] for r in self.scratch_ratios()]
+        out += [Variant(task, arch, self.first_criterion, strategy=s, target=t)
+                for t in self.config["target_speedups"] for s in self.strategies if s not in first]
+        return out
+
+    def robustness_variants(self, task: str, arch: str) -> list[Variant]:
+        """The variants scored on the shifted test sets and the external set: those of the
+        first criterion, without `first_criterion_only` (robustness compares pruned with
+        unpruned, not one criterion or recipe with another)."""
+        first = set(self.config["first_criterion_only"])
+        return [v for v in self.variants(task, arch) if v.criterion == self.first_criterion
+                and v.strategy not in first]
+
+    def has_external(self, task: str) -> bool:
+        """MRI on the embedded data has an external test set: real MR from sources that no
+        split trains on (spade.data.embedded.build_mri_external)."""
+        return task == "mri" and self.config["data"]["mri"].get("source", "embedded") == "embedded"
+
+    def shift_splits(self, task: str) -> list[str]:
+        return [shift_split(name) for name in self.config["shifts"].get(task, {})]
+
+    def eval_splits(self, task: str) -> list[str]:
+        """The labelled splits every variant of a task is scored on for the summary."""
+        return ["test"] + (["external"] if self.has_external(task) else []) + self.shift_splits(task)
+
+    # --- paths
+
+    @staticmethod
+    def data_path(task: str, split: str) -> str:
+        return DATA.format(task=task, split=split)
+
+    @staticmethod
+    def unpruned_path(task: str, arch: str) -> str:
+        return UNPRUNED_MODEL.format(task=task, arch=arch)
+
+    @staticmethod
+    def model_path(v: Variant) -> str:
+        """The artifact of a variant: the unpruned network, the pruned model itself
+        (strategy "none"), the scratch control or a fine-tuned network."""
+        if not v.is_pruned:
+            return UNPRUNED_MODEL.format(task=v.task, arch=v.arch)
+        if v.strategy == PRUNED:
+            return PRUNED_MODEL.format(task=v.task, arch=v.arch, key=v.key)
+        if v.strategy == SCRATCH:
+            return SCRATCH_MODEL.format(task=v.task, arch=v.arch, key=v.key) + ".pt"
+        return FINETUNED.format(task=v.task, arch=v.arch, key=v.key, strategy=v.strategy) + ".pt"
+
+    @staticmethod
+    def metrics_path(split: str, v: Variant, ext: str = ".csv") -> str:
+        if v.strategy == CLASSICAL:
+            return METRICS_CLASSICAL.format(split=split, task=v.task) + ext
+        if not v.is_pruned:
+            return METRICS_NETWORK.format(split=split, task=v.task, arch=v.arch, kind=v.strategy) + ext
+        return METRICS_VARIANT.format(split=split, task=v.task, arch=v.arch, key=v.key, strategy=v.strategy) + ext
+
+    def metric_paths(self, split: str, task: str | None = None) -> list[str]:
+        """Per-image score files of every variant on `split` (on the shifted and external
+        sets, :meth:`robustness_variants` only)."""
+        paths = []
+        for t in [task] if task else self.config["tasks"]:
+            paths.append(self.metrics_path(split, Variant(t, CLASSICAL, strategy=CLASSICAL)))
+            for arch in self.archs(t):
+                paths += [self.metrics_path(split, Variant(t, arch, strategy=k)) for k in (UNPRUNED, PRIOR_OFF)]
+                kinds = self.robustness_variants(t, arch) if is_shifted(split) else self.variants(t, arch)
+                paths += [self.metrics_path(split, v) for v in kinds]
+        return paths
+
+    def summary_metrics(self) -> list[str]:
+        return [p for t in self.config["tasks"] for s in self.eval_splits(t) for p in self.metric_paths(s, t)]
+
+    def bench_tables(self) -> list[str]:
+        return [BENCH.format(task=t, arch=a) + ".csv" for t, a in self.pairs()]
+
+    def cost_models(self) -> list[str]:
+        """Every trained or pruned artifact of the study (the summary's cost columns)."""
+        return [self.unpruned_path(t, a) for t, a in self.pairs()] + [
+            self.model_path(v) for t, a in self.pairs() for v in self.variants(t, a)]
+
+    def benchmark_variants(self, task: str, arch: str) -> list[dict]:
+        """Every variant timed side by side for task x arch: the unpruned network, its
+        prior-off control, and each pruned kind that stands for its own timing
+        (:meth:`spade.variants.Variant.timed_as`)."""
+        path = self.unpruned_path(task, arch)
+        timed = [{"path": path}, {"path": path, "prior_off": True}]
+        return timed + [{"path": self.model_path(v)} for v in self.variants(task, arch) if v.timed_as() == v]
+
+    def example_inputs(self, task: str) -> dict[str, str]:
+        """Example reconstructions for the grid: classical, prior-off, unpruned, every kind
+        at the middle ratio of the first criterion, for each arch (test split)."""
+        mid = self.config["ratios"][len(self.config["ratios"]) // 2]
+        inputs = {"classical": self.metrics_path("test", Variant(task, CLASSICAL, strategy=CLASSICAL), ".npz")}
+        for arch in self.archs(task):
+            for kind in (PRIOR_OFF, UNPRUNED):
+                inputs[f"{arch} {kind}"] = self.metrics_path("test", Variant(task, arch, strategy=kind), ".npz")
+            for v in self.variants(task, arch):
+                if v.criterion == self.first_criterion and not v.target and v.ratio == float(mid):
+                    inputs[f"{arch} r{ratio_label(mid)} {v.strategy}"] = self.metrics_path("test", v, ".npz")
+        return inputs
+
+    # --- what each job receives
+
+    def network_config(self, task: str, arch: str) -> dict:
+        """The network of task x arch (its `models` entry without the training overrides)."""
+        cfg = self.config["models"][arch][task]
+        return {k: v for k, v in cfg.items() if k not in ("train", "finetune")}
+
+    def fit_options(self, stage: str, task: str, arch: str) -> dict:
+        """`train` or `finetune` settings of task x arch: the task's, with any key the arch
+        sets for itself (`models.<arch>.<task>.<stage>`) replaced, since archs differ widely
+        in cost per epoch and in how fast they recover from pruning."""
+        opts = {**self.config[stage][task], **self.config["models"][arch][task].get(stage, {})}
+        if stage == "finetune":
+            opts.update({k: self.config["finetune"][k] for k in SHARED_FINETUNE})
+        return opts
+
+    def budgets(self) -> dict:
+        """Every fit budget the rules receive, per stage, task and arch (results/config.yaml)."""
+        return {stage: {task: {arch: self.fit_options(stage, task, arch) for arch in self.archs(task)}
+                        for task in self.config["tasks"]} for stage in ("train", "finetune")}
+
+    def finetune_inputs(self, v: Variant) -> dict[str, str]:
+        """A strategy's inputs, from its registry entry: a strategy with targets trains on
+        the labelled training split, a label-free one on `finetune.label_free_data` (the
+        unlabelled split, or the test measurements in the paper's test-time variant); one
+        with a teacher also reads the unpruned network. The iterative recipe prunes the
+        unpruned network itself, reading the measurements pruning reads."""
+        strategy = StrategyName.parse(v.strategy)
+        split = "train" if strategy.spec.needs_target else self.config["finetune"].get("label_free_data",
+                                                                                        "unlabelled")
+        inputs = {"pruned": self.model_path(v.with_strategy(PRUNED)), "train": self.data_path(v.task, split),
+                  "val": self.data_path(v.task, "val")}
+        if strategy.spec.needs_teacher:
+            inputs["teacher"] = self.unpruned_path(v.task, v.arch)
+        if strategy.recipe == "iter":
+            inputs["base"] = self.unpruned_path(v.task, v.arch)
+            inputs["prune_data"] = self.data_path(v.task, "unlabelled")
+        return inputs
+
+    # --- the label-free ablation and the scale timing
+
+    def label_free_options(self, task: str, arch: str, setting: str) -> dict:
+        """Fine-tuning settings of one label-free ablation setting: the arch's `finetune`
+        options with the setting's self-supervised loss, EI and SSDU keys replaced and its
+        epochs times its `budget`."""
+        block = self.config["label_free_ablation"]["settings"][setting]
+        opts = self.fit_options("finetune", task, arch)
+        opts["selfsup"] = {**opts["selfsup"], task: block.get("selfsup", opts["selfsup"][task])}
+        opts["ei"] = {**opts["ei"], **block.get("ei", {})}
+        opts["ssdu"] = {**opts["ssdu"], **block.get("ssdu", {})}
+        opts["epochs"] = int(opts["epochs"]) * int(block.get("budget", 1))
+        return opts
+
+    def label_free_pruned(self, arch: str) -> Variant:
+        """The pruned network of ``arch`` that every label-free setting fine-tunes."""
+        block = self.config["label_free_ablation"]
+        return Variant(block["task"], arch, self.first_criterion, block["ratio"], PRUNED)
+
+    def label_free_settings(self) -> list[tuple[str, str, str]]:
+        """(input key, arch, setting) of every network the label-free table scores: per arch,
+        the unpruned network, the pruned one and each setting's fit."""
+        block = self.config["label_free_ablation"]
+        return [(f"{arch}_{i}", arch, name) for arch in block["archs"]
+                for i, name in enumerate([UNPRUNED, PRUNED, *block["settings"]])]
+
+    def label_free_inputs(self) -> dict[str, str]:
+        task = self.config["label_free_ablation"]["task"]
+        inputs = {"val": self.data_path(task, "val")}
+        for key, arch, name in self.label_free_settings():
+            if name == UNPRUNED:
+                inputs[key] = self.unpruned_path(task, arch)
+            elif name == PRUNED:
+                inputs[key] = self.model_path(self.label_free_pruned(arch))
+            else:
+                inputs[key] = LABEL_FREE.format(task=task, arch=arch, setting=name) + ".pt"
+        return inputs
+
+    def scale_specs(self) -> dict[tuple[str, str], dict]:
+        """(scale, arch) -> what `time_scale` times: the study's MRI networks at the study's
+        image size and coils (scale "study", embedded data), and each `scale_timing.scales`
+        entry's networks; every scale with the study's mask settings."""
+        block, mri = self.config["scale_timing"], self.config["data"].get("mri", {})
+        common = {"acceleration": mri.get("acceleration", 4), "center_fraction": mri.get("center_fraction", 0.08)}
+        specs = {}
+        if "mri" in self.config["tasks"] and "image_size" in mri:
+            for arch in self.archs("mri"):
+                specs[("study", arch)] = {**common, "size": mri["image_size"], "coils": mri.get("coils", 1),
+                                          "network": {"arch": arch, **self.network_config("mri", arch)}}
+        for name, scale in block["scales"].items():
+            for arch, net in scale["networks"].items():
+                specs[(name, arch)] = {**common, "size": scale["size"], "coils": scale["coils"],
+                                       "network": {"arch": arch, **net}}
+        return specs
+
+    def all_outputs(self) -> list[str]:
+        tasks = self.config["tasks"]
+        return (["results/config.yaml", "results/tables/summary.csv", "results/tables/summary.md"]
+                + [f"results/figures/{name}.png" for name in
+                   ("psnr_vs_ratio", "speedup_vs_ratio", "psnr_vs_latency", "psnr_vs_speedup")]
+                + [f"results/figures/examples_{task}.png" for task in tasks]
+                + (["results/tables/robustness.csv", "results/figures/robustness.png"]
+                   if any(self.shift_splits(task) for task in tasks) else [])
+                + (["results/tables/label_free.csv"] if self.config.get("label_free_ablation") else [])
+                + (["results/tables/scale.csv"] if self.config.get("scale_timing") else []))

@@ -1,0 +1,88 @@
+"""The study's design (spade.study) and its variants (spade.variants), without Snakemake:
+which variants exist, where each lives, which timing stands for which."""
+
+import pytest
+import yaml
+from conftest import ROOT
+
+from spade.study import Study
+from spade.variants import PRUNED, SCRATCH, Variant
+
+
+def _config(**over):
+    config = yaml.safe_load((ROOT / ".test" / "config" / "config.yaml").read_text())
+    config.setdefault("first_criterion_only", [])
+    config.setdefault("target_speedups", [])
+    config.setdefault("shifts", {})
+    config["finetune"].setdefault("distill", {"weight": 1.0})
+    config["finetune"].setdefault("recipes", {"budget": 3})
+    config.update(over)
+    return config
+
+
+def test_variant_keys_round_trip_and_never_parse_a_label():
+    for v in (Variant("mri", "du", "l1", 0.4, "school"), Variant("sr", "deq", "taylor_global", 0.25, PRUNED),
+              Variant("mri", "varnet", "l1", 0, "supervised-iter", target=2.0)):
+        assert Variant.from_key(v.task, v.arch, v.key, v.strategy) == v
+        assert Variant.from_identity(v.columns()) == v
+    assert Variant("mri", "du", "l1", 0.4, PRUNED).key == "l1-r0.4"
+    assert Variant("mri", "du", "l1", strategy=PRUNED, target=2).key == "l1-x2.0"
+    assert Variant("mri", "du", "l1", 0.5, "school", target=1.05).label == "l1-x1.05-school"
+    assert Variant("mri", "du").label == "unpruned" and not Variant("mri", "du").is_pruned
+    old = {"task": "mri", "arch": "du", "criterion": "l1", "ratio": 0.4, "strategy": "none"}  # before targets
+    assert Variant.from_identity(old).target == 0.0
+    for bad in ("l1", "l1-q0.4", "-r0.4", "l1-rfast"):
+        with pytest.raises(ValueError, match="path key"):
+            Variant.from_key("mri", "du", bad)
+
+
+def test_fixed_iteration_networks_share_their_pruned_timing():
+    du, deq = Variant("mri", "du", "l1", 0.4, "school"), Variant("mri", "deq", "l1", 0.4, "school")
+    assert du.timed_as() == du.with_strategy(PRUNED) and deq.timed_as() == deq
+    assert Variant("mri", "du").timed_as() == Variant("mri", "du")
+    assert Variant("mri", "varnet", "l1", 0.4, SCRATCH).timed_as().strategy == PRUNED
+
+
+def test_variants_follow_the_config():
+    study = Study(_config(criteria=["l1", "l2"], ratios=[0.3, 0.6], strategies=["school", "supervised-iter"],
+                          first_criterion_only=["supervised-iter"], scratch_ratios=[0.6, 0.9],
+                          target_speedups=[2.0]))
+    variants = study.variants("mri", "du")
+    keys = {(v.criterion, v.ratio, v.strategy, v.target) for v in variants}
+    assert ("l1", 0.3, "supervised-iter", 0.0) in keys and ("l2", 0.3, "supervised-iter", 0.0) not in keys
+    assert ("l2", 0.6, SCRATCH, 0.0) in keys and ("l1", 0.9, SCRATCH, 0.0) not in keys  # 0.9 is off the grid
+    targets = [v for v in variants if v.target]
+    assert {v.strategy for v in targets} == {PRUNED, "school"} and {v.criterion for v in targets} == {"l1"}
+    assert len(variants) == 2 * 2 * 2 + 2 * 1 + 2 + 2  # criteria x ratios x (none, school), iter, scratch, targets
+    # on shifted sets only the first criterion, without first_criterion_only
+    assert all(v.criterion == "l1" and v.strategy != "supervised-iter" for v in study.robustness_variants("mri", "du"))
+
+
+def test_paths_and_inputs_come_from_one_set_of_templates():
+    study = Study(_config(strategies=["supervised", "school", "distill-iter"]))
+    school = Variant("mri", "du", "l1", 0.5, "school")
+    assert study.model_path(school) == "results/finetuned/mri/du/l1-r0.5/school.pt"
+    assert study.model_path(school.with_strategy(PRUNED)) == "results/pruned/mri/du/l1-r0.5.pt"
+    assert study.model_path(school.with_strategy(SCRATCH)) == "results/scratch/mri/du/l1-r0.5.pt"
+    assert study.metrics_path("val", school) == "results/metrics/val/mri/du/l1-r0.5/school.csv"
+    assert study.finetune_inputs(school) == {"pruned": "results/pruned/mri/du/l1-r0.5.pt",
+                                             "train": "results/data/mri/unlabelled.h5",
+                                             "val": "results/data/mri/val.h5",
+                                             "teacher": "results/models/mri/du/unpruned.pt"}
+    iterative = study.finetune_inputs(school.with_strategy("distill-iter"))
+    assert iterative["train"] == "results/data/mri/train.h5" and iterative["base"] == iterative["teacher"]
+    assert iterative["prune_data"] == "results/data/mri/unlabelled.h5"
+    assert "teacher" not in study.finetune_inputs(school.with_strategy("supervised"))
+
+
+def test_benchmark_and_metric_lists():
+    study = Study(_config())
+    du = [v["path"] for v in study.benchmark_variants("mri", "du")]
+    deq = [v["path"] for v in study.benchmark_variants("mri", "deq")]
+    assert du[:2] == ["results/models/mri/du/unpruned.pt"] * 2
+    assert "results/finetuned/mri/du/l1-r0.5/school.pt" not in du and "results/pruned/mri/du/l1-r0.5.pt" in du
+    assert "results/finetuned/mri/deq/l1-r0.5/school.pt" in deq and "results/scratch/mri/deq/l1-r0.5.pt" in deq
+    val = study.metric_paths("val")
+    assert "results/metrics/val/mri/classical.csv" in val and all("/val/" in p for p in val)
+    assert study.eval_splits("mri") == ["test", "external"] and study.eval_splits("sr") == ["test"]
+    assert set(study.fit_options("finetune", "mri", "varnet")) >= {"epochs", "selfsup", "ei", "ssdu"}
