@@ -91,8 +91,9 @@ def _timer(device: torch.device):
 
 
 def time_variants(models: dict[str, nn.Module], physics, y: torch.Tensor, warmup: int, repeats: int,
-                  device: torch.device) -> dict[str, list[float]]:
-    """Milliseconds per forward pass of every variant on the batch ``y``, interleaved."""
+                  device: torch.device, first: int = 0) -> dict[str, list[float]]:
+    """Milliseconds per forward pass of every variant on the batch ``y``, interleaved: each
+    repeat rotates which variant goes first (``first``: the rotation of repeat 0)."""
     run_timed = _timer(device)
     y = y.to(device)
     physics = physics.to(device)
@@ -103,7 +104,8 @@ def time_variants(models: dict[str, nn.Module], physics, y: torch.Tensor, warmup
                 model(y, physics)
         names = list(models)
         for r in range(repeats):
-            order = names[r % len(names):] + names[: r % len(names)]  # rotate who goes first
+            shift = (r + first) % len(names)
+            order = names[shift:] + names[:shift]  # rotate who goes first
             for name in order:
                 samples[name].append(run_timed(lambda: models[name](y, physics)))
     return samples

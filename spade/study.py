@@ -197,10 +197,21 @@ class Study:
             opts.update({k: self.config["finetune"][k] for k in SHARED_FINETUNE})
         return opts
 
+    def scratch_options(self, task: str, arch: str) -> dict:
+        """The scratch control's budget: the unpruned network's training options, for as many
+        epochs as pruning's whole path takes (the unpruned network's training plus supervised
+        fine-tuning), on the same labelled training split: equal compute."""
+        opts = self.fit_options("train", task, arch)
+        opts["epochs"] = int(opts["epochs"]) + int(self.fit_options("finetune", task, arch)["epochs"])
+        return opts
+
     def budgets(self) -> dict:
         """Every fit budget the rules receive, per stage, task and arch (results/config.yaml)."""
-        return {stage: {task: {arch: self.fit_options(stage, task, arch) for arch in self.archs(task)}
-                        for task in self.config["tasks"]} for stage in ("train", "finetune")}
+        budgets = {stage: {task: {arch: self.fit_options(stage, task, arch) for arch in self.archs(task)}
+                           for task in self.config["tasks"]} for stage in ("train", "finetune")}
+        budgets["scratch"] = {task: {arch: self.scratch_options(task, arch) for arch in self.archs(task)}
+                              for task in self.config["tasks"]}
+        return budgets
 
     def finetune_inputs(self, v: Variant) -> dict[str, str]:
         """A strategy's inputs, from its registry entry: a strategy with targets trains on

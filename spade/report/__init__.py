@@ -7,9 +7,9 @@ from spade.report.markdown import (extra_markdown, label_free_markdown, markdown
                                    scale_markdown, write_tables)
 from spade.report.palette import order, palette
 from spade.report.summary import (extra_timings, primary, read_costs, read_scores, robustness, summarise,
-                                  within_margin)
+                                  headline)
 
 __all__ = ["extra_markdown", "extra_timings", "label_free_markdown", "markdown", "order", "palette", "plot_examples",
            "plot_psnr_vs_latency", "plot_psnr_vs_ratio", "plot_psnr_vs_speedup", "plot_robustness", "plot_speedup",
            "primary", "read_costs", "read_scores", "robustness", "robustness_markdown", "scale_markdown",
-           "summarise", "within_margin", "write_tables"]
+           "summarise", "headline", "write_tables"]

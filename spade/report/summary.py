@@ -7,24 +7,37 @@ import numpy as np
 import pandas as pd
 
 from spade.report.palette import order
-from spade.variants import IDENTITY, PRIOR_OFF, SHIFT_PREFIX, UNPRUNED, UNPRUNED_KINDS, is_shifted, timed_strategy
+from spade.variants import (IDENTITY, PRIOR_OFF, SCRATCH, SHIFT_PREFIX, UNPRUNED, UNPRUNED_KINDS, is_shifted,
+                            timed_strategy)
 
+# the strategy scratch is compared with: pruning plus fine-tuning on the same labelled data
+SUPERVISED = "supervised"
 
 # An unpruned network within this margin of its prior-off control barely uses its prior:
 # its pruning rows say nothing about pruning.
 PRIOR_MARGIN_DB = 0.2
 
-
 KEYS = list(IDENTITY) + ["split", "set"]
 
+# Paired differences (spade.stats): this row minus the unpruned network, and a scratch row
+# minus pruning + supervised fine-tuning at its widths; each with its 95% interval and the
+# number of resampled units (volumes, or images where a split records none).
+PAIRED = ["minus_unpruned_db", "minus_unpruned_low", "minus_unpruned_high", "minus_unpruned_ssim",
+          "minus_unpruned_ssim_low", "minus_unpruned_ssim_high", "units", "scratch_minus_pruned_db",
+          "scratch_minus_pruned_low", "scratch_minus_pruned_high"]
+# the resampling unit of a split's images where the split records one (spade.data: groups)
+UNIT = "volume"
+
+# a speedup's spread over timing rounds (spade.stages.benchmark.run_benchmark)
+SPEEDUP_SPREAD = ["speedup_median", "speedup_low", "speedup_high", "speedup_coverage", "rounds"]
 
 COLUMNS = KEYS + ["psnr", "ssim", "psnr_std", "ssim_std", "n_images", "actual_ratio", "params", "macs",
                   "prior_params", "prior_macs", "latency_ms", "latency_p25_ms", "latency_p75_ms", "speedup",
-                  "time_saved", "macs_speedup", "amdahl_speedup", "prior_share", "physics_share", "other_share",
-                  "batch_latency_ms", "batch_speedup", "batch", "iterations",
+                  "speedup_low", "speedup_high", "speedup_coverage", "rounds", "time_saved", "macs_speedup",
+                  "amdahl_speedup", "prior_share", "physics_share", "other_share", "batch_latency_ms", "batch_speedup", "batch", "iterations",
                   "iterations_max", "bench_images", "bench_iterations", "prior_margin_db", "prior_inactive",
                   "device", "convention", "fit_seconds", "fit_peak_rss_mb", "fit_peak_gpu_mb", "fit_train_images",
-                  "fit_data", "fit_epochs", "fit_prior_calls"]
+                  "fit_data", "fit_epochs", "fit_prior_calls", *PAIRED]
 
 
 COST = ["params", "macs", "prior_params", "prior_macs", "actual_ratio", "device"]
@@ -84,7 +97,7 @@ def read_costs(paths) -> pd.DataFrame:
 
 
 def summarise(scores: pd.DataFrame, bench: pd.DataFrame | None = None,
-              costs: pd.DataFrame | None = None) -> pd.DataFrame:
+              costs: pd.DataFrame | None = None, seed: int = 0) -> pd.DataFrame:
     """One row per variant and test split (and named test set: SR benchmarks), merged with
     the benchmark on the identity columns.
 
@@ -92,6 +105,11 @@ def summarise(scores: pd.DataFrame, bench: pd.DataFrame | None = None,
     with a fixed number of prior calls are timed once per architecture (their pruned model,
     strategy ``none``); every strategy of that ratio, and the scratch control with the same
     widths, takes that timing. Speedups are against the unpruned network's timing.
+
+    Every network row carries its paired difference from the unpruned network (PSNR and
+    SSIM, image by image, 95% bootstrap interval over volumes: :func:`paired_columns`), and
+    a scratch row its difference from pruning + supervised fine-tuning at its widths;
+    ``seed`` seeds the bootstrap.
     """
     scores = with_target(scores)
     agg = scores.groupby(KEYS, sort=False, dropna=False).agg(
@@ -104,6 +122,7 @@ def summarise(scores: pd.DataFrame, bench: pd.DataFrame | None = None,
     if costs is not None and len(costs):
         agg = agg.merge(with_target(costs), on=list(IDENTITY), how="left", validate="many_to_one")
     agg = _prior_margin(agg)
+    agg = agg.merge(paired_columns(scores, seed), on=KEYS, how="left", validate="one_to_one")
     frame = agg.reindex(columns=COLUMNS)
     rank = {k: i for i, k in enumerate(order())}
     frame["_o"] = frame.strategy.map(rank).fillna(len(rank))
@@ -112,6 +131,35 @@ def summarise(scores: pd.DataFrame, bench: pd.DataFrame | None = None,
     frame["_s"] = frame["set"].map(sets)
     return (frame.sort_values(["task", "_split", "_s", "arch", "_o", "ratio"], kind="stable")
             .drop(columns=["_o", "_s", "_split"]).reset_index(drop=True))
+
+
+def paired_columns(scores: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """The :data:`PAIRED` columns of every row (``KEYS``) of the per-image ``scores``."""
+    from spade.stats import paired_difference
+
+    rows = []
+    for _, part in scores.groupby(["task", "arch", "split", "set"], sort=False, dropna=False):
+        unit = UNIT if UNIT in part.columns and part[UNIT].notna().all() else None
+        ref = part[part.strategy == UNPRUNED]
+        variants = {k: g for k, g in part.groupby(list(IDENTITY), sort=False, dropna=False)}
+        for ident, rows_of in variants.items():
+            row = dict(zip(KEYS, (*ident, rows_of.split.iloc[0], rows_of["set"].iloc[0])))
+            if len(ref) and ident[list(IDENTITY).index("strategy")] != UNPRUNED:
+                psnr = paired_difference(rows_of, ref, "psnr", unit, seed)
+                ssim = paired_difference(rows_of, ref, "ssim", unit, seed)
+                row.update(minus_unpruned_db=psnr["diff"], minus_unpruned_low=psnr["low"],
+                           minus_unpruned_high=psnr["high"], minus_unpruned_ssim=ssim["diff"],
+                           minus_unpruned_ssim_low=ssim["low"], minus_unpruned_ssim_high=ssim["high"],
+                           units=psnr["units"])
+            variant = dict(zip(IDENTITY, ident))
+            if variant["strategy"] == SCRATCH:
+                pruned = tuple({**variant, "strategy": SUPERVISED}[k] for k in IDENTITY)
+                if pruned in variants:
+                    gap = paired_difference(rows_of, variants[pruned], "psnr", unit, seed)
+                    row.update(scratch_minus_pruned_db=gap["diff"], scratch_minus_pruned_low=gap["low"],
+                               scratch_minus_pruned_high=gap["high"])
+            rows.append(row)
+    return pd.DataFrame(rows, columns=KEYS + PAIRED)
 
 
 def _merge_bench(agg: pd.DataFrame, bench: pd.DataFrame) -> pd.DataFrame:
@@ -125,7 +173,8 @@ def _merge_bench(agg: pd.DataFrame, bench: pd.DataFrame) -> pd.DataFrame:
     agg["_timed"] = [timed_strategy(a, s) for a, s in zip(agg.arch, agg.strategy)]  # whose timing stands for it
     breakdown = [c for c in ("prior_share", "prior_ms", "physics_ms", "other_ms", "breakdown_total_ms")
                  if c in bench.columns]  # benchmarks written before the time breakdown lack them
-    cols = COST + ["latency_ms", "latency_p25_ms", "latency_p75_ms", "images", "iterations", "batch"] + breakdown
+    spread = [c for c in SPEEDUP_SPREAD if c in bench.columns]  # benchmarks before timing rounds lack them
+    cols = COST + ["latency_ms", "latency_p25_ms", "latency_p75_ms", "images", "iterations", "batch"] + breakdown + spread
     one = first[key + cols].rename(columns={"strategy": "_timed", "images": "bench_images",
                                              "iterations": "bench_iterations", "batch": "_batch1"})
     out = agg.merge(one, on=where, how="left", validate="many_to_one")
@@ -136,6 +185,8 @@ def _merge_bench(agg: pd.DataFrame, bench: pd.DataFrame) -> pd.DataFrame:
     idx = pd.MultiIndex.from_frame(out[["task", "arch"]])
     ref_lat = ref.latency_ms.reindex(idx).to_numpy()
     out["speedup"] = ref_lat / out.latency_ms
+    if "speedup_median" in out:  # timed in rounds: the median of the rounds' speedups
+        out["speedup"] = out.speedup_median.where(out.speedup_median.notna(), out.speedup)
     out["time_saved"] = 1 - out.latency_ms / ref_lat
     out["macs_speedup"] = ref.macs.reindex(idx).to_numpy() / out.macs.where(out.macs > 0)  # prior-off: no MACs
     out["batch_speedup"] = ref_n.latency_ms.reindex(idx).to_numpy() / out.batch_latency_ms
@@ -173,32 +224,36 @@ def _prior_margin(agg: pd.DataFrame) -> pd.DataFrame:
     return agg
 
 
-# "At no loss": within this margin of the unpruned network's PSNR on the test split.
+# "At no loss": the lower bound of the interval of PSNR minus the unpruned network's above
+# minus this margin, on the validation split.
 NO_LOSS_DB = 0.1
 
 
-def within_margin(summary: pd.DataFrame, margin: float = NO_LOSS_DB) -> pd.DataFrame:
-    """Per task, arch and strategy (recipes included) on the test split: the variant with
-    the largest measured speedup whose PSNR is within ``margin`` dB of the unpruned
-    network's, with its fit's epochs and prior evaluations; none where no variant is."""
-    test = summary[summary.split == "test"]
-    ref = test[test.strategy == UNPRUNED].drop_duplicates(["task", "arch"]).set_index(["task", "arch"]).psnr
-    pruned = test[~test.strategy.isin(UNPRUNED_KINDS)].copy()
-    pruned["delta_db"] = pruned.psnr - pd.MultiIndex.from_frame(pruned[["task", "arch"]]).map(ref.get).astype(float)
+def headline(validation: pd.DataFrame, test: pd.DataFrame | None = None, margin: float = NO_LOSS_DB) -> pd.DataFrame:
+    """The study's headline, chosen on validation: per task, arch and strategy (recipes
+    included), the variant with the largest measured speedup among those whose PSNR minus
+    the unpruned network has a 95% interval with its lower bound above ``-margin`` dB on
+    the validation split (``validation``: :func:`summarise` of the validation scores), and
+    where none has, the one closest to the unpruned network. The chosen variant's test row
+    (``test``: the summary; its first test set) is then reported beside it, once."""
+    val = validation[validation.split == "val"]
+    pruned = val[~val.strategy.isin(UNPRUNED_KINDS)]
+    tested = primary(test).set_index(list(IDENTITY)) if test is not None else None
     rows = []
     for (task, arch, strategy), part in pruned.groupby(["task", "arch", "strategy"], sort=False):
-        ok = part[part.delta_db >= -margin]
-        best = ok.loc[ok.speedup.idxmax()] if len(ok) and ok.speedup.notna().any() else None
-        closest = part.loc[part.delta_db.idxmax()]
-        rows.append({"task": task, "arch": arch, "strategy": strategy,
-                     "speedup": best.speedup if best is not None else np.nan,
-                     "criterion": best.criterion if best is not None else "",
-                     "ratio": best.ratio if best is not None else np.nan,
-                     "target": best.target if best is not None else np.nan,
-                     "delta_db": best.delta_db if best is not None else np.nan,
-                     "closest_db": closest.delta_db, "closest_speedup": closest.speedup,
-                     "fit_epochs": part.get("fit_epochs", pd.Series(dtype=float)).max(),
-                     "fit_prior_calls": part.get("fit_prior_calls", pd.Series(dtype=float)).max()})
+        ok = part[part.minus_unpruned_low > -margin]
+        found = len(ok) and ok.speedup.notna().any()
+        best = ok.loc[ok.speedup.idxmax()] if found else part.loc[part.minus_unpruned_db.idxmax()]
+        row = {**{k: best[k] for k in IDENTITY}, "within": bool(found), "speedup": best.speedup,
+               "speedup_low": best.get("speedup_low"), "speedup_high": best.get("speedup_high"),
+               **{f"val_{k}": best[f"minus_unpruned_{k}"] for k in ("db", "low", "high")},
+               "fit_epochs": part.get("fit_epochs", pd.Series(dtype=float)).max(),
+               "fit_prior_calls": part.get("fit_prior_calls", pd.Series(dtype=float)).max()}
+        key = tuple(best[k] for k in IDENTITY)
+        if tested is not None and key in tested.index:
+            on_test = tested.loc[[key]].iloc[0]
+            row.update({f"test_{k}": on_test[f"minus_unpruned_{k}"] for k in ("db", "low", "high")})
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

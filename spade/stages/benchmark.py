@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from spade import benchmark as bench
@@ -9,20 +10,32 @@ from spade.provenance import environment, write_json
 from spade.stages.context import open_split, start_job
 from spade.stages.evaluate import load_variant
 from spade.physics import batch_physics
+from spade.stats import median_interval
 from spade.variants import UNPRUNED
 
 
-def run_benchmark(variants: list[dict], test_path, opts: dict, device_setting: str, threads: int,
+def _batch(y, params, batch: int, physics):
+    """``(y, operator)`` of one image repeated to fill a batch."""
+    yb = y.expand(batch, *y.shape[1:]).contiguous()
+    return yb, batch_physics(physics, {k: v[None].expand(batch, *v.shape) for k, v in params.items()})
+
+
+def run_benchmark(variants: list[dict], data_path, opts: dict, device_setting: str, threads: int,
                   out_csv, out_info) -> pd.DataFrame:
-    """Time every variant side by side on the first ``opts['images']`` test images (each
-    with its own operator), at every batch size of ``opts`` (an image repeated to fill the
+    """Time every variant side by side on the first ``opts['images']`` images of
+    ``data_path`` (in the study the validation split, so that no choice reads the test
+    split; each with its own operator), at every batch size of ``opts`` (an image repeated to fill the
     batch), plus the labelled extra rows of :func:`spade.benchmark.labelled_variants`.
 
     ``variants``: ``{"path": artifact, "prior_off": bool}``. Each row carries the variant's
     identity; latency is the mean over images of each image's median, and a DEQ's
-    iterations are the mean (and maximum) over those images."""
+    iterations are the mean (and maximum) over those images. ``opts['rounds']`` rounds
+    each time every image (``repeats`` interleaved runs of every variant); each round gives
+    every variant a latency and a speedup against the unpruned network, and the row holds
+    the median speedup over rounds with its distribution-free interval
+    (:func:`spade.stats.median_interval`)."""
     device = start_job(0, threads, device_setting, timed=True)
-    task, physics, data = open_split(test_path, False)
+    task, physics, data = open_split(data_path, False)
     n_images = max(1, min(int(opts.get("images", 1)), len(data)))
     images = []
     for i in range(n_images):
@@ -43,26 +56,45 @@ def run_benchmark(variants: list[dict], test_path, opts: dict, device_setting: s
     breakdown = {name: bench.time_breakdown(m, single, y0, int(opts.get("breakdown_repeats", 5)), device)
                  for name, m in models.items()}
     models.update(bench.labelled_variants(models, opts))
+    rounds = max(1, int(opts.get("rounds", 1)))
+    reference = next((n for n in models if n in idents and idents[n]["strategy"] == UNPRUNED), None)
     rows = []
     for batch in opts["batch_sizes"]:
-        stats: dict[str, list] = {name: [] for name in models}
+        # every round times every image, every variant interleaved within each image
+        samples: dict[str, list[list[float]]] = {name: [[] for _ in images] for name in models}
+        per_round: dict[str, list[float]] = {name: [] for name in models}
+        for r in range(rounds):
+            for i, (y, params) in enumerate(images):
+                yb, op = _batch(y, params, batch, physics)
+                # warm-up before the first round; each round rotates who goes first
+                times = bench.time_variants(models, op, yb, int(opts["warmup"]) if r == 0 else 0,
+                                            int(opts["repeats"]), device, first=r)
+                for name in models:
+                    samples[name][i] += times[name]
+            for name in models:  # this round's latency: mean over images of each image's median
+                per_round[name].append(float(np.mean([np.median(s[-int(opts["repeats"]):]) for s in samples[name]])))
+        iters = {name: [] for name in models}
         for y, params in images:
-            yb = y.expand(batch, *y.shape[1:]).contiguous()
-            op = batch_physics(physics, {k: v[None].expand(batch, *v.shape) for k, v in params.items()})
-            times = bench.time_variants(models, op, yb, int(opts["warmup"]), int(opts["repeats"]), device)
+            yb, op = _batch(y, params, batch, physics)
             op_dev, yb_dev = op.to(device), yb.to(device)
             for name in models:
-                stats[name].append({**bench.summarise(times[name]),
-                                    "iterations": bench.iterations(models[name], op_dev, yb_dev)})
+                iters[name].append(bench.iterations(models[name], op_dev, yb_dev))
         for name in models:
             variant, setting = bench.split_label(name)
-            per = pd.DataFrame(stats[name])
+            per = pd.DataFrame([bench.summarise(s) for s in samples[name]])
             channels = costs[variant]["prior_channels"]
+            spread = {}
+            if reference is not None and rounds > 1:
+                speedups = np.array(per_round[reference]) / np.array(per_round[name])
+                median, low, high, coverage = median_interval(speedups)
+                spread = {"speedup_median": median, "speedup_low": low, "speedup_high": high,
+                          "speedup_coverage": coverage}
             rows.append({**idents[variant], "variant": name, "setting": setting, "batch": batch,
                          "latency_ms": per.latency_ms.mean(), "latency_p25_ms": per.latency_p25_ms.mean(),
                          "latency_p75_ms": per.latency_p75_ms.mean(), "latency_min_ms": per.latency_min_ms.min(),
-                         "images": n_images, "repeats": int(opts["repeats"]),
-                         "iterations": per.iterations.mean(), "iterations_max": per.iterations.max(),
+                         "images": n_images, "repeats": int(opts["repeats"]), "rounds": rounds,
+                         "round_latencies_ms": " ".join(f"{v:.4g}" for v in per_round[name]), **spread,
+                         "iterations": float(np.mean(iters[name])), "iterations_max": float(np.max(iters[name])),
                          **costs[variant], **breakdown[variant],
                          "actual_ratio": 1 - channels / unpruned_channels if channels and unpruned_channels else None,
                          "input_shape": "x".join(map(str, (batch, *y0.shape[1:]))), "device": str(device)})

@@ -1,6 +1,8 @@
 rule summary:
     input:
         metrics=STUDY.summary_metrics(),
+        # the headline is chosen on these, then reported on test
+        validation=STUDY.metric_paths("val"),
         bench=STUDY.bench_tables(),
         # what each variant's fit cost (wall time, peak memory, data), from its metadata
         models=STUDY.cost_models(),
@@ -13,10 +15,13 @@ rule summary:
         md="results/tables/summary.md",
         # labelled extra timing rows (looser DEQ tolerance, channels-last, compile)
         extras="results/tables/extra_timings.csv",
+        headline="results/tables/headline.csv",
     log:
         "logs/aggregate/summary.log",
     conda:
         "../envs/spade.yaml"
+    params:
+        seed=config["seed"],
     script:
         "../scripts/summary.py"
 
@@ -34,6 +39,8 @@ rule validation:
         "logs/aggregate/validation.log",
     conda:
         "../envs/spade.yaml"
+    params:
+        seed=config["seed"],
     script:
         "../scripts/summary.py"
 

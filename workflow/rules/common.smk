@@ -123,8 +123,8 @@ def get_fit_options(stage):
     return lambda wildcards: STUDY.fit_options(stage, wildcards.task, wildcards.arch)
 
 
-def get_pruned_model(wildcards):
-    return STUDY.model_path(variant(wildcards, "none"))
+def get_scratch_options(wildcards):
+    return STUDY.scratch_options(wildcards.task, wildcards.arch)
 
 
 def get_finetune_inputs(wildcards):

@@ -26,8 +26,8 @@ rule train_unpruned:
         "../scripts/train_unpruned.py"
 
 
-# The control of every pruning result: the pruned widths trained from random init with
-# the unpruned network's own supervised budget.
+# The control of every pruning result: the pruned widths trained from random init with the
+# unpruned network's recipe for the epochs of pruning's whole path (training + fine-tuning).
 rule train_scratch:
     input:
         pruned=paths.PRUNED_MODEL,
@@ -48,7 +48,7 @@ rule train_scratch:
         gres=gpu_gres,
     params:
         device=config["device"],
-        opts=get_fit_options("train"),
+        opts=get_scratch_options,
         seed=config["seed"],
         state=f"{paths.SCRATCH_MODEL}.state.pt",
     script:

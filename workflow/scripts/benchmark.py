@@ -5,7 +5,7 @@ from spade.stages import run_benchmark
 log_to_file(snakemake.log[0])
 run_benchmark(
     variants=snakemake.params.variants,
-    test_path=snakemake.input.test,
+    data_path=snakemake.input.data,
     opts=snakemake.params.opts,
     device_setting=snakemake.params.device,
     threads=snakemake.params.opts["threads"] or snakemake.threads,

@@ -5,11 +5,14 @@ from spade.log import log_to_file
 from spade.report import extra_timings, read_costs, read_scores, summarise, write_tables
 
 log_to_file(snakemake.log[0])
+seed = snakemake.params.seed
 scores = read_scores(snakemake.input.metrics)
 if "bench" in snakemake.input.keys():  # the study's summary: quality merged with speed
     bench = pd.concat([pd.read_csv(p) for p in snakemake.input.bench], ignore_index=True)
     costs = read_costs(snakemake.input.models)
-    write_tables(summarise(scores, bench, costs), snakemake.output.csv, snakemake.output.md,
-                 extra_timings(bench), snakemake.output.extras)
+    # the headline is chosen on the validation split's summary, then read once on test
+    validation = summarise(read_scores(snakemake.input.validation), bench, costs, seed)
+    write_tables(summarise(scores, bench, costs, seed), snakemake.output.csv, snakemake.output.md,
+                 extra_timings(bench), snakemake.output.extras, validation, snakemake.output.headline)
 else:  # the validation table: quality only
-    write_tables(summarise(scores), snakemake.output.csv, snakemake.output.md)
+    write_tables(summarise(scores, seed=seed), snakemake.output.csv, snakemake.output.md)
