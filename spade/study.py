@@ -149,6 +149,25 @@ class Study:
                 paths += [self.metrics_path(split, v) for v in kinds]
         return paths
 
+    def evaluation_jobs(self, split: str, task: str, arch: str, shifted: bool | None = None) -> list[dict]:
+        """What one evaluation job of ``split`` x task x arch scores, in one process: the
+        unpruned network, its prior-off control and every variant (on the shifted and
+        external sets, :meth:`robustness_variants`); per variant its ``model``, ``prior_off``
+        and the ``metrics`` and ``examples`` files it writes. ``shifted``: which of the two
+        lists, where ``split`` is a wildcard pattern rather than a split."""
+        shifted = is_shifted(split) if shifted is None else shifted
+        kinds = [Variant(task, arch, strategy=UNPRUNED), Variant(task, arch, strategy=PRIOR_OFF)]
+        kinds += self.robustness_variants(task, arch) if shifted else self.variants(task, arch)
+        return [{"model": self.model_path(v), "prior_off": v.strategy == PRIOR_OFF,
+                 "metrics": self.metrics_path(split, v), "examples": self.metrics_path(split, v, ".npz")}
+                for v in kinds]
+
+    def evaluation_outputs(self, shifted: bool) -> list[str]:
+        """The output templates of the evaluation rule of the shifted (and external) splits
+        or of the others: every file of :meth:`evaluation_jobs`, wildcards left in place."""
+        jobs = self.evaluation_jobs("{split}", "{task}", "{arch}", shifted)
+        return [path for job in jobs for path in (job["metrics"], job["examples"])]
+
     def summary_metrics(self) -> list[str]:
         return [p for t in self.config["tasks"] for s in self.eval_splits(t) for p in self.metric_paths(s, t)]
 

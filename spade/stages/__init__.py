@@ -7,13 +7,13 @@ Every stage starts its job the same way (:mod:`spade.stages.context`).
 from spade.stages.benchmark import run_benchmark
 from spade.stages.context import load_physics, resolve_device
 from spade.stages.data import make_data, make_external, make_shift
-from spade.stages.evaluate import evaluate, load_variant
+from spade.stages.evaluate import evaluate, evaluate_many, load_variant
 from spade.stages.finetune import finetune
 from spade.stages.labelfree import label_free_scores
 from spade.stages.prune import prune, prune_to_speed, timing_input
 from spade.stages.scale import scale_table, time_scale
 from spade.stages.train import train_scratch, train_unpruned
 
-__all__ = ["evaluate", "finetune", "label_free_scores", "load_physics", "load_variant", "make_data", "make_external",
+__all__ = ["evaluate", "evaluate_many", "finetune", "label_free_scores", "load_physics", "load_variant", "make_data", "make_external",
            "make_shift", "prune", "prune_to_speed", "resolve_device", "run_benchmark", "scale_table", "time_scale",
            "timing_input", "train_scratch", "train_unpruned"]

@@ -12,7 +12,7 @@ import torch
 from spade.checkpoint import CheckpointError, load_model
 from spade.metrics import convention_for, prepare, score
 from spade.models import prior_off as switch_prior_off
-from spade.stages.context import open_split, sample_operator, start_job
+from spade.stages.context import log, open_split, sample_operator, start_job
 from spade.variants import CLASSICAL, IDENTITY, PRIOR_OFF, UNPRUNED, Variant
 
 
@@ -88,3 +88,15 @@ def evaluate(model_path, test_path, out_csv, out_examples, n_examples: int, thre
     frame.to_csv(out_csv, index=False)
     np.savez_compressed(out_examples, names=np.array(data.names[:n_examples]), **examples)
     return frame
+
+
+def evaluate_many(jobs: list[dict], data_path, n_examples: int, threads: int, device_setting: str = "cpu",
+                  convention: str | None = None) -> None:
+    """:func:`evaluate` each of ``jobs`` (``model``, ``prior_off``, ``metrics`` and
+    ``examples`` paths: :meth:`spade.study.Study.evaluation_jobs`) on one split, in this
+    process."""
+    for job in jobs:
+        frame = evaluate(job["model"], data_path, job["metrics"], job["examples"], n_examples, threads,
+                         device_setting, convention, bool(job.get("prior_off")))
+        log.info("%s%s: PSNR %.2f dB on %d images", job["model"], " (prior off)" if job.get("prior_off") else "",
+                 frame.psnr.mean(), len(frame))

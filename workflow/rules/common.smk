@@ -131,8 +131,12 @@ def get_finetune_inputs(wildcards):
     return STUDY.finetune_inputs(variant(wildcards))
 
 
-def get_variant_model(wildcards):
-    return STUDY.model_path(variant(wildcards))
+def get_evaluation_jobs(wildcards):
+    return STUDY.evaluation_jobs(wildcards.split, wildcards.task, wildcards.arch)
+
+
+def get_evaluation_models(wildcards):
+    return sorted({job["model"] for job in get_evaluation_jobs(wildcards)})
 
 
 def get_benchmark_variants(wildcards):

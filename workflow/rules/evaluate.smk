@@ -1,6 +1,6 @@
-# Every variant is scored on the test split (and the MRI external set) for the summary,
-# and on the validation split for `snakemake validation`, the only numbers any setting
-# may be chosen on.
+# Every variant is scored on the test split (and the MRI external set, the shifted test
+# sets) for the summary, and on the validation split, the only numbers any setting (and the
+# headline) may be chosen on.
 
 
 rule evaluate_classical:
@@ -23,17 +23,21 @@ rule evaluate_classical:
         "../scripts/evaluate.py"
 
 
-rule evaluate_network:
+# One job per split x task x arch scores every network of the arch in one process (the
+# unpruned network, its prior-off control, every pruned variant), each to its own files:
+# process start-up, not scoring, was most of the time of one job per variant.
+rule evaluate_networks:
     input:
-        model=paths.UNPRUNED_MODEL,
+        models=get_evaluation_models,
         data=paths.DATA,
     output:
-        metrics=f"{paths.METRICS_NETWORK}.csv",
-        examples=f"{paths.METRICS_NETWORK}.npz",
+        STUDY.evaluation_outputs(shifted=False),
     log:
-        "logs/evaluate/{split}/{task}/{arch}/{kind}.log",
+        "logs/evaluate/{split}/{task}/{arch}.log",
     benchmark:
-        "benchmarks/evaluate/{split}/{task}/{arch}/{kind}.tsv"
+        "benchmarks/evaluate/{split}/{task}/{arch}.tsv"
+    wildcard_constraints:
+        split="test|val",
     conda:
         "../envs/spade.yaml"
     threads: config["threads"]["evaluate"]
@@ -41,26 +45,27 @@ rule evaluate_network:
         gpu=gpu_count,
         gres=gpu_gres,
     params:
+        jobs=get_evaluation_jobs,
         device=config["device"],
         examples=config["evaluate"]["examples"],
         convention=get_convention,
-        # the control: the same network with every prior switched to the identity
-        prior_off=lambda wildcards: wildcards.kind == PRIOR_OFF,
     script:
-        "../scripts/evaluate.py"
+        "../scripts/evaluate_networks.py"
 
 
-rule evaluate_variant:
+# The external and shifted test sets: the variants robustness compares (spade.study).
+rule evaluate_networks_shifted:
     input:
-        model=get_variant_model,
+        models=get_evaluation_models,
         data=paths.DATA,
     output:
-        metrics=f"{paths.METRICS_VARIANT}.csv",
-        examples=f"{paths.METRICS_VARIANT}.npz",
+        STUDY.evaluation_outputs(shifted=True),
     log:
-        "logs/evaluate/{split}/{task}/{arch}/{key}/{strategy}.log",
+        "logs/evaluate/{split}/{task}/{arch}.log",
     benchmark:
-        "benchmarks/evaluate/{split}/{task}/{arch}/{key}/{strategy}.tsv"
+        "benchmarks/evaluate/{split}/{task}/{arch}.tsv"
+    wildcard_constraints:
+        split="external|shift_[a-z0-9]+",
     conda:
         "../envs/spade.yaml"
     threads: config["threads"]["evaluate"]
@@ -68,9 +73,9 @@ rule evaluate_variant:
         gpu=gpu_count,
         gres=gpu_gres,
     params:
+        jobs=get_evaluation_jobs,
         device=config["device"],
         examples=config["evaluate"]["examples"],
         convention=get_convention,
-        prior_off=False,
     script:
-        "../scripts/evaluate.py"
+        "../scripts/evaluate_networks.py"
