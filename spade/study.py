@@ -174,6 +174,12 @@ class Study:
     def bench_tables(self) -> list[str]:
         return [BENCH.format(task=t, arch=a) + ".csv" for t, a in self.pairs()]
 
+    def spread_tables(self) -> tuple[str, str]:
+        """The first task x arch's benchmark table and its second timing job's."""
+        task, arch = self.pairs()[0]
+        first = BENCH.format(task=task, arch=arch)
+        return first + ".csv", first + ".again.csv"
+
     def cost_models(self) -> list[str]:
         """Every trained or pruned artifact of the study (the summary's cost columns)."""
         return [self.unpruned_path(t, a) for t, a in self.pairs()] + [
@@ -314,4 +320,5 @@ class Study:
                 + (["results/tables/robustness.csv", "results/figures/robustness.png"]
                    if any(self.shift_splits(task) for task in tasks) else [])
                 + (["results/tables/label_free.csv"] if self.config.get("label_free_ablation") else [])
-                + (["results/tables/scale.csv"] if self.config.get("scale_timing") else []))
+                + (["results/tables/scale.csv"] if self.config.get("scale_timing") else [])
+                + (["results/tables/timing_spread.csv"] if self.config["benchmark"].get("spread_check") else []))

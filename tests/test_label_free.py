@@ -59,6 +59,14 @@ def test_heldout_kspace_score_needs_no_ground_truth_and_ranks_networks():
     assert scores[0] == scores[2] == pytest.approx(2.0)  # relative l2 + relative l1 of predicting 0
     assert scores[1] == pytest.approx(2.0)  # zero-filled from theta: nothing at the held-out samples
     assert np.isfinite(scores).all()
+    # networks that reconstruct better score lower: the image itself (a network that knew
+    # it), then halfway between it and zero-filling, then zero-filling; the score reads only y
+    x = _smooth()
+    exact = lambda y, p: x  # noqa: E731
+    half = lambda y, p: 0.5 * x + 0.5 * p.init(y)  # noqa: E731
+    ranked = [float(losses.heldout_kspace_score(m, physics, y, torch.Generator().manual_seed(1), 0.4, 0.08))
+              for m in (exact, half, filled)]
+    assert ranked[0] == pytest.approx(0.0, abs=1e-5) and ranked[0] < ranked[1] < ranked[2]
 
 
 def test_label_free_table_scores_every_setting_on_validation_and_chooses_without_labels(pruned_du, tmp_path):

@@ -1,10 +1,12 @@
 """`protect: true` makes the built datasets read-only once written, and a rerun that would
 replace them stops before any job, naming the file (issue: paper-scale runs)."""
 
+import contextlib
 import os
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -16,19 +18,41 @@ TARGET = "results/data/sr/train.h5"
 SPLITS = ("train", "val", "test", "unlabelled")
 
 
+@contextlib.contextmanager
+def traversable(paths):
+    """Let every user pass through the folders above ``paths`` for the duration (CI clones
+    into a folder only root may enter, e.g. one made by mkdtemp): each folder that lacks
+    the others' execute bit gets it, and its mode is restored afterwards."""
+    changed = {}
+    for path in paths:
+        for folder in Path(path).resolve().parents:
+            mode = folder.stat().st_mode
+            if not mode & stat.S_IXOTH and folder not in changed:
+                changed[folder] = mode
+                folder.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
+    try:
+        yield
+    finally:
+        for folder, mode in changed.items():
+            folder.chmod(stat.S_IMODE(mode))
+
+
 def as_unprivileged(args, work):
     """Snakemake as a user for whom read-only means read-only: root may write any file,
-    so under root run it as `nobody` (skip where that is impossible)."""
+    so under root run it as `nobody`, with the checkout, the interpreter and the work
+    folder made reachable for it (skip only where `setpriv` is missing)."""
     cmd = [str(SNAKEMAKE), "-s", str(ROOT / "workflow" / "Snakefile"), *args, "--configfile", str(TINY),
            "--directory", str(work)]
     env = {**os.environ, "HOME": str(work), "XDG_CACHE_HOME": str(work / ".cache")}
     if os.geteuid() != 0:
         return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     setpriv = shutil.which("setpriv")
-    prefix = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"] if setpriv else None
-    if prefix is None or subprocess.run([*prefix, "test", "-r", str(TINY)]).returncode != 0:
-        pytest.skip("running as root without a way to run as an unprivileged user")
-    return subprocess.run([*prefix, *cmd], cwd=ROOT, capture_output=True, text=True, env=env)
+    if setpriv is None:
+        pytest.skip("running as root without setpriv to run as an unprivileged user")
+    prefix = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+    with traversable([TINY, SNAKEMAKE, os.path.realpath(sys.executable), work]):
+        assert subprocess.run([*prefix, "test", "-r", str(TINY)]).returncode == 0, "nobody cannot read the config"
+        return subprocess.run([*prefix, *cmd], cwd=ROOT, capture_output=True, text=True, env=env)
 
 
 def test_protected_datasets_are_read_only_and_not_rebuilt():

@@ -59,9 +59,9 @@ def test_kill_during_training_then_unlock_and_rerun_gives_the_uninterrupted_mode
     model.write_bytes(model.read_bytes()[:200])
     out = "results/metrics/test/mri/deq/unpruned.csv"
     res = snakemake(out, "--cores", "1", "--configfile", str(TINY), "--directory", str(work), "--forcerun",
-                    "evaluate_network")  # the target first: --forcerun takes every name after it
+                    "evaluate_networks")  # the target first: --forcerun takes every name after it
     assert res.returncode != 0 and not (work / out).exists()
-    log = (work / "logs" / "evaluate" / "test" / "mri" / "deq" / "unpruned.log").read_text()
+    log = (work / "logs" / "evaluate" / "test" / "mri" / "deq.log").read_text()
     assert "unpruned.pt" in log and "not a loadable" in log
 
 

@@ -56,7 +56,7 @@ def test_rows_merge_on_identity_and_fixed_iteration_archs_share_a_timing():
     text = markdown(summarise(scores, bench))
     # paired image by image, with the interval over images (no volumes recorded here)
     assert "| du | none | -6.00 [-7.00, -5.00] |" in text and "| du | supervised | -1.00 [-1.00, -1.00] |" in text
-    assert "du at 0.4: scratch minus pruned + supervised -1.00 [-1.00, -1.00] dB" in text
+    assert "du at 0.4: scratch minus pruned + supervised (dB) -1.00 [-1.00, -1.00]" in text
     assert table.loc[("test", "scratch"), "scratch_minus_pruned_db"] == pytest.approx(-1.0)
 
 

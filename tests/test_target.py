@@ -27,3 +27,45 @@ def test_search_runs_on_the_tiled_input_and_records_each_probe():
     found = ratio_for_speedup(model, physics, y, 1.01, [0.5, 0.75], warmup=1, repeats=3)
     assert found["ratio"] in (0.5, 0.75) and set(p["ratio"] for p in found["probes"]) <= {0.5, 0.75}
     assert all(p["speedup"] > 0 for p in found["probes"])
+
+
+def _controlled(monkeypatch, speedups: dict[float, float]):
+    """Replace the timing with a table: the speedup measured for each ratio's pruned copy,
+    recognised by the fraction of prior channels it kept."""
+    from spade import target
+    from spade.prune import prior_channels
+
+    calls = []
+
+    def measured(unpruned, pruned, *args, **kwargs):
+        kept = prior_channels(pruned) / prior_channels(unpruned)
+        ratio = min(speedups, key=lambda r: abs((1 - r) - kept))
+        calls.append(ratio)
+        return speedups[ratio]
+
+    monkeypatch.setattr(target, "measured_speedup", measured)
+    return calls
+
+
+def _model():
+    torch.manual_seed(0)
+    return build_model({"arch": "du", "channels": 1, "prior": {"name": "edsr", "features": 20, "blocks": 1},
+                        "steps": 1, "step_size": 1.0}).eval()
+
+
+def test_search_returns_the_smallest_sufficient_ratio_under_controlled_timings(monkeypatch):
+    physics = SuperResolution(blur_kernel("gaussian", 2, 1.0), 2)
+    y = physics.forward(torch.rand(1, 1, 16, 16))
+    grid = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
+    speed = {0.1: 1.05, 0.2: 1.2, 0.3: 1.35, 0.4: 1.6, 0.5: 1.9, 0.6: 2.3, 0.7: 2.8, 0.8: 3.5}
+    calls = _controlled(monkeypatch, speed)
+    for goal, expected in ((1.5, 0.4), (1.6, 0.4), (1.61, 0.5), (1.01, 0.1), (3.5, 0.8)):
+        calls.clear()
+        found = ratio_for_speedup(_model(), physics, y, goal, grid)
+        assert found["ratio"] == expected and found["reached"], goal
+        assert found["speedup"] == speed[expected]
+        assert len(set(calls)) <= 4, "a bisection, not a sweep of the grid"
+        # every probed ratio below the answer fell short; the answer reached it
+        assert all(p["speedup"] < goal for p in found["probes"] if p["ratio"] < expected)
+    found = ratio_for_speedup(_model(), physics, y, 4.0, grid)
+    assert found["ratio"] == 0.8 and not found["reached"] and found["speedup"] == 3.5

@@ -77,7 +77,9 @@ def test_tiny_study_numbers_are_sane(tiny_run):
     assert required <= set(table.columns)
     per_arch = 2 + len(RATIOS) * len(STRATEGIES) + 1  # unpruned, prior-off, pruned kinds, scratch
     n_mri, n_sr = sum(t == "mri" for t, _ in STUDY), sum(t == "sr" for t, _ in STUDY)
-    assert len(table) == 2 * (1 + n_mri * per_arch) + (1 + n_sr * per_arch), "MRI: test and external rows"
+    # MRI: test rows, and external rows per source (epi, s1045)
+    assert len(table) == 3 * (1 + n_mri * per_arch) + (1 + n_sr * per_arch)
+    assert set(table[table.split == "external"]["set"]) == {"epi", "s1045"}
     assert set(table[table.task == "mri"].split) == {"test", "external"} and set(table[table.task == "sr"].split) == {
         "test"}
     assert table.psnr.between(5, 60).all() and table.ssim.between(0, 1).all()
@@ -142,7 +144,7 @@ def test_validation_target_reads_only_validation_data(tiny_run):
     out = res.stdout + res.stderr
     assert "results/metrics/val/" in out and "results/metrics/test/" not in out
     assert "rule train_unpruned" not in out and "rule finetune" not in out, "nothing to retrain"
-    assert "rule evaluate_variant" in out
+    assert "rule evaluate_networks" in out
 
 
 def test_arch_fit_override_replaces_the_task_setting(tiny_run):

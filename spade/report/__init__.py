@@ -4,12 +4,12 @@
 from spade.report.figures import (plot_examples, plot_psnr_vs_latency, plot_psnr_vs_ratio, plot_psnr_vs_speedup,
                                   plot_robustness, plot_speedup)
 from spade.report.markdown import (extra_markdown, label_free_markdown, markdown, robustness_markdown,
-                                   scale_markdown, write_tables)
+                                   scale_markdown, timing_spread_markdown, write_tables)
 from spade.report.palette import order, palette
-from spade.report.summary import (extra_timings, primary, read_costs, read_scores, robustness, summarise,
-                                  headline)
+from spade.report.summary import (extra_timings, headline, primary, read_costs, read_scores, robustness,
+                                  summarise, timing_spread)
 
-__all__ = ["extra_markdown", "extra_timings", "label_free_markdown", "markdown", "order", "palette", "plot_examples",
-           "plot_psnr_vs_latency", "plot_psnr_vs_ratio", "plot_psnr_vs_speedup", "plot_robustness", "plot_speedup",
-           "primary", "read_costs", "read_scores", "robustness", "robustness_markdown", "scale_markdown",
-           "summarise", "headline", "write_tables"]
+__all__ = ["extra_markdown", "extra_timings", "headline", "label_free_markdown", "markdown", "order", "palette",
+           "plot_examples", "plot_psnr_vs_latency", "plot_psnr_vs_ratio", "plot_psnr_vs_speedup", "plot_robustness",
+           "plot_speedup", "primary", "read_costs", "read_scores", "robustness", "robustness_markdown",
+           "scale_markdown", "summarise", "timing_spread", "timing_spread_markdown", "write_tables"]

@@ -193,7 +193,7 @@ def _readings(part: pd.DataFrame) -> list[str]:
     for _, sc in part[(part.strategy == SCRATCH) & part.scratch_minus_pruned_db.notna()].iterrows():
         gap = format_difference(sc.scratch_minus_pruned_db, sc.scratch_minus_pruned_low,
                                 sc.scratch_minus_pruned_high)
-        lines.append(f"{sc.arch} at {sc.ratio:g}: scratch minus pruned + supervised {gap} dB")
+        lines.append(f"{sc.arch} at {sc.ratio:g}: scratch minus pruned + supervised (dB) {gap}")
     if lines:
         out += ["Training the pruned widths from scratch against pruning (paired, 95% interval over volumes): "
                 + "; ".join(lines) + ".", ""]
@@ -296,3 +296,19 @@ def scale_markdown(timings: pd.DataFrame, note: str = "") -> str:
     lines += [*table(header, cells), "", "Prior share of the unpruned network's time: " + ", ".join(
         f"{r.scale} {r.arch} {r.prior_share:.0%}" for _, r in shares.iterrows()) + ".", ""]
     return "\n".join(lines)
+
+
+def timing_spread_markdown(spread: pd.DataFrame) -> str:
+    """The timing-spread table (:func:`spade.report.summary.timing_spread`)."""
+    ratio = spread.again_over_first
+    lines = ["# Two benchmark jobs of one run", "",
+             f"The same {len(spread)} variants timed by two jobs: the second job's speedup over the first's is "
+             f"{ratio.median():.3f} at the median, from {ratio.min():.3f} to {ratio.max():.3f} "
+             f"(median absolute change {(ratio - 1).abs().median():.1%}, largest {(ratio - 1).abs().max():.1%}).", ""]
+    cells = [[r.task, r.arch, criterion_label(r.criterion, r.target), f"{r.ratio:g}", r.strategy, int(r.batch),
+              format_ratio(r.speedup_median_first, r.speedup_low_first, r.speedup_high_first),
+              format_ratio(r.speedup_median_again, r.speedup_low_again, r.speedup_high_again),
+              f"{r.again_over_first:.3f}"] for _, r in spread.iterrows()]
+    header = ["task", "arch", "criterion", "ratio", "strategy", "batch", "speedup, job 1", "speedup, job 2",
+              "job 2 / job 1"]
+    return "\n".join(lines + table(header, cells)) + "\n"

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from spade.report.palette import order
-from spade.variants import (IDENTITY, PRIOR_OFF, SCRATCH, SHIFT_PREFIX, UNPRUNED, UNPRUNED_KINDS, is_shifted,
+from spade.variants import (EXTERNAL, IDENTITY, PRIOR_OFF, SCRATCH, SHIFT_PREFIX, UNPRUNED, UNPRUNED_KINDS, is_shifted,
                             timed_strategy)
 
 # the strategy scratch is compared with: pruning plus fine-tuning on the same labelled data
@@ -65,6 +65,9 @@ def read_scores(paths) -> pd.DataFrame:
     frames = [pd.read_csv(p, keep_default_na=False, na_values=[""]) for p in paths]
     scores = pd.concat(frames, ignore_index=True)
     scores = with_target(scores)
+    if UNIT in scores.columns:  # the external set, per source: its volumes differ in contrast and anatomy
+        external = scores.split == EXTERNAL
+        scores.loc[external, "set"] = scores.loc[external, UNIT]
     missing = [k for k in IDENTITY + ("split",) if k not in scores.columns]
     if missing:
         raise ValueError(f"per-image scores lack the identity columns {missing}; rerun the evaluate stage")
@@ -267,9 +270,10 @@ def robustness(summary: pd.DataFrame) -> pd.DataFrame:
     shifted = summary[summary.split.map(is_shifted)]
     key = list(IDENTITY)
     test = summary[summary.split == "test"].groupby(key, dropna=False).psnr.mean().rename("psnr_test")
-    shift = shifted.groupby(key + ["split"], dropna=False).psnr.mean().rename("psnr_shift").reset_index()
+    shift = shifted.groupby(key + ["split", "set"], dropna=False).psnr.mean().rename("psnr_shift").reset_index()
     table = shift.merge(test.reset_index(), on=key, how="inner")
-    table["shift"] = table.split.str.removeprefix(SHIFT_PREFIX)
+    # a shifted test set by its name; the external set per source (external/epi)
+    table["shift"] = table.split.str.removeprefix(SHIFT_PREFIX) + [f"/{s}" if s else "" for s in table["set"]]
     table["drop_db"] = table.psnr_shift - table.psnr_test
     ref = table[table.strategy == UNPRUNED].set_index(["task", "arch", "shift"]).drop_db.rename("unpruned_drop_db")
     table = table.merge(ref.reset_index(), on=["task", "arch", "shift"], how="left")
@@ -302,3 +306,14 @@ def extra_timings(bench: pd.DataFrame) -> pd.DataFrame:
              for (task, arch), table in bench.groupby(["task", "arch"], sort=False)]
     parts = [p for p in parts if len(p)]
     return pd.concat(parts, ignore_index=True)[EXTRA_COLUMNS] if parts else pd.DataFrame(columns=EXTRA_COLUMNS)
+
+
+def timing_spread(first: pd.DataFrame, again: pd.DataFrame) -> pd.DataFrame:
+    """Each variant's speedup (median over rounds) in two benchmark jobs of the same
+    networks, and ``again / first``: how far two jobs of one run disagree."""
+    key = list(IDENTITY) + ["batch"]
+    cols = key + ["speedup_median", "speedup_low", "speedup_high"]
+    main = [t[t.setting == "eager"][cols] for t in (first, again)]
+    table = main[0].merge(main[1], on=key, suffixes=("_first", "_again"), validate="one_to_one")
+    table["again_over_first"] = table.speedup_median_again / table.speedup_median_first
+    return table[table.strategy != UNPRUNED].reset_index(drop=True)

@@ -5,12 +5,12 @@ Every stage starts its job the same way (:mod:`spade.stages.context`).
 """
 
 from spade.stages.benchmark import run_benchmark
-from spade.stages.context import load_physics, resolve_device
+from spade.stages.context import load_physics, resolve_device, timing_input
 from spade.stages.data import make_data, make_external, make_shift
 from spade.stages.evaluate import evaluate, evaluate_many, load_variant
 from spade.stages.finetune import finetune
 from spade.stages.labelfree import label_free_scores
-from spade.stages.prune import prune, prune_to_speed, timing_input
+from spade.stages.prune import prune, prune_to_speed
 from spade.stages.scale import scale_table, time_scale
 from spade.stages.train import train_scratch, train_unpruned
 

@@ -80,3 +80,14 @@ def fit_cost(history: list[dict], train_set, data: str, device: torch.device) ->
     compute = {"prior_calls": float(sum(calls) * len(train_set))} if calls and None not in calls else {}
     return {"seconds": float(sum(row.get("seconds", 0.0) for row in history)), "train_images": len(train_set),
             "data": data, "epochs": len(history), **compute, **peak}
+
+
+def timing_input(y: torch.Tensor, task: str, crop: int | None) -> torch.Tensor:
+    """A measurement of the shape the benchmark times (SR: ``crop`` x ``crop`` low-resolution
+    pixels, see :func:`spade.stages.benchmark.run_benchmark`), made from ``y`` by tiling it
+    (or cropping it, where it is larger): latency depends on the shape, not the content, for
+    a network at fixed iterations, and no timing may read the test images."""
+    if task != "sr" or not crop:
+        return y
+    reps = [1] * (y.dim() - 2) + [-(-int(crop) // y.shape[-2]), -(-int(crop) // y.shape[-1])]
+    return y.repeat(*reps)[..., : int(crop), : int(crop)]

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import torch
-
 from spade.checkpoint import load_model, save_model
 from spade.prune import DEFAULT_TAYLOR_IMAGES, prune_model
 from spade.provenance import environment, write_json
-from spade.stages.context import log, pruning_data, start_job
+from spade.stages.context import log, pruning_data, start_job, timing_input
 from spade.variants import PRUNED, Variant
 
 
@@ -33,17 +31,6 @@ def prune(base_path, data_path, ratio: float, criterion: str, seed: int, out_mod
     log.info("pruned %s at %s: %d -> %d parameters, %.3f of the prior channels removed", base_path, ratio,
              info["params_before"], info["params_after"], info["channel_ratio"])
     return info
-
-
-def timing_input(y: torch.Tensor, task: str, crop: int | None) -> torch.Tensor:
-    """A measurement of the shape the benchmark times (SR: ``crop`` x ``crop`` low-resolution
-    pixels, see :func:`spade.stages.benchmark.run_benchmark`), made from ``y`` by tiling it:
-    latency depends on the shape, not the content, for a network at fixed iterations, and
-    the search must not read the test images the benchmark times."""
-    if task != "sr" or not crop:
-        return y
-    reps = [1] * (y.dim() - 2) + [-(-int(crop) // y.shape[-2]), -(-int(crop) // y.shape[-1])]
-    return y.repeat(*reps)[..., : int(crop), : int(crop)]
 
 
 def prune_to_speed(base_path, data_path, target: float, criterion: str, seed: int, threads: int, opts: dict,

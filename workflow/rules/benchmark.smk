@@ -25,3 +25,32 @@ rule benchmark:
         device=config["device"],
     script:
         "../scripts/benchmark.py"
+
+
+# The same timing job again, for the first task x arch (config `benchmark.spread_check`): how
+# far two benchmark jobs of one run disagree on the same variants (results/tables/timing_spread).
+use rule benchmark as benchmark_again with:
+    output:
+        table=f"{paths.BENCH}.again.csv",
+        info=f"{paths.BENCH}.again.json",
+    log:
+        "logs/bench/{task}/{arch}.again.log",
+
+
+rule timing_spread:
+    input:
+        first=lambda wildcards: STUDY.spread_tables()[0],
+        again=lambda wildcards: STUDY.spread_tables()[1],
+    output:
+        csv=report(
+            "results/tables/timing_spread.csv",
+            caption="../report/timing_spread.rst",
+            category="Tables",
+        ),
+        md="results/tables/timing_spread.md",
+    log:
+        "logs/bench/timing_spread.log",
+    conda:
+        "../envs/spade.yaml"
+    script:
+        "../scripts/timing_spread.py"
