@@ -13,18 +13,14 @@ from spade.report.summary import (EXTRA_COLUMNS, NO_LOSS_DB, PRIOR_MARGIN_DB, cr
 from spade.stats import format_difference, format_ratio
 from spade.variants import IDENTITY, SCRATCH, UNPRUNED, UNPRUNED_KINDS
 
-
 # columns a table shows only where the run has them (benchmarks predating the breakdown lack them)
 OPTIONAL = {"macs_speedup", "amdahl_speedup", "prior_share"}
-
 
 
 def table(header: list[str], rows: list[list]) -> list[str]:
     """The lines of one Markdown table (cells already formatted)."""
     return ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header),
             *("| " + " | ".join(map(str, row)) + " |" for row in rows)]
-
-
 
 
 def _speedup_cell(r) -> str:

@@ -3,11 +3,6 @@ from spade.log import log_to_file
 from spade.stages import evaluate_many
 
 log_to_file(snakemake.log[0])
-evaluate_many(
-    jobs=snakemake.params.jobs,
-    data_path=snakemake.input.data,
-    n_examples=snakemake.params.examples,
-    threads=snakemake.threads,
-    device_setting=snakemake.params.device,
-    convention=snakemake.params.convention,
-)
+# every network of the arch on this split, each to its own files (spade.study.Study.evaluation_jobs)
+params = snakemake.params
+evaluate_many(params.jobs, snakemake.input.data, params.examples, snakemake.threads, params.device, params.convention)
