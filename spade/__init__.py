@@ -8,8 +8,8 @@ __version__ = "0.1.0"
 
 # The API for one's own network (spade.api; docs/api.md), imported on first use so that
 # the workflow, which imports spade.variants and spade.config, does not load torch for it.
-__all__ = ["Measurements", "Pairs", "PruneReport", "benchmark_variants", "find_priors", "finetune", "load_network",
-           "prune_priors", "save_network"]
+__all__ = ["Measurements", "Pairs", "PruneReport", "PruningError", "benchmark_variants", "candidate_priors",
+           "find_priors", "finetune", "load_network", "prune_priors", "save_network"]
 
 
 def __getattr__(name):
@@ -17,4 +17,11 @@ def __getattr__(name):
         from spade import api
 
         return getattr(api, name)
+    import importlib
+
+    try:  # a submodule (spade.prune, spade.stats, ...), imported on first use
+        return importlib.import_module(f"spade.{name}")
+    except ModuleNotFoundError as err:
+        if err.name != f"spade.{name}":
+            raise
     raise AttributeError(f"module 'spade' has no attribute {name!r}")

@@ -6,14 +6,16 @@ once), that the image channels of a prior must stay, and how to fine-tune withou
 truth. Four steps, each one function::
 
     import spade
-    report = spade.prune_priors(net, ["denoiser"], example=lambda m: m(y, op), ratio=0.4)
+    report = spade.prune_priors(net, ["prior.0.denoiser"], example=lambda m: m(y, op), ratio=0.4)
     history = spade.finetune(net, "school", op, spade.Measurements(y_train), teacher=original)
     table = spade.benchmark_variants({"unpruned": original, "pruned": net}, op, y_test)
     spade.save_network(net, "pruned.pt");  net = spade.load_network("pruned.pt", MyNet)
 
-**The operator protocol.** ``physics.forward(x)`` (the measurement model ``A``),
-``physics.adjoint(y)`` (``A^H``) and ``physics.init(y)`` (the starting estimate, e.g.
-``A^H y``); ``physics.to(device)`` where it holds tensors. Batched tensors ``[B, C, H, W]``.
+**The operator protocol**, as this module uses it: the operator is handed to the network
+(``net(y, physics)``), and otherwise only ``physics.to(device)`` and, for the self-supervised
+``ei`` loss and the ``taylor`` criterion, ``physics.forward(x)`` (``A x``; it may be noisy, as
+DeepInverse's is) are called; ``ssdu`` needs spade's Cartesian MRI operator. Batched tensors
+``[B, C, H, W]``. A DeepInverse physics (``A``, ``A_adjoint``, noisy ``forward``) fits as it is.
 
 **The network convention.** ``net(y, physics)`` returns the reconstruction; any other
 call convention is given as ``reconstruct(net, y, physics)``.
@@ -22,162 +24,24 @@ call convention is given as ``reconstruct(net, y, physics)``.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Union
+from typing import Callable
 
 import pandas as pd
 import torch
 from torch import nn
 
 from spade.benchmark import count_macs, count_params, summarise, time_variants
-from spade.prune import PruningError, prune_prior
+from spade.priors import PriorSpec, PruneReport, candidate_priors, find_priors, prune_priors, switch_off_inplace
+from spade.prune import PruningError
 
-PriorSpec = Union[str, Iterable[str], Callable[[str, nn.Module], bool]]
+__all__ = ["FORMAT", "Measurements", "Pairs", "PriorSpec", "PruneReport", "PruningError", "TensorSplit",
+           "benchmark_variants", "candidate_priors", "find_priors", "finetune", "load_network", "prune_priors",
+           "save_network", "switch_off_inplace"]
+
 FORMAT = "spade-user-model/1"
 # attributes that carry a layer's width, rewritten from the saved shapes on load
 _WIDTH_ATTRS = ("in_channels", "out_channels", "num_features", "in_features", "out_features", "num_channels")
-
-
-@dataclass
-class PruneReport:
-    """What :func:`prune_priors` changed: per prior, the output widths of its layers before and
-    after; parameters of the whole network and MACs of one run of ``example``."""
-
-    priors: list[str]
-    widths_before: dict[str, list[int]]
-    widths_after: dict[str, list[int]]
-    params_before: int
-    params_after: int
-    macs_before: int | None = None
-    macs_after: int | None = None
-    tied: dict[str, list[str]] = field(default_factory=dict)
-
-    @property
-    def macs_reduction(self) -> float | None:
-        """MACs before / after (the speedup bound of the pruned layers)."""
-        return self.macs_before / self.macs_after if self.macs_before and self.macs_after else None
-
-    def __str__(self) -> str:
-        lines = [f"pruned {len(self.priors)} prior(s): parameters {self.params_before:,} -> {self.params_after:,}"]
-        if self.macs_reduction:
-            lines.append(f"MACs per run {self.macs_before:,} -> {self.macs_after:,} ({self.macs_reduction:.2f}x fewer)")
-        for name in self.priors:
-            also = f" (also called as {', '.join(self.tied[name])})" if self.tied.get(name) else ""
-            lines.append(f"  {name}{also}: widths {self.widths_before[name]} -> {self.widths_after[name]}")
-        return "\n".join(lines)
-
-
-def find_priors(model: nn.Module, priors: PriorSpec) -> tuple[dict[str, nn.Module], dict[str, list[str]]]:
-    """``({path: module}, {path: other paths of the same module})`` of the priors named by
-    attribute path(s) (``"denoiser"``, ``"cascades.0.net"``) or chosen by a predicate
-    ``(path, module) -> bool``. A module reachable under several paths (a weight-tied prior)
-    appears once, under its first path."""
-    named = dict(model.named_modules(remove_duplicate=False))
-    if callable(priors) and not isinstance(priors, nn.Module):
-        paths = [p for p, m in named.items() if p and priors(p, m)]
-    else:
-        paths = [priors] if isinstance(priors, str) else list(priors)
-        missing = [p for p in paths if p not in named]
-        if missing:
-            raise ValueError(f"no submodule {missing} in {type(model).__name__}; its submodules: "
-                             f"{sorted(p for p in named if p and '.' not in p)}")
-    if not paths:
-        raise ValueError("no prior was named (the predicate chose no submodule)")
-    found, tied = {}, {}
-    by_id = {}
-    for p in paths:
-        module = named[p]
-        if id(module) in by_id:
-            tied.setdefault(by_id[id(module)], []).append(p)
-            continue
-        by_id[id(module)] = p
-        found[p] = module
-    # the same module under other names that were not asked for (weight tying by reuse)
-    for p, m in named.items():
-        if id(m) in by_id and p != by_id[id(m)] and p not in tied.get(by_id[id(m)], []):
-            tied.setdefault(by_id[id(m)], []).append(p)
-    nested = [(a, b) for a in found for b in found if a != b and b.startswith(a + ".")]
-    if nested:
-        raise ValueError(f"priors {nested[0][1]!r} lies inside prior {nested[0][0]!r}: name each prior once")
-    return found, tied
-
-
-def _widths(module: nn.Module) -> list[int]:
-    return [m.out_channels for m in module.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
-
-
-def _capture_inputs(model: nn.Module, priors: dict[str, nn.Module], run: Callable[[nn.Module], object]):
-    """The first input each prior receives while ``run(model)`` executes."""
-    seen: dict[str, torch.Tensor] = {}
-    handles = []
-    for name, prior in priors.items():
-        def hook(mod, args, name=name):
-            if name not in seen and args and isinstance(args[0], torch.Tensor):
-                seen[name] = args[0].detach().clone()
-        handles.append(prior.register_forward_pre_hook(hook))
-    try:
-        with torch.no_grad():
-            run(model)
-    finally:
-        for h in handles:
-            h.remove()
-    never = [n for n in priors if n not in seen]
-    if never:
-        raise PruningError(f"prior(s) {never} were never called by the example run")
-    return seen
-
-
-def _check_prunable(name: str, prior: nn.Module) -> None:
-    for sub, m in prior.named_modules():
-        if getattr(m, "inplace", False):
-            raise PruningError(f"prior {name!r}: {sub or 'the module'} ({type(m).__name__}) works in place, which "
-                               "hides the dependency graph from Torch-Pruning; construct it with inplace=False")
-
-
-def prune_priors(model: nn.Module, priors: PriorSpec, example, ratio: float, criterion: str = "l1",
-          round_to: int | None = None, seed: int = 0) -> PruneReport:
-    """Remove ``ratio`` of the channels of every dependency group of each named prior, in
-    place, ranked by ``criterion`` (``l1``: SPADE's group L1 norm, ``l2``, ``random``,
-    ``taylor``: |weight x gradient|, which needs gradients on the priors first, e.g. from
-    :func:`spade.prune.taylor_gradients`; the suffix ``_global`` ranks groups against each
-    other under one overall budget).
-
-    ``example``: the priors' input (a tensor), a dict ``{prior path: tensor}``, or a
-    callable ``run(model)`` that runs the whole network once (each prior's input is then
-    captured, and the report counts MACs of that run). The image channels stay: each
-    prior's last convolution keeps its outputs and its input has nothing upstream.
-    Raises :class:`~spade.prune.PruningError` for in-place activations, a prior whose output
-    shape would change, and a ratio that removes nothing."""
-    found, tied = find_priors(model, priors)
-    for name, prior in found.items():
-        _check_prunable(name, prior)
-    run = example if callable(example) and not isinstance(example, torch.Tensor) else None
-    if run is not None:
-        inputs = _capture_inputs(model, found, run)
-    elif isinstance(example, dict):
-        inputs = {n: example[n] for n in found}
-    else:
-        inputs = {n: example for n in found}
-    torch.manual_seed(seed)  # only the random criterion draws
-    before = {n: _widths(p) for n, p in found.items()}
-    params_before = count_params(model)
-    macs_before = count_macs(model, lambda: run(model)) if run else None
-    for name, prior in found.items():
-        with torch.no_grad():
-            shape = tuple(prior(inputs[name]).shape)
-        prune_prior(prior, inputs[name], ratio, criterion, round_to)
-        with torch.no_grad():
-            after_shape = tuple(prior(inputs[name]).shape)
-        if after_shape != shape:
-            raise PruningError(f"prior {name!r}: output {shape} became {after_shape}; its image channels must stay")
-    after = {n: _widths(p) for n, p in found.items()}
-    params_after = count_params(model)
-    if params_after >= params_before:
-        raise PruningError(f"nothing was pruned at ratio {ratio} ({criterion}): the priors' layers may be too "
-                           "narrow, or an operation hides their channels from the dependency graph")
-    macs_after = count_macs(model, lambda: run(model)) if run else None
-    return PruneReport(list(found), before, after, params_before, params_after, macs_before, macs_after, tied)
 
 
 class TensorSplit(torch.utils.data.Dataset):
@@ -254,21 +118,34 @@ def finetune(model: nn.Module, strategy: str, physics, data: TensorSplit, *, val
     opts = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "loss": loss, "lr_min_factor": 0.1,
             "grad_clip": 1.0, "selfsup": {"user": selfsup}, "ei": {"weight": ei_weight, "rotate": rotate},
             "ssdu": {"loss_fraction": ssdu_loss_fraction, "center_fraction": ssdu_center_fraction}}
-    strat = make_strategy(strategy, "user", opts, teacher)
-    with tempfile.TemporaryDirectory(prefix="spade-finetune-") as tmp:
-        folder = Path(workdir) if workdir else Path(tmp)
-        folder.mkdir(parents=True, exist_ok=True)
-        _, history = fit(net, strat, physics, data, val if val is not None else data, opts, seed,
-                         folder / "state.pt", folder / "history.csv", log=log, device=torch.device(device))
+    # the strategy freezes its teacher (eval mode, no gradients): the caller's is restored after
+    frozen = [(p, p.requires_grad) for p in teacher.parameters()] if teacher is not None else []
+    mode = teacher.training if teacher is not None else None
+    try:
+        strat = make_strategy(strategy, "user", opts, teacher)
+        with tempfile.TemporaryDirectory(prefix="spade-finetune-") as tmp:
+            folder = Path(workdir) if workdir else Path(tmp)
+            folder.mkdir(parents=True, exist_ok=True)
+            _, history = fit(net, strat, physics, data, val if val is not None else data, opts, seed,
+                             folder / "state.pt", folder / "history.csv", log=log, device=torch.device(device))
+    finally:
+        for param, flag in frozen:
+            param.requires_grad_(flag)
+        if teacher is not None:
+            teacher.train(mode)
     return history
 
 
 def benchmark_variants(variants: dict[str, nn.Module], physics, y: torch.Tensor, *, reconstruct: Callable | None = None,
-              warmup: int = 2, repeats: int = 10, threads: int | None = None, device: str = "cpu") -> pd.DataFrame:
+                       warmup: int = 2, repeats: int = 10, threads: int | None = None, device: str = "cpu",
+                       iterations: Callable[[nn.Module], float] | None = None) -> pd.DataFrame:
     """Latency (median of ``repeats`` interleaved runs after ``warmup``, under
     ``torch.inference_mode``, CUDA events on a GPU), parameters and MACs of each variant on
     the batch ``y``, side by side in this process; ``speedup`` against the first variant.
-    Equilibrium networks are compared at whatever tolerance they carry: give them the same."""
+    Equilibrium networks are compared at whatever tolerance they carry: give them the same.
+    The ``iterations`` column reads a network's ``last_iterations`` (a tensor of per-image
+    solver iterations, as the study's DEQ keeps) or, for a network the API cannot see
+    inside, ``iterations(network)`` called after its last timed run."""
     if threads:
         torch.set_num_threads(int(threads))
     dev = torch.device(device)
@@ -279,7 +156,10 @@ def benchmark_variants(variants: dict[str, nn.Module], physics, y: torch.Tensor,
         row = {"variant": name, **summarise(times[name]), "params": count_params(variants[name]),
                "macs": count_macs(net, lambda net=net: net(y.to(dev), physics.to(dev)))}
         iters = getattr(net.net if reconstruct else net, "last_iterations", None)
-        row["iterations"] = float(iters.float().mean()) if isinstance(iters, torch.Tensor) else None
+        if iterations is not None:
+            row["iterations"] = float(iterations(variants[name]))
+        else:
+            row["iterations"] = float(iters.float().mean()) if isinstance(iters, torch.Tensor) else None
         rows.append(row)
     table = pd.DataFrame(rows)
     table["speedup"] = table.latency_ms.iloc[0] / table.latency_ms
@@ -294,13 +174,16 @@ def save_network(model: nn.Module, path, meta: dict | None = None) -> None:
 
     widths = {name: {a: int(getattr(m, a)) for a in _WIDTH_ATTRS if isinstance(getattr(m, a, None), int)}
               for name, m in model.named_modules()}
+    inplace_off = [name for name, m in model.named_modules() if getattr(m, "inplace", None) is False]
     save_atomic({"format": FORMAT, "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                 "widths": {k: v for k, v in widths.items() if v}, "meta": meta or {}}, path)
+                 "widths": {k: v for k, v in widths.items() if v}, "inplace_off": inplace_off, "meta": meta or {}},
+                path)
 
 
 def load_network(path, constructor: Callable[..., nn.Module], *args, **kwargs) -> nn.Module:
     """The network saved by :func:`save_network`: ``constructor(*args, **kwargs)`` builds the
-    unpruned architecture, whose layers are then narrowed to the saved widths."""
+    unpruned architecture, whose layers are then narrowed to the saved widths; activations
+    that ran with ``inplace=False`` when saved (pruning switches them off) do so again."""
     payload = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path}: not a network written by spade.save_network (format {FORMAT})")
@@ -322,4 +205,7 @@ def load_network(path, constructor: Callable[..., nn.Module], *args, **kwargs) -
                 else:
                     module.register_buffer(pname, new)
     model.load_state_dict(state, strict=True)
+    for name in payload.get("inplace_off", []):
+        if name in modules and getattr(modules[name], "inplace", None) is True:
+            modules[name].inplace = False
     return model

@@ -127,6 +127,28 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def _user_network_info(path: Path) -> dict | None:
+    """What a file of ``spade.save_network`` holds (no study metadata: a network of one's
+    own), or None for any other file."""
+    import torch
+
+    from spade.api import FORMAT
+
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # not a torch file, or not one of ours: the study's reader says why
+        return None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        return None
+    state = payload["state_dict"]
+    return {"file": str(path), "format": FORMAT, "written_by": "spade.save_network (load it with spade.load_network)",
+            "params": int(sum(v.numel() for k, v in state.items() if not k.endswith(("running_mean", "running_var",
+                                                                                      "num_batches_tracked")))),
+            "layers_with_widths": len(payload.get("widths", {})),
+            "widths": {k: v.get("out_channels") for k, v in payload.get("widths", {}).items() if "out_channels" in v},
+            "inplace_off": payload.get("inplace_off", []), "meta": payload.get("meta", {})}
+
+
 def _info(path: Path) -> dict:
     if path.suffix == ".h5":
         import h5py
@@ -144,6 +166,9 @@ def _info(path: Path) -> dict:
     from spade.checkpoint import load_model
     from spade.prune import prior_channels
 
+    user = _user_network_info(path)
+    if user is not None:
+        return user
     model, payload = load_model(path)
     meta = payload.get("meta", {})
     history = meta.get("history") or []

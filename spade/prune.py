@@ -67,12 +67,14 @@ def prior_channels(model: nn.Module) -> int:
     return total
 
 
-def make_pruner(prior: nn.Module, example: torch.Tensor, ratio: float, criterion: str = "l1",
-                round_to: int | None = None, steps: int = 1) -> tp.pruner.MetaPruner:
+def make_pruner(prior: nn.Module, example, ratio: float, criterion: str = "l1",
+                round_to: int | None = None, steps: int = 1, forward_fn=None) -> tp.pruner.MetaPruner:
     """Torch-Pruning's pruner that removes ``ratio`` of the channels of every prunable group
     of ``prior`` (of the widths it has now) in ``steps`` calls of ``step()``, each to a
     linearly growing share of that ratio; after the last, the widths one call at ``ratio``
-    gives (global allocation excepted: its shares follow the weights of each step)."""
+    gives (global allocation excepted: its shares follow the weights of each step).
+    ``forward_fn(prior, example)``: how to call the prior on ``example`` where it takes more
+    than one tensor (Torch-Pruning traces that call)."""
     if not 0 < ratio < 1:
         raise ValueError(f"pruning ratio must lie in (0, 1), got {ratio}")
     _, is_global = parse_criterion(criterion)
@@ -86,16 +88,17 @@ def make_pruner(prior: nn.Module, example: torch.Tensor, ratio: float, criterion
         max_pruning_ratio=GLOBAL_MAX_RATIO if is_global else 1.0,
         ignored_layers=output_convs(prior),
         round_to=round_to,
+        forward_fn=forward_fn,
     )
 
 
-def prune_prior(prior: nn.Module, example: torch.Tensor, ratio: float, criterion: str = "l1",
-                round_to: int | None = None) -> nn.Module:
+def prune_prior(prior: nn.Module, example, ratio: float, criterion: str = "l1",
+                round_to: int | None = None, forward_fn=None) -> nn.Module:
     """Remove ``ratio`` of the channels of every prunable group of ``prior`` in place.
 
-    ``round_to``: round the channels kept to a multiple of it (CPU and GPU kernels
-    are tuned for such widths; config/config.yaml quotes the measurement)."""
-    pruner = make_pruner(prior, example, ratio, criterion, round_to)
+    ``round_to``: round the channels kept down to a multiple of it (CPU and GPU kernels
+    are tuned for such widths). ``forward_fn``: see :func:`make_pruner`."""
+    pruner = make_pruner(prior, example, ratio, criterion, round_to, forward_fn=forward_fn)
     if parse_criterion(criterion)[0] == "taylor" and not any(p.grad is not None for p in prior.parameters()):
         raise PruningError("the taylor criterion needs gradients on the prior: run taylor_gradients first")
     pruner.step()

@@ -67,9 +67,6 @@ class Study:
     def archs(self, task: str) -> list[str]:
         return [a for t, a in self.pairs() if t == task]
 
-    def ratio_labels(self) -> list[str]:
-        return [ratio_label(r) for r in self.config["ratios"]]
-
     def scratch_ratios(self) -> list[float]:
         """The scratch controls' ratios (those of `scratch_ratios` on the grid)."""
         return [float(r) for r in self.config.get("scratch_ratios", []) if r in self.config["ratios"]]

@@ -101,8 +101,9 @@ def test_clear_errors():
     x, y, op = data()
     with pytest.raises(ValueError, match="no submodule \\['denoiser'\\]"):
         spade.prune_priors(TwoPriors(), ["denoiser"], example=y[:1], ratio=0.5)
-    with pytest.raises(PruningError, match="works in place"):
-        spade.prune_priors(TwoPriors(inplace=True), ["smooth"], example=y[:1], ratio=0.5)
+    # in-place activations are switched off and pruned through, not refused (the same maths)
+    report = spade.prune_priors(TwoPriors(inplace=True), ["smooth"], example=y[:1], ratio=0.5)
+    assert report.inplace_off["smooth"] and report.params_after < report.params_before
     with pytest.raises(PruningError, match="nothing was pruned"):
         narrow = TwoPriors()
         narrow.smooth = cnn(1)  # one hidden channel: nothing a group can lose

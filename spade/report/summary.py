@@ -313,7 +313,7 @@ def timing_spread(first: pd.DataFrame, again: pd.DataFrame) -> pd.DataFrame:
     networks, and ``again / first``: how far two jobs of one run disagree."""
     key = list(IDENTITY) + ["batch"]
     cols = key + ["speedup_median", "speedup_low", "speedup_high"]
-    main = [t[t.setting == "eager"][cols] for t in (first, again)]
+    main = [t[t.setting == "eager"][cols].fillna({"criterion": ""}) for t in (first, again)]
     table = main[0].merge(main[1], on=key, suffixes=("_first", "_again"), validate="one_to_one")
     table["again_over_first"] = table.speedup_median_again / table.speedup_median_first
     return table[table.strategy != UNPRUNED].reset_index(drop=True)
