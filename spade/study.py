@@ -10,8 +10,8 @@ Nothing here imports torch.
 from __future__ import annotations
 
 from spade.strategies import StrategyName
-from spade.variants import (CLASSICAL, PRIOR_OFF, PRUNED, SCRATCH, UNPRUNED, Variant, is_shifted, ratio_label,
-                            shift_split)
+from spade.variants import (CLASSICAL, PRIOR_OFF, PRUNED, SCRATCH, UNPRUNED, UNPRUNED_LONG, Variant, is_shifted,
+                            ratio_label, shift_split)
 
 # Path templates (relative to the working directory); {key} is a pruned variant's path key
 # (spade.variants.Variant.key: "l1-r0.4" or "l1-x2.0").
@@ -20,6 +20,7 @@ DATA_INFO = "results/data/{task}/info.json"
 UNPRUNED_MODEL = "results/models/{task}/{arch}/unpruned.pt"
 UNPRUNED_HISTORY = "results/models/{task}/{arch}/unpruned_history.csv"
 UNPRUNED_STATE = "results/models/{task}/{arch}/unpruned.state.pt"
+UNPRUNED_LONG_MODEL = "results/models/{task}/{arch}/unpruned-long"  # + .pt, _history.csv, .state.pt
 PRUNED_MODEL = "results/pruned/{task}/{arch}/{key}.pt"
 TARGET_SEARCH = "results/target/{task}/{arch}/{key}.json"
 FINETUNED = "results/finetuned/{task}/{arch}/{key}/{strategy}"  # + .pt, _history.csv, .state.pt
@@ -58,6 +59,17 @@ class Study:
     def strategies(self) -> list[str]:
         """Every pruned kind the config fine-tunes, led by the pruned model itself."""
         return [PRUNED] + list(self.config["strategies"])
+
+    @property
+    def has_recipes(self) -> bool:
+        """A recipe (-long, -iter) runs: then the `unpruned-long` control stands beside it."""
+        return any(StrategyName.parse(s).recipe for s in self.config["strategies"])
+
+    def unpruned_kinds(self, task: str, arch: str) -> list[Variant]:
+        """The networks of the unpruned widths every split scores: the unpruned network, its
+        prior-off control, and with recipes the `unpruned-long` control."""
+        kinds = [UNPRUNED, PRIOR_OFF] + ([UNPRUNED_LONG] if self.has_recipes else [])
+        return [Variant(task, arch, strategy=k) for k in kinds]
 
     def pairs(self) -> list[tuple[str, str]]:
         """(task, arch) studied: each arch of `archs` that has a model for the task."""
@@ -118,6 +130,8 @@ class Study:
     def model_path(v: Variant) -> str:
         """The artifact of a variant: the unpruned network, the pruned model itself
         (strategy "none"), the scratch control or a fine-tuned network."""
+        if v.strategy == UNPRUNED_LONG:
+            return UNPRUNED_LONG_MODEL.format(task=v.task, arch=v.arch) + ".pt"
         if not v.is_pruned:
             return UNPRUNED_MODEL.format(task=v.task, arch=v.arch)
         if v.strategy == PRUNED:
@@ -141,7 +155,7 @@ class Study:
         for t in [task] if task else self.config["tasks"]:
             paths.append(self.metrics_path(split, Variant(t, CLASSICAL, strategy=CLASSICAL)))
             for arch in self.archs(t):
-                paths += [self.metrics_path(split, Variant(t, arch, strategy=k)) for k in (UNPRUNED, PRIOR_OFF)]
+                paths += [self.metrics_path(split, v) for v in self.unpruned_kinds(t, arch)]
                 kinds = self.robustness_variants(t, arch) if is_shifted(split) else self.variants(t, arch)
                 paths += [self.metrics_path(split, v) for v in kinds]
         return paths
@@ -153,7 +167,7 @@ class Study:
         and the ``metrics`` and ``examples`` files it writes. ``shifted``: which of the two
         lists, where ``split`` is a wildcard pattern rather than a split."""
         shifted = is_shifted(split) if shifted is None else shifted
-        kinds = [Variant(task, arch, strategy=UNPRUNED), Variant(task, arch, strategy=PRIOR_OFF)]
+        kinds = self.unpruned_kinds(task, arch)
         kinds += self.robustness_variants(task, arch) if shifted else self.variants(task, arch)
         return [{"model": self.model_path(v), "prior_off": v.strategy == PRIOR_OFF,
                  "metrics": self.metrics_path(split, v), "examples": self.metrics_path(split, v, ".npz")}
@@ -179,16 +193,16 @@ class Study:
 
     def cost_models(self) -> list[str]:
         """Every trained or pruned artifact of the study (the summary's cost columns)."""
-        return [self.unpruned_path(t, a) for t, a in self.pairs()] + [
-            self.model_path(v) for t, a in self.pairs() for v in self.variants(t, a)]
+        return [self.model_path(v) for t, a in self.pairs() for v in self.unpruned_kinds(t, a)
+                if v.strategy != PRIOR_OFF] + [self.model_path(v) for t, a in self.pairs() for v in self.variants(t, a)]
 
     def benchmark_variants(self, task: str, arch: str) -> list[dict]:
         """Every variant timed side by side for task x arch: the unpruned network, its
         prior-off control, and each pruned kind that stands for its own timing
         (:meth:`spade.variants.Variant.timed_as`)."""
-        path = self.unpruned_path(task, arch)
-        timed = [{"path": path}, {"path": path, "prior_off": True}]
-        return timed + [{"path": self.model_path(v)} for v in self.variants(task, arch) if v.timed_as() == v]
+        kinds = self.unpruned_kinds(task, arch) + self.variants(task, arch)
+        return [{"path": self.model_path(v), **({"prior_off": True} if v.strategy == PRIOR_OFF else {})}
+                for v in kinds if v.timed_as() == v]
 
     def example_inputs(self, task: str) -> dict[str, str]:
         """Example reconstructions for the grid: classical, prior-off, unpruned, every kind
@@ -225,6 +239,14 @@ class Study:
         fine-tuning), on the same labelled training split: equal compute."""
         opts = self.fit_options("train", task, arch)
         opts["epochs"] = int(opts["epochs"]) + int(self.fit_options("finetune", task, arch)["epochs"])
+        return opts
+
+    def unpruned_long_options(self, task: str, arch: str) -> dict:
+        """The `unpruned-long` control's budget: supervised fine-tuning options of task x arch
+        for the epochs a recipe spends (`finetune.recipes.budget` x the fine-tuning epochs),
+        continuing from the unpruned network's weights."""
+        opts = self.fit_options("finetune", task, arch)
+        opts["epochs"] = int(opts["epochs"]) * int(opts["recipes"]["budget"])
         return opts
 
     def budgets(self) -> dict:

@@ -17,7 +17,10 @@ UNPRUNED = "unpruned"  # the trained network before pruning
 PRIOR_OFF = "prior-off"  # the unpruned network with every prior the identity (pure physics)
 PRUNED = "none"  # pruned, not fine-tuned (strategy "none")
 SCRATCH = "scratch"  # the pruned widths trained from random init with the unpruned budget
-UNPRUNED_KINDS = (CLASSICAL, UNPRUNED, PRIOR_OFF)
+# the unpruned network trained on for the epochs a recipe (-long, -iter) adds: the control
+# that separates what extra training buys from what recovery after pruning buys
+UNPRUNED_LONG = "unpruned-long"
+UNPRUNED_KINDS = (CLASSICAL, UNPRUNED, PRIOR_OFF, UNPRUNED_LONG)
 
 # Channel importance criteria (spade.prune), each also with global allocation (suffix).
 CRITERIA = ("l1", "l2", "random", "taylor")
@@ -49,6 +52,8 @@ def timed_strategy(arch: str, strategy: str) -> str:
     for themselves."""
     if arch in FIXED_ITERATION_ARCHS and strategy not in UNPRUNED_KINDS:
         return PRUNED
+    if arch in FIXED_ITERATION_ARCHS and strategy == UNPRUNED_LONG:
+        return UNPRUNED  # the unpruned widths
     return strategy
 
 

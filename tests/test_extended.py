@@ -116,6 +116,14 @@ def test_a_recipe_runs_in_the_study_with_its_compute(extended_run):
     assert test.loc["distill-iter", "fit_prior_calls"] > test.loc["school", "fit_prior_calls"]
     # a fixed-iteration network: the one-shot model's timing stands for the recipe (same widths)
     assert test.loc["distill-iter", "speedup"] == test.loc["none", "speedup"]
+    # beside the recipe, the unpruned network trained on for the recipe's epochs (a control with
+    # the unpruned widths: the unpruned network's timing, its own paired difference)
+    table = _summary(extended_run)
+    control = table[(table.split == "test") & (table.strategy == "unpruned-long")].iloc[0]
+    assert control.fit_epochs == test.loc["distill-iter", "fit_epochs"] and control.fit_data == "labelled pairs"
+    assert control.params == table[(table.split == "test") & (table.strategy == "unpruned")].params.iloc[0]
+    assert control.speedup == 1.0 and pd.notna(control.minus_unpruned_db) and pd.notna(control.minus_unpruned_low)
+    assert "`unpruned-long`), minus the unpruned network" in (r / "tables/summary.md").read_text()
     assert "## Largest speedup within 0.1 dB of the unpruned network" in (r / "tables/summary.md").read_text()
 
 

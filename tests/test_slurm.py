@@ -73,6 +73,7 @@ def cluster(tmp_path_factory):
 
 NETWORK_RULES = {"train_unpruned", "train_scratch", "finetune", "evaluate_networks", "evaluate_networks_shifted",
                  "benchmark", "benchmark_again"}
+# with recipes (not in the default study) also train_unpruned_long
 
 
 def test_profile_asks_for_partition_account_and_grows_on_retry():

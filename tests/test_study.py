@@ -86,3 +86,22 @@ def test_benchmark_and_metric_lists():
     assert "results/metrics/val/mri/classical.csv" in val and all("/val/" in p for p in val)
     assert study.eval_splits("mri") == ["test", "external"] and study.eval_splits("sr") == ["test"]
     assert set(study.fit_options("finetune", "mri", "varnet")) >= {"epochs", "selfsup", "ei", "ssdu"}
+
+
+def test_recipes_bring_the_unpruned_long_control():
+    plain = Study(_config())
+    assert not plain.has_recipes and [v.strategy for v in plain.unpruned_kinds("mri", "du")] == ["unpruned",
+                                                                                                 "prior-off"]
+    study = Study(_config(strategies=["school", "supervised-long"]))
+    kinds = study.unpruned_kinds("mri", "deq")
+    assert [v.strategy for v in kinds] == ["unpruned", "prior-off", "unpruned-long"]
+    assert study.model_path(kinds[2]) == "results/models/mri/deq/unpruned-long.pt"
+    assert "results/models/mri/deq/unpruned-long.pt" in study.cost_models()
+    assert {"model": "results/models/mri/deq/unpruned-long.pt", "prior_off": False,
+            "metrics": "results/metrics/test/mri/deq/unpruned-long.csv",
+            "examples": "results/metrics/test/mri/deq/unpruned-long.npz"} in study.evaluation_jobs("test", "mri", "deq")
+    # timed on its own where iterations depend on weights; the unpruned network's timing elsewhere
+    assert "results/models/mri/deq/unpruned-long.pt" in [v["path"] for v in study.benchmark_variants("mri", "deq")]
+    assert "results/models/mri/du/unpruned-long.pt" not in [v["path"] for v in study.benchmark_variants("mri", "du")]
+    opts = study.unpruned_long_options("mri", "du")
+    assert opts["epochs"] == study.fit_options("finetune", "mri", "du")["epochs"] * opts["recipes"]["budget"]

@@ -11,7 +11,7 @@ import pandas as pd
 from spade.report.summary import (EXTRA_COLUMNS, NO_LOSS_DB, PRIOR_MARGIN_DB, criterion_label, criterion_labels,
                                   headline)
 from spade.stats import format_difference, format_ratio
-from spade.variants import IDENTITY, SCRATCH, UNPRUNED, UNPRUNED_KINDS
+from spade.variants import IDENTITY, SCRATCH, UNPRUNED, UNPRUNED_KINDS, UNPRUNED_LONG
 
 # columns a table shows only where the run has them (benchmarks predating the breakdown lack them)
 OPTIONAL = {"macs_speedup", "amdahl_speedup", "prior_share"}
@@ -193,6 +193,12 @@ def _readings(part: pd.DataFrame) -> list[str]:
     if lines:
         out += ["Training the pruned widths from scratch against pruning (paired, 95% interval over volumes): "
                 + "; ".join(lines) + ".", ""]
+    longer = [f"{r.arch} {_difference(r)}" for _, r in part[part.strategy == UNPRUNED_LONG].iterrows()
+              if pd.notna(r.get("minus_unpruned_db"))]
+    if longer:
+        out += ["The unpruned network trained on for a recipe's epochs (`unpruned-long`), minus the unpruned "
+                "network (dB): " + "; ".join(longer) + ". A recipe's gain that this control also shows is extra "
+                "training, not recovery from pruning.", ""]
     return out
 
 

@@ -5,9 +5,10 @@ and with each recipe. A recipe keeps its strategy's hue, lighter (long) or darke
 from __future__ import annotations
 
 from spade import strategies
-from spade.variants import CLASSICAL, PRIOR_OFF, PRUNED, SCRATCH, UNPRUNED
+from spade.variants import CLASSICAL, PRIOR_OFF, PRUNED, SCRATCH, UNPRUNED, UNPRUNED_LONG
 
-_KINDS = {CLASSICAL: "#7f7f7f", PRIOR_OFF: "#bcbd22", UNPRUNED: "#000000", PRUNED: "#9467bd", SCRATCH: "#ff7f0e"}
+_KINDS = {CLASSICAL: "#7f7f7f", PRIOR_OFF: "#bcbd22", UNPRUNED: "#000000", UNPRUNED_LONG: "#595959", PRUNED: "#9467bd",
+          SCRATCH: "#ff7f0e"}
 _RECIPE_SHADE = {"long": (255, 0.45), "iter": (0, 0.45)}  # towards white / black, by this much
 
 
@@ -18,7 +19,7 @@ def _shade(colour: str, towards: int, amount: float) -> str:
 
 def order() -> tuple[str, ...]:
     """Every kind in the order tables list them."""
-    return (CLASSICAL, PRIOR_OFF, UNPRUNED, PRUNED, *strategies.names(), SCRATCH)
+    return (CLASSICAL, PRIOR_OFF, UNPRUNED, UNPRUNED_LONG, PRUNED, *strategies.names(), SCRATCH)
 
 
 def palette() -> dict[str, str]:

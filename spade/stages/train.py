@@ -1,4 +1,6 @@
-"""Training from random initialisation: the unpruned network, and the scratch control."""
+"""Training with the supervised loss: the unpruned network, the scratch control (the pruned
+widths from random initialisation) and the unpruned-long control (the unpruned network
+trained on for a recipe's epochs)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import copy
 
 import torch
 
-from spade.checkpoint import build_narrowed, load_payload, save_model
+from spade.checkpoint import build_narrowed, load_model, load_payload, save_model
 from spade.data import H5Split
 from spade.models import build_model
 from spade.provenance import environment
@@ -14,7 +16,7 @@ from spade.prune import output_convs
 from spade.stages.context import fit_cost, load_physics, log, start_job
 from spade.strategies import DATA_LABELLED
 from spade.train import fit, make_strategy
-from spade.variants import SCRATCH, Variant
+from spade.variants import SCRATCH, UNPRUNED_LONG, Variant
 
 
 def model_spec(task: str, arch_cfg: dict, channels: int) -> dict:
@@ -69,4 +71,20 @@ def train_scratch(pruned_path, opts: dict, seed: int, threads: int, train_path, 
     meta = {"stage": "scratch", "identity": variant.columns(), "widths_of": str(pruned_path),
             "history": history, "opts": opts, "cost": fit_cost(history, train_set, DATA_LABELLED, device),
             **environment(seed, str(device))}
+    save_model(out_model, model, payload["spec"], meta)
+
+
+def train_unpruned_long(unpruned_path, opts: dict, seed: int, threads: int, train_path, val_path, out_model,
+                        history_path, state_path, device_setting: str = "cpu") -> None:
+    """The control beside every recipe: the unpruned network trained on with the supervised
+    loss for the epochs a recipe spends (``opts``: :meth:`spade.study.Study.unpruned_long_options`),
+    so that what extra training buys is not read as recovery after pruning."""
+    device = start_job(seed, threads, device_setting)
+    model, payload = load_model(unpruned_path)
+    task = payload["spec"]["task"]
+    model, history, train_set = _supervised_fit(model, task, load_physics(train_path)[1], opts, seed, train_path,
+                                                val_path, state_path, history_path, device)
+    variant = Variant.from_meta(payload["meta"]).with_strategy(UNPRUNED_LONG)
+    meta = {"stage": "unpruned-long", "identity": variant.columns(), "from": str(unpruned_path), "history": history,
+            "opts": opts, "cost": fit_cost(history, train_set, DATA_LABELLED, device), **environment(seed, str(device))}
     save_model(out_model, model, payload["spec"], meta)

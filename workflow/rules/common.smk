@@ -127,6 +127,10 @@ def get_scratch_options(wildcards):
     return STUDY.scratch_options(wildcards.task, wildcards.arch)
 
 
+def get_unpruned_long_options(wildcards):
+    return STUDY.unpruned_long_options(wildcards.task, wildcards.arch)
+
+
 def get_finetune_inputs(wildcards):
     return STUDY.finetune_inputs(variant(wildcards))
 

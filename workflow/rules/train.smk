@@ -53,3 +53,32 @@ rule train_scratch:
         state=f"{paths.SCRATCH_MODEL}.state.pt",
     script:
         "../scripts/train_scratch.py"
+
+
+# The control beside every recipe (-long, -iter): the unpruned network trained on with the
+# supervised loss for the epochs a recipe spends.
+rule train_unpruned_long:
+    input:
+        model=paths.UNPRUNED_MODEL,
+        train=paths.split_file("train"),
+        val=paths.split_file("val"),
+    output:
+        model=f"{paths.UNPRUNED_LONG_MODEL}.pt",
+        history=f"{paths.UNPRUNED_LONG_MODEL}_history.csv",
+    log:
+        "logs/train/{task}/{arch}_unpruned_long.log",
+    benchmark:
+        "benchmarks/train/{task}/{arch}_unpruned_long.tsv"
+    conda:
+        "../envs/spade.yaml"
+    threads: config["threads"]["finetune"]
+    resources:
+        gpu=gpu_count,
+        gres=gpu_gres,
+    params:
+        device=config["device"],
+        opts=get_unpruned_long_options,
+        seed=config["seed"],
+        state=f"{paths.UNPRUNED_LONG_MODEL}.state.pt",
+    script:
+        "../scripts/train_unpruned_long.py"
