@@ -58,10 +58,6 @@ class StrategySpec:
         teacher = " + teacher" if self.needs_teacher else ""
         return (DATA_LABELLED if self.needs_target else "measurements") + teacher
 
-    @property
-    def label_free(self) -> bool:
-        return not self.needs_target
-
 
 REGISTRY: dict[str, StrategySpec] = {}
 

@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 
 from spade.report.palette import order
-from spade.variants import (EXTERNAL, IDENTITY, PRIOR_OFF, SCRATCH, SHIFT_PREFIX, UNPRUNED, UNPRUNED_KINDS, is_shifted,
-                            timed_strategy)
+from spade.stats import paired_difference
+from spade.variants import (EXTERNAL, IDENTITY, PRIOR_OFF, SCRATCH, SHIFT_PREFIX, UNPRUNED, UNPRUNED_KINDS, Variant,
+                            is_shifted, timed_strategy)
 
 # the strategy scratch is compared with: pruning plus fine-tuning on the same labelled data
 SUPERVISED = "supervised"
@@ -85,7 +86,6 @@ def read_costs(paths) -> pd.DataFrame:
     metadata: one row per artifact with its identity; a pruned model never fine-tuned
     (``none``) cost nothing beyond pruning."""
     from spade.checkpoint import load_payload
-    from spade.variants import Variant
 
     rows = []
     for path in paths:
@@ -138,23 +138,21 @@ def summarise(scores: pd.DataFrame, bench: pd.DataFrame | None = None,
 
 def paired_columns(scores: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """The :data:`PAIRED` columns of every row (``KEYS``) of the per-image ``scores``."""
-    from spade.stats import paired_difference
-
     rows = []
     for _, part in scores.groupby(["task", "arch", "split", "set"], sort=False, dropna=False):
         unit = UNIT if UNIT in part.columns and part[UNIT].notna().all() else None
         ref = part[part.strategy == UNPRUNED]
         variants = {k: g for k, g in part.groupby(list(IDENTITY), sort=False, dropna=False)}
         for ident, rows_of in variants.items():
-            row = dict(zip(KEYS, (*ident, rows_of.split.iloc[0], rows_of["set"].iloc[0])))
-            if len(ref) and ident[list(IDENTITY).index("strategy")] != UNPRUNED:
+            variant = dict(zip(IDENTITY, ident))
+            row = {**variant, "split": rows_of.split.iloc[0], "set": rows_of["set"].iloc[0]}
+            if len(ref) and variant["strategy"] != UNPRUNED:
                 psnr = paired_difference(rows_of, ref, "psnr", unit, seed)
                 ssim = paired_difference(rows_of, ref, "ssim", unit, seed)
                 row.update(minus_unpruned_db=psnr["diff"], minus_unpruned_low=psnr["low"],
                            minus_unpruned_high=psnr["high"], minus_unpruned_ssim=ssim["diff"],
                            minus_unpruned_ssim_low=ssim["low"], minus_unpruned_ssim_high=ssim["high"],
                            units=psnr["units"])
-            variant = dict(zip(IDENTITY, ident))
             if variant["strategy"] == SCRATCH:
                 pruned = tuple({**variant, "strategy": SUPERVISED}[k] for k in IDENTITY)
                 if pruned in variants:

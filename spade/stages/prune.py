@@ -9,9 +9,10 @@ from spade.stages.context import log, pruning_data, start_job, timing_input
 from spade.variants import PRUNED, Variant
 
 
-def _save_pruned(out_model, model, payload: dict, variant: Variant, info: dict, extra: dict) -> None:
-    meta = {"stage": "prune", "identity": variant.columns(), "round_to": extra.pop("round_to"),
-            "base": extra.pop("base"), "params_before": info["params_before"], "params_after": info["params_after"],
+def _save_pruned(out_model, model, payload: dict, variant: Variant, info: dict, round_to, base_path,
+                 **extra) -> None:
+    meta = {"stage": "prune", "identity": variant.columns(), "round_to": round_to, "base": str(base_path),
+            "params_before": info["params_before"], "params_after": info["params_after"],
             "channel_ratio": info["channel_ratio"], **extra}
     save_model(out_model, model, payload["spec"], meta)
 
@@ -26,8 +27,8 @@ def prune(base_path, data_path, ratio: float, criterion: str, seed: int, out_mod
     info = prune_model(model, example, ratio, criterion, seed, round_to, measurements)
     base = Variant.from_meta(payload["meta"])
     variant = Variant(base.task, base.arch, criterion, ratio, PRUNED)
-    _save_pruned(out_model, model, payload, variant, info, {"round_to": round_to, "base": str(base_path),
-                                                            "pruned_with": str(data_path), **environment(seed)})
+    _save_pruned(out_model, model, payload, variant, info, round_to, base_path, pruned_with=str(data_path),
+                 **environment(seed))
     log.info("pruned %s at %s: %d -> %d parameters, %.3f of the prior channels removed", base_path, ratio,
              info["params_before"], info["params_after"], info["channel_ratio"])
     return info
@@ -55,9 +56,8 @@ def prune_to_speed(base_path, data_path, target: float, criterion: str, seed: in
     base = Variant.from_meta(payload["meta"])
     variant = Variant(base.task, base.arch, criterion, found["ratio"], PRUNED, target=target)
     env = environment(seed, str(device))
-    _save_pruned(out_model, model, payload, variant, info, {"round_to": round_to, "base": str(base_path),
-                                                            "speed_target": found, "searched_on": str(data_path),
-                                                            **env})
+    _save_pruned(out_model, model, payload, variant, info, round_to, base_path, speed_target=found,
+                 searched_on=str(data_path), **env)
     write_json({**found, "task": base.task, "arch": base.arch, "searched_on": str(data_path), **env}, out_json)
     log.info("target %.2fx: ratio %s (%s, measured %.2fx); probes %s", target, found["ratio"],
              "reached" if found["reached"] else "NOT reached", found["speedup"], found["probes"])
