@@ -30,6 +30,7 @@ def load_schema(path) -> dict:
     schema = yaml.safe_load(Path(path).read_text())
     for key in ("strategies", "first_criterion_only"):
         schema["properties"][key]["items"]["pattern"] = pattern()
+    schema["properties"]["seeds"]["properties"]["strategies"]["items"]["pattern"] = pattern()
     return schema
 
 
@@ -107,6 +108,15 @@ def study_problems(config: dict) -> list[str]:
     if stray:
         lines.append(f"config key 'first_criterion_only': {stray[0]!r} is not among strategies "
                      f"{config.get('strategies')}")
+    repeat = config.get("seeds") or {}
+    for key, among in (("ratios", "ratios"), ("strategies", "strategies")):
+        stray = [x for x in repeat.get(key, []) if x not in config.get(among, [])]
+        if repeat.get("repeat") and stray:
+            lines.append(f"config key 'seeds.{key}': {stray[0]!r} is not among {among} {config.get(among)}: a "
+                         "repeat with a further seed repeats the study's own variants")
+    if config.get("seed") in repeat.get("repeat", []):
+        lines.append(f"config key 'seeds.repeat': holds the study's own seed {config.get('seed')} (`seed`); "
+                     "list the further seeds only")
     ablation = config.get("label_free_ablation") or {}
     for arch in ablation.get("archs", []):
         if ablation.get("task") not in config.get("tasks", []) or arch not in config.get("archs", []) or \

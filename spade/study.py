@@ -14,20 +14,22 @@ from spade.variants import (CLASSICAL, PRIOR_OFF, PRUNED, SCRATCH, UNPRUNED, UNP
                             ratio_label, shift_split)
 
 # Path templates (relative to the working directory); {key} is a pruned variant's path key
-# (spade.variants.Variant.key: "l1-r0.4" or "l1-x2.0").
+# (spade.variants.Variant.key: "l1-r0.4" or "l1-x2.0"). {run} is empty for the study and
+# "seeds/<seed>/" for its repeat with a further seed of training and fine-tuning (`seeds`):
+# the data, the benchmark and the ablations are the study's alone.
 DATA = "results/data/{task}/{split}.h5"
 DATA_INFO = "results/data/{task}/info.json"
-UNPRUNED_MODEL = "results/models/{task}/{arch}/unpruned.pt"
-UNPRUNED_HISTORY = "results/models/{task}/{arch}/unpruned_history.csv"
-UNPRUNED_STATE = "results/models/{task}/{arch}/unpruned.state.pt"
-UNPRUNED_LONG_MODEL = "results/models/{task}/{arch}/unpruned-long"  # + .pt, _history.csv, .state.pt
-PRUNED_MODEL = "results/pruned/{task}/{arch}/{key}.pt"
-TARGET_SEARCH = "results/target/{task}/{arch}/{key}.json"
-FINETUNED = "results/finetuned/{task}/{arch}/{key}/{strategy}"  # + .pt, _history.csv, .state.pt
-SCRATCH_MODEL = "results/scratch/{task}/{arch}/{key}"  # + .pt, _history.csv, .state.pt
+UNPRUNED_MODEL = "results/{run}models/{task}/{arch}/unpruned.pt"
+UNPRUNED_HISTORY = "results/{run}models/{task}/{arch}/unpruned_history.csv"
+UNPRUNED_STATE = "results/{run}models/{task}/{arch}/unpruned.state.pt"
+UNPRUNED_LONG_MODEL = "results/{run}models/{task}/{arch}/unpruned-long"  # + .pt, _history.csv, .state.pt
+PRUNED_MODEL = "results/{run}pruned/{task}/{arch}/{key}.pt"
+TARGET_SEARCH = "results/{run}target/{task}/{arch}/{key}.json"
+FINETUNED = "results/{run}finetuned/{task}/{arch}/{key}/{strategy}"  # + .pt, _history.csv, .state.pt
+SCRATCH_MODEL = "results/{run}scratch/{task}/{arch}/{key}"  # + .pt, _history.csv, .state.pt
 METRICS_CLASSICAL = "results/metrics/{split}/{task}/classical"  # + .csv, .npz
-METRICS_NETWORK = "results/metrics/{split}/{task}/{arch}/{kind}"  # kind: unpruned or prior-off
-METRICS_VARIANT = "results/metrics/{split}/{task}/{arch}/{key}/{strategy}"
+METRICS_NETWORK = "results/{run}metrics/{split}/{task}/{arch}/{kind}"  # kind: unpruned or prior-off
+METRICS_VARIANT = "results/{run}metrics/{split}/{task}/{arch}/{key}/{strategy}"
 BENCH = "results/bench/{task}/{arch}"  # + .csv, .json
 LABEL_FREE = "results/labelfree/{task}/{arch}/{setting}"  # + .pt, _history.csv, .state.pt
 SCALE = "results/scale/{scale}/{arch}.csv"
@@ -39,6 +41,11 @@ def split_file(split: str) -> str:
     return DATA.replace("{split}", split)
 
 
+def seed_run(seed) -> str:
+    """The {run} of a repeat with a further seed (``"{seed}"``: the template itself)."""
+    return f"seeds/{seed}/"
+
+
 # What a fit's options merge in from the shared `finetune` block, whatever the task.
 SHARED_FINETUNE = ("selfsup", "ssdu", "ei", "distill", "recipes")
 
@@ -46,8 +53,49 @@ SHARED_FINETUNE = ("selfsup", "ssdu", "ei", "distill", "recipes")
 class Study:
     """The design of one config: ``config`` as Snakemake holds it after validation."""
 
-    def __init__(self, config: dict):
+    def __init__(self, config: dict, run: str = ""):
         self.config = config
+        self.run = run  # the {run} of every model and metrics path: "" for the study itself
+
+    # --- repeats with further seeds
+
+    @property
+    def repeat_seeds(self) -> list[int]:
+        """The further seeds of training and fine-tuning (`seeds.repeat`)."""
+        return [int(s) for s in (self.config.get("seeds") or {}).get("repeat", [])]
+
+    def seeded(self, seed) -> "Study":
+        """The repeat of the study's comparison with ``seed`` (``"{seed}"``: its path
+        templates): the same data and budgets; the unpruned network, the first criterion at
+        `seeds.ratios` with `seeds.strategies`, the scratch control at those ratios and,
+        where a recipe runs, unpruned-long. Nothing else (no speed targets, shifts, ablations,
+        benchmark: speed does not depend on the seed of a fixed-width network)."""
+        block = self.config["seeds"]
+        config = {**self.config, "seed": seed, "criteria": [self.first_criterion],
+                  "ratios": [float(r) for r in block["ratios"]], "strategies": list(block["strategies"]),
+                  "first_criterion_only": [], "scratch_ratios": [float(r) for r in block["ratios"]],
+                  "target_speedups": [], "shifts": {}, "label_free_ablation": None, "scale_timing": None,
+                  "seeds": None}
+        return Study(config, seed_run(seed))
+
+    def for_run(self, run: str) -> "Study":
+        """The study of a {run} wildcard: this one, or its repeat with a further seed."""
+        return self if run == self.run else self.seeded(int(run.strip("/").split("/")[-1]))
+
+    def seed_comparison(self) -> list[Variant]:
+        """The variants every seed scores (the repeats' own variants and unpruned kinds)."""
+        if not self.repeat_seeds:
+            return []
+        repeat = self.seeded(self.repeat_seeds[0])
+        return [v for t, a in repeat.pairs() for v in repeat.unpruned_kinds(t, a) + repeat.variants(t, a)]
+
+    def seed_metric_paths(self) -> dict[int, list[str]]:
+        """Per seed (the study's own first), the validation and test score files of
+        :meth:`seed_comparison` (and the classical baseline's, which has no seed)."""
+        runs = {int(self.config["seed"]): self, **{s: self.seeded(s) for s in self.repeat_seeds}}
+        variants = self.seed_comparison()
+        return {seed: [study.metrics_path(split, v) for split in ("val", "test") for v in variants]
+                for seed, study in runs.items()}
 
     # --- what is studied
 
@@ -80,8 +128,11 @@ class Study:
         return [a for t, a in self.pairs() if t == task]
 
     def scratch_ratios(self) -> list[float]:
-        """The scratch controls' ratios (those of `scratch_ratios` on the grid)."""
-        return [float(r) for r in self.config.get("scratch_ratios", []) if r in self.config["ratios"]]
+        """The scratch controls' ratios: those of `scratch_ratios` on the grid, and those the
+        comparison repeated over seeds holds (`seeds.ratios`), whose first seed is this study."""
+        repeated = (self.config.get("seeds") or {}).get("ratios", []) if self.repeat_seeds else []
+        ratios = [float(r) for r in [*self.config.get("scratch_ratios", []), *repeated] if r in self.config["ratios"]]
+        return list(dict.fromkeys(ratios))
 
     def variants(self, task: str, arch: str) -> list[Variant]:
         """Every pruned variant of task x arch, the scratch controls included: each criterion
@@ -122,31 +173,30 @@ class Study:
     def data_path(task: str, split: str) -> str:
         return DATA.format(task=task, split=split)
 
-    @staticmethod
-    def unpruned_path(task: str, arch: str) -> str:
-        return UNPRUNED_MODEL.format(task=task, arch=arch)
+    def unpruned_path(self, task: str, arch: str) -> str:
+        return UNPRUNED_MODEL.format(run=self.run, task=task, arch=arch)
 
-    @staticmethod
-    def model_path(v: Variant) -> str:
+    def model_path(self, v: Variant) -> str:
         """The artifact of a variant: the unpruned network, the pruned model itself
         (strategy "none"), the scratch control or a fine-tuned network."""
+        run = self.run
         if v.strategy == UNPRUNED_LONG:
-            return UNPRUNED_LONG_MODEL.format(task=v.task, arch=v.arch) + ".pt"
+            return UNPRUNED_LONG_MODEL.format(run=run, task=v.task, arch=v.arch) + ".pt"
         if not v.is_pruned:
-            return UNPRUNED_MODEL.format(task=v.task, arch=v.arch)
+            return UNPRUNED_MODEL.format(run=run, task=v.task, arch=v.arch)
         if v.strategy == PRUNED:
-            return PRUNED_MODEL.format(task=v.task, arch=v.arch, key=v.key)
+            return PRUNED_MODEL.format(run=run, task=v.task, arch=v.arch, key=v.key)
         if v.strategy == SCRATCH:
-            return SCRATCH_MODEL.format(task=v.task, arch=v.arch, key=v.key) + ".pt"
-        return FINETUNED.format(task=v.task, arch=v.arch, key=v.key, strategy=v.strategy) + ".pt"
+            return SCRATCH_MODEL.format(run=run, task=v.task, arch=v.arch, key=v.key) + ".pt"
+        return FINETUNED.format(run=run, task=v.task, arch=v.arch, key=v.key, strategy=v.strategy) + ".pt"
 
-    @staticmethod
-    def metrics_path(split: str, v: Variant, ext: str = ".csv") -> str:
+    def metrics_path(self, split: str, v: Variant, ext: str = ".csv") -> str:
         if v.strategy == CLASSICAL:
             return METRICS_CLASSICAL.format(split=split, task=v.task) + ext
         if not v.is_pruned:
-            return METRICS_NETWORK.format(split=split, task=v.task, arch=v.arch, kind=v.strategy) + ext
-        return METRICS_VARIANT.format(split=split, task=v.task, arch=v.arch, key=v.key, strategy=v.strategy) + ext
+            return METRICS_NETWORK.format(run=self.run, split=split, task=v.task, arch=v.arch, kind=v.strategy) + ext
+        return METRICS_VARIANT.format(run=self.run, split=split, task=v.task, arch=v.arch, key=v.key,
+                                      strategy=v.strategy) + ext
 
     def metric_paths(self, split: str, task: str | None = None) -> list[str]:
         """Per-image score files of every variant on `split` (on the shifted and external
@@ -334,10 +384,12 @@ class Study:
         tasks = self.config["tasks"]
         return (["results/config.yaml", "results/tables/summary.csv", "results/tables/summary.md"]
                 + [f"results/figures/{name}.png" for name in
-                   ("psnr_vs_ratio", "speedup_vs_ratio", "psnr_vs_latency", "psnr_vs_speedup")]
+                   ("psnr_vs_ratio", "speedup_vs_ratio", "psnr_vs_latency", "psnr_vs_speedup", "fit_curves")]
+                + ["results/tables/fit_curves.csv"]
                 + [f"results/figures/examples_{task}.png" for task in tasks]
                 + (["results/tables/robustness.csv", "results/figures/robustness.png"]
                    if any(self.shift_splits(task) for task in tasks) else [])
                 + (["results/tables/label_free.csv"] if self.config.get("label_free_ablation") else [])
                 + (["results/tables/scale.csv"] if self.config.get("scale_timing") else [])
-                + (["results/tables/timing_spread.csv"] if self.config["benchmark"].get("spread_check") else []))
+                + (["results/tables/timing_spread.csv"] if self.config["benchmark"].get("spread_check") else [])
+                + (["results/tables/seeds.csv"] if self.repeat_seeds else []))

@@ -1,9 +1,12 @@
 """The training loop shared by base-model training and every fine-tuning strategy.
 
 It checkpoints after every epoch (model, optimiser, scheduler, best weights, history)
-and resumes from that state when rerun with the same settings. The model kept is the
-one with the lowest validation value of the strategy's *own* loss, so the label-free
-strategies select their checkpoint without ground truth.
+and resumes from that state when rerun with the same settings. Every fit watches a
+validation curve: a strategy with targets its validation PSNR, a label-free one the value
+of its *own* loss on the validation measurements (never ground truth). The model kept is
+the best point of that curve, and with ``patience`` the fit stops once the curve has not
+improved for that many epochs: ``epochs`` is then a cap, and the epochs a fit used come
+from its own curve.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from torch import nn
 
 from spade.checkpoint import save_atomic
 from spade.log import Heartbeat
+from spade.metrics import TASK_CONVENTIONS, score
 from spade.physics import batch_physics
 from spade.strategies import StrategyName
 
@@ -53,6 +57,8 @@ class Strategy:
     loss: Callable  # (model, physics, batch, generator) -> scalar tensor
     teacher: nn.Module | None = None
     paired_loss: Callable | None = None
+    # the task whose metric convention scores the validation curve of a strategy with targets
+    task: str | None = None
 
 
 def make_strategy(name, task: str, cfg: dict, teacher: nn.Module | None = None) -> Strategy:
@@ -63,7 +69,7 @@ def make_strategy(name, task: str, cfg: dict, teacher: nn.Module | None = None) 
     spec = strategy.spec
     built = spec.build(task, cfg, teacher)
     return Strategy(str(strategy), spec.needs_target, built.loss, teacher if spec.needs_teacher else None,
-                    built.paired_loss)
+                    built.paired_loss, task)
 
 
 def _fingerprint(settings: dict) -> str:
@@ -176,29 +182,64 @@ class TeacherOutputs(torch.utils.data.Dataset):
         return (*item, self.outputs[i])
 
 
+def monitors_psnr(strategy: Strategy) -> bool:
+    """Whether ``strategy``'s validation curve is PSNR (a strategy with targets on one of the
+    study's tasks, whose metric convention is known) rather than its own loss (label-free
+    strategies, and networks of the API's own tasks)."""
+    return strategy.needs_target and strategy.task in TASK_CONVENTIONS
+
+
+class _FirstOutput:
+    """Keeps the first output of ``model`` per batch (a forward hook): the reconstruction
+    that a strategy with targets scores, reused for PSNR instead of a second forward pass."""
+
+    def __init__(self, model: nn.Module):
+        self.output = None
+        self.handle = model.register_forward_hook(self._hook)
+
+    def _hook(self, module, inputs, output) -> None:
+        if self.output is None:
+            self.output = output.detach()
+
+
 def evaluate_loss(model, strategy: Strategy, physics, dataset, batch_size: int, seed: int,
-                  device: torch.device = torch.device("cpu")) -> float:
-    """Mean strategy loss over ``dataset`` with a fixed random draw (comparable across epochs)."""
+                  device: torch.device = torch.device("cpu")) -> tuple[float, float | None]:
+    """``(mean strategy loss, mean PSNR)`` over ``dataset`` with a fixed random draw
+    (comparable across epochs). The PSNR (the task's default convention, per image, the
+    network's own reconstruction of the measurements) only for a strategy with targets;
+    ``None`` otherwise: a label-free strategy never reads ground truth."""
     model.eval()
     gen = torch.Generator().manual_seed(seed)  # on the CPU: the same draws on every device
-    total, count = 0.0, 0
-    with torch.no_grad():
-        for batch in _batches(dataset, batch_size, None):
-            batch, batch_op = split_batch(to_device(batch, device), dataset, physics)
-            n = _batch_size(batch)
-            total += strategy.loss(model, batch_op, batch, gen).item() * n
-            count += n
-    return total / count
+    total, count, psnrs = 0.0, 0, []
+    watch = _FirstOutput(model) if monitors_psnr(strategy) else None
+    try:
+        with torch.no_grad():
+            for batch in _batches(dataset, batch_size, None):
+                batch, batch_op = split_batch(to_device(batch, device), dataset, physics)
+                n = _batch_size(batch)
+                if watch is not None:
+                    watch.output = None
+                total += strategy.loss(model, batch_op, batch, gen).item() * n
+                count += n
+                if watch is not None:
+                    pred, target = watch.output.cpu(), batch[1].cpu()
+                    psnrs += [score(pred[i], target[i], batch_op, strategy.task)["psnr"] for i in range(n)]
+    finally:
+        if watch is not None:
+            watch.handle.remove()
+    return total / count, (sum(psnrs) / len(psnrs) if psnrs else None)
 
 
 def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts: dict, seed: int,
         state_path, history_path, log: Callable[[str], None] = print,
         device: torch.device = torch.device("cpu")) -> tuple[nn.Module, list[dict]]:
-    """Train ``model`` with ``strategy`` for ``opts['epochs']`` epochs on ``device``;
-    return the best model (on ``device``).
+    """Train ``model`` with ``strategy`` for at most ``opts['epochs']`` epochs on ``device``;
+    return the model at the best point of its validation curve (on ``device``) and the
+    history of the epochs run.
 
-    ``opts``: ``epochs``, ``batch_size``, ``lr``, optional ``lr_min_factor`` (cosine
-    decay to ``lr * lr_min_factor``) and ``grad_clip``.
+    ``opts``: ``epochs`` (the cap), ``batch_size``, ``lr``, optional ``lr_min_factor``
+    (cosine decay to ``lr * lr_min_factor`` over the cap), ``grad_clip`` and ``patience``
+    (stop after that many epochs without a better validation value; null: run to the cap).
     """
     if strategy.needs_target != train_set.with_target:
         raise ValueError(f"strategy {strategy.name} needs_target={strategy.needs_target} but the "
@@ -224,7 +265,9 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts:
                                 "train": data_digest(train_set), "val": data_digest(val_set),
                                 "physics": physics_digest(physics), "model": model_digest(model)})
     history: list[dict] = []
+    # the curve watched, as a value to minimise: -PSNR for a strategy with targets
     best_val, best_state, start = math.inf, None, 0
+    patience = opts.get("patience")
     if state_path.exists():
         state = torch.load(state_path, map_location=device, weights_only=True)
         if state.get("fingerprint") == fingerprint:
@@ -240,6 +283,9 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts:
     beat = Heartbeat(f"{strategy.name} training", (epochs - start) * steps_per_epoch, log, unit="step")
     calls = PriorCalls(model)
     for epoch in range(start, epochs):
+        if patience and _epochs_since_best(history) >= int(patience):
+            log(f"stopping after epoch {epoch}: no better validation value in the last {patience} epochs")
+            break
         tic = time.perf_counter()
         model.train()
         calls.count = 0
@@ -263,19 +309,24 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts:
                 solves.append(model.last_iterations.float().mean().item())
         # before validation, which is not training compute; None for a network without priors()
         prior_calls = calls.count / seen if calls.handles else None
-        val = evaluate_loss(model, strategy, physics, val_set, batch_size, seed + 7919, device)
-        row = {"epoch": epoch + 1, "train_loss": running / seen, "val_loss": val,
+        val, val_psnr = evaluate_loss(model, strategy, physics, val_set, batch_size, seed + 7919, device)
+        watched = -val_psnr if val_psnr is not None else val
+        row = {"epoch": epoch + 1, "train_loss": running / seen, "val_loss": val, "val_psnr": val_psnr,
                "lr": scheduler.get_last_lr()[0], "seconds": time.perf_counter() - tic,
                # mean fixed-point iterations of the training solves (equilibrium networks)
                "iterations": sum(solves) / len(solves) if solves else None,
                # the epoch's training compute: prior evaluations per training image
-               "prior_calls": prior_calls}
+               "prior_calls": prior_calls,
+               # whether this epoch is the best point of the watched curve so far
+               "best": watched < best_val}
         history.append(row)
-        if val < best_val:
-            best_val = val
+        if watched < best_val:
+            best_val = watched
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         solved = f", {row['iterations']:.1f} solver iterations" if solves else ""
-        log(f"epoch {epoch + 1}/{epochs} train {row['train_loss']:.5f} val {val:.5f} ({row['seconds']:.1f}s{solved})")
+        psnr = f" val PSNR {val_psnr:.2f} dB" if val_psnr is not None else ""
+        log(f"epoch {epoch + 1}/{epochs} train {row['train_loss']:.5f} val {val:.5f}{psnr} "
+            f"({row['seconds']:.1f}s{solved})")
         save_atomic({"fingerprint": fingerprint, "epoch": epoch + 1, "model": model.state_dict(),
                       "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(),
                       "best_val": best_val, "best_model": best_state, "history": history}, state_path)
@@ -284,6 +335,12 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts:
         model.load_state_dict(best_state)
     write_history(history, history_path)
     return model, history
+
+
+def _epochs_since_best(history: list[dict]) -> int:
+    """Epochs run since the best point of the watched validation curve."""
+    best = max((i for i, row in enumerate(history) if row["best"]), default=-1)
+    return len(history) - 1 - best
 
 
 class PriorCalls:
@@ -307,7 +364,7 @@ class PriorCalls:
 def write_history(history: list[dict], path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fields = ["epoch", "train_loss", "val_loss", "lr", "seconds", "iterations", "prior_calls"]
+    fields = ["epoch", "train_loss", "val_loss", "val_psnr", "best", "lr", "seconds", "iterations", "prior_calls"]
     fields += sorted({k for row in history for k in row} - set(fields))
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields)

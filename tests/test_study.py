@@ -105,3 +105,51 @@ def test_recipes_bring_the_unpruned_long_control():
     assert "results/models/mri/du/unpruned-long.pt" not in [v["path"] for v in study.benchmark_variants("mri", "du")]
     opts = study.unpruned_long_options("mri", "du")
     assert opts["epochs"] == study.fit_options("finetune", "mri", "du")["epochs"] * opts["recipes"]["budget"]
+
+
+def test_a_repeat_with_a_further_seed_has_its_own_networks_and_the_studys_data():
+    """`seeds.repeat`: each further seed trains, prunes and fine-tunes anew under its own
+    paths, on the study's data; the comparison it repeats (first criterion at `seeds.ratios`,
+    `seeds.strategies`, scratch, unpruned-long with a recipe) is also in the study itself,
+    whose seed is the first."""
+    config = _config(criteria=["l1", "l2"], ratios=[0.3, 0.6], strategies=["supervised", "school", "supervised-long"],
+                     scratch_ratios=[], seed=5,
+                     seeds={"repeat": [7, 8], "ratios": [0.6], "strategies": ["supervised", "supervised-long"]})
+    study = Study(config)
+    repeat = study.seeded(7)
+    assert repeat.config["seed"] == 7 and repeat.run == "seeds/7/" and not repeat.repeat_seeds
+    v = Variant("mri", "du", "l1", 0.6, "supervised")
+    assert study.model_path(v) == "results/finetuned/mri/du/l1-r0.6/supervised.pt"
+    assert repeat.model_path(v) == "results/seeds/7/finetuned/mri/du/l1-r0.6/supervised.pt"
+    assert repeat.metrics_path("val", Variant("mri", "du")) == "results/seeds/7/metrics/val/mri/du/unpruned.csv"
+    inputs = repeat.finetune_inputs(v)
+    assert inputs["train"] == study.finetune_inputs(v)["train"] == "results/data/mri/train.h5"
+    assert inputs["pruned"] == "results/seeds/7/pruned/mri/du/l1-r0.6.pt"
+    assert repeat.unpruned_path("mri", "du") == "results/seeds/7/models/mri/du/unpruned.pt"
+    strategies = {v.strategy for v in repeat.variants("mri", "du")}
+    assert strategies == {"none", "supervised", "supervised-long", SCRATCH}
+    assert {(v.criterion, v.ratio) for v in repeat.variants("mri", "du")} == {("l1", 0.6)}
+    assert "unpruned-long" in {v.strategy for v in repeat.unpruned_kinds("mri", "du")}
+    # the study itself holds every variant the repeats compare (scratch at 0.6 included)
+    compared = study.seed_comparison()
+    mine = {v for t, a in study.pairs() for v in study.unpruned_kinds(t, a) + study.variants(t, a)}
+    assert compared and set(compared) <= mine
+    files = study.seed_metric_paths()
+    assert list(files) == [5, 7, 8]
+    assert all(p.startswith("results/seeds/8/metrics/") for p in files[8])
+    assert all(p.startswith("results/metrics/") for p in files[5])
+    assert study.for_run("seeds/8/").config["seed"] == 8 and study.for_run("") is study
+    assert "results/tables/seeds.csv" in study.all_outputs()
+    assert "results/tables/seeds.csv" not in Study(_config()).all_outputs()
+
+
+def test_a_repeat_must_repeat_the_studys_own_variants():
+    from spade.config import study_problems
+
+    problems = study_problems(_config(ratios=[0.3], strategies=["supervised"], seed=0,
+                                      seeds={"repeat": [0, 1], "ratios": [0.6], "strategies": ["school"]}))
+    assert any("'seeds.ratios': 0.6 is not among ratios" in p for p in problems)
+    assert any("'seeds.strategies': 'school' is not among strategies" in p for p in problems)
+    assert any("'seeds.repeat': holds the study's own seed 0" in p for p in problems)
+    assert not [p for p in study_problems(_config(seeds={"repeat": [], "ratios": [0.6], "strategies": []}))
+                if "seeds" in p]

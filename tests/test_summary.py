@@ -1,6 +1,7 @@
 """The summary is a merge on identity columns: rows carry their own identity, fixed-iteration
 networks share their pruned model's timing, and an inactive prior is flagged."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -95,13 +96,14 @@ def test_fit_costs_merge_on_identity():
         {"task": "mri", "arch": "du", "criterion": "l1", "ratio": 0.4, "strategy": "none", "fit_seconds": 0.0,
          "fit_data": "none"},
         {"task": "mri", "arch": "du", "criterion": "l1", "ratio": 0.4, "strategy": "school", "fit_seconds": 7.0,
-         "fit_peak_rss_mb": 800.0, "fit_train_images": 40, "fit_data": "measurements + teacher", "fit_epochs": 2,
-         "fit_prior_calls": 1600.0}])
+         "fit_peak_rss_mb": 800.0, "fit_train_images": 40, "fit_data": "measurements + teacher", "fit_epochs": 3,
+         "fit_best_epoch": 1, "fit_prior_calls": 1600.0}])
     table = summarise(scores, None, costs).set_index("strategy")
     assert table.loc["school", "fit_seconds"] == 7.0 and table.loc["school", "fit_data"] == "measurements + teacher"
     assert pd.isna(table.loc["prior-off", "fit_seconds"])
     text = markdown(summarise(scores, None, costs))
-    assert "| mri | du | school | 7.0 | 800 | 40 | 2 | 1,600 | measurements + teacher |" in text
+    # epochs run (a fit stopped by its validation curve), then the epoch it kept
+    assert "| mri | du | school | 7.0 | 800 | 40 | 3 | 1 | 1,600 | measurements + teacher |" in text
 
 
 def test_headline_is_chosen_on_validation_by_the_lower_bound_then_read_on_test():
@@ -128,3 +130,37 @@ def test_headline_is_chosen_on_validation_by_the_lower_bound_then_read_on_test()
     text = markdown(summary, validation)
     assert "chosen on validation" in text and "| mri | du | school | closest | l1 | 0.3 |" in text
     assert "-0.20 [" in text and "not resolved" in text  # supervised on test: its interval holds 0
+
+
+def test_the_spread_across_seeds_sits_beside_each_seeds_interval():
+    """Each seed's difference from its own unpruned network is kept with its interval; the
+    across-seeds row gives their mean, SD and range, and calls a difference consistent only
+    where every seed's interval excludes 0 on the same side."""
+    from spade.report import seed_spread, seeds_markdown
+
+    def summary(pruned, scratch):
+        base = {"task": "mri", "arch": "du", "criterion": "l1", "ratio": 0.6, "target": 0.0, "split": "val"}
+        return pd.DataFrame([
+            {**base, "criterion": "", "ratio": 0.0, "strategy": "unpruned", "psnr": 30.0,
+             "minus_unpruned_db": np.nan, "minus_unpruned_low": np.nan, "minus_unpruned_high": np.nan},
+            {**base, "strategy": "supervised", "psnr": 30 + pruned[0], "minus_unpruned_db": pruned[0],
+             "minus_unpruned_low": pruned[1], "minus_unpruned_high": pruned[2]},
+            {**base, "strategy": "scratch", "psnr": 30 + scratch[0], "minus_unpruned_db": scratch[0],
+             "minus_unpruned_low": scratch[1], "minus_unpruned_high": scratch[2]}])
+
+    spread = seed_spread({0: summary((-0.5, -0.7, -0.3), (0.2, 0.1, 0.3)),
+                          1: summary((-0.3, -0.4, -0.2), (-0.1, -0.2, 0.05)),
+                          2: summary((-0.4, -0.6, -0.1), (0.3, 0.2, 0.4))})
+    across = spread[spread.seed == "seeds"].set_index("strategy")
+    assert across.loc["supervised", "minus_unpruned_db"] == pytest.approx(-0.4)
+    assert across.loc["supervised", "seed_sd"] == pytest.approx(0.1)
+    assert (across.loc["supervised", "seed_min"], across.loc["supervised", "seed_max"]) == (-0.5, -0.3)
+    assert across.loc["supervised", "consistent"] and not across.loc["scratch", "consistent"]
+    assert set(spread[spread.strategy == "supervised"].seed) == {"0", "1", "2", "seeds"}
+    text = seeds_markdown(spread)
+    assert "| supervised | l1 | 0.6 | -0.50 [-0.70, -0.30] | -0.30 [-0.40, -0.20] | -0.40 [-0.60, -0.10] | -0.40 | 0.10 |" \
+        in text
+    assert "| scratch | l1 | 0.6 | +0.20 [+0.10, +0.30] | -0.10 [-0.20, +0.05] not resolved |" in text
+    rows = {line.split(" | ")[0]: line for line in text.splitlines() if line.startswith("| s")}
+    assert rows["| supervised"].endswith("| -0.50 to -0.30 | consistent |")
+    assert rows["| scratch"].endswith("| -0.10 to +0.30 | not resolved |")

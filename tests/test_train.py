@@ -84,3 +84,46 @@ def test_school_computes_the_teachers_outputs_once(mri_files, tmp_path):
                                    strategy.loss(student, physics, y, None))
     assert not paired.with_target, "a label-free split stays label free with the teacher's outputs"
     assert TeacherOutputs(H5Split(mri_files["train"], True), teacher, physics, 4, torch.device("cpu")).with_target
+
+
+def test_a_supervised_fit_watches_validation_psnr_and_keeps_its_best_epoch(mri_files, tmp_path):
+    """The curve a fit with targets watches is the mean validation PSNR of its own
+    reconstructions (checked against the metric computed independently on the kept model),
+    and the weights it returns are those of its best epoch."""
+    from spade.metrics import score
+
+    model, history = _run(mri_files, tmp_path, "psnr")
+    physics = make_physics(*read_physics(mri_files["val"]))
+    val = H5Split(mri_files["val"], True)
+    model.eval()
+    with torch.no_grad():
+        psnrs = [score(model(val.y[i][None], physics)[0], val.x[i], physics, "mri")["psnr"] for i in range(len(val))]
+    best = max(history, key=lambda row: row["val_psnr"])
+    assert best["best"] and best["val_psnr"] == pytest.approx(sum(psnrs) / len(psnrs), abs=1e-4)
+    assert all(row["val_psnr"] is not None for row in history)
+
+
+def test_a_fit_stops_when_its_validation_curve_stops_improving(mri_files, tmp_path):
+    """With ``patience``, ``epochs`` is a cap: a curve that never improves after its first
+    epoch (learning rate 0) stops the fit ``patience`` epochs later; without patience the
+    fit runs to the cap."""
+    physics = make_physics(*read_physics(mri_files["train"]))
+    train, val = H5Split(mri_files["train"], True), H5Split(mri_files["val"], True)
+
+    def run(tag, **opts):
+        torch.manual_seed(0)
+        options = {**OPTS, "epochs": 6, "lr": 0.0, **opts}
+        return fit(build_model(TINY_SPECS["dncnn"]), make_strategy("supervised", "mri", options), physics, train,
+                   val, options, 5, tmp_path / f"{tag}.state.pt", tmp_path / f"{tag}.csv", log=lambda msg: None)[1]
+
+    stopped = run("stop", patience=2)
+    assert [row["epoch"] for row in stopped] == [1, 2, 3]
+    assert [row["best"] for row in stopped] == [True, False, False]
+    assert len(run("cap")) == 6
+    # a label-free fit watches its own loss: no PSNR, and it stops the same way
+    selfsup = make_strategy("selfsup", "mri", {**OPTS, "selfsup": {"mri": "ei"}, "ei": {"weight": 1.0, "rotate": True}})
+    options = {**OPTS, "epochs": 6, "lr": 0.0, "patience": 1}
+    _, history = fit(build_model(TINY_SPECS["dncnn"]), selfsup, physics, H5Split(mri_files["train"], False),
+                     H5Split(mri_files["val"], False), options, 5, tmp_path / "ss.state.pt", tmp_path / "ss.csv",
+                     log=lambda msg: None)
+    assert [row["val_psnr"] for row in history] == [None, None]

@@ -142,6 +142,34 @@ def plot_robustness(table: pd.DataFrame, path) -> None:
             subtitle="shifted test set minus test split, mean over ratios")
 
 
+def plot_fit_curves(curves: pd.DataFrame, path) -> None:
+    """Every fit's watched validation curve against its epochs: validation PSNR for fits with
+    targets (top rows), the strategy's own validation loss for label-free fits (bottom rows),
+    one panel per task and arch, a marker on the epoch each fit kept."""
+    data = curves.copy()
+    data["watched"] = np.where(data.val_psnr.notna(), "validation PSNR (dB)", "own validation loss")
+    data["value"] = data.val_psnr.where(data.val_psnr.notna(), data.val_loss)
+    data["network"] = data.task + " · " + data.arch
+    data["fit"] = data[["criterion", "ratio", "target", "strategy"]].astype(str).agg(" ".join, axis=1)
+    data["ratio"] = data.ratio.map(lambda r: f"{r:g}" if pd.notna(r) and r > 0 else "unpruned")
+    grid = sns.relplot(data=data, x="epoch", y="value", kind="line", style="ratio", units="fit", estimator=None,
+                       row="watched", col="network", height=2.6, aspect=1.2,
+                       facet_kws={"sharex": False, "sharey": False}, **_hue(data))
+    kept = data[data.kept]
+    for (watched, network), ax in grid.axes_dict.items():
+        part = kept[(kept.watched == watched) & (kept.network == network)]
+        if data[(data.watched == watched) & (data.network == network)].empty:
+            ax.set_visible(False)
+            continue
+        ax.scatter(part.epoch, part.value, s=14, color="k", zorder=3)
+        ax.set_title(f"{network}\n{watched}", fontsize=8)
+        ax.tick_params(labelsize=7)
+    grid.set_axis_labels("epoch", "")
+    grid.figure.tight_layout()
+    grid.savefig(path, dpi=110)
+    plt.close("all")
+
+
 def plot_examples(examples: dict[str, str], path, title: str) -> None:
     """Reconstructions of the first test images with |error| maps below each.
 

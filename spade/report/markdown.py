@@ -10,7 +10,7 @@ import pandas as pd
 
 from spade.report.summary import (EXTRA_COLUMNS, NO_LOSS_DB, PRIOR_MARGIN_DB, criterion_label, criterion_labels,
                                   headline)
-from spade.stats import format_difference, format_ratio
+from spade.stats import NOT_RESOLVED, format_difference, format_ratio
 from spade.variants import IDENTITY, SCRATCH, UNPRUNED, UNPRUNED_KINDS, UNPRUNED_LONG
 
 # columns a table shows only where the run has them (benchmarks predating the breakdown lack them)
@@ -124,19 +124,31 @@ def _cost_lines(summary: pd.DataFrame) -> list[str]:
     if "fit_seconds" not in summary or summary.fit_seconds.isna().all():
         return []
     rows = summary[(summary.split == "test") & summary.fit_seconds.notna()].drop_duplicates(list(IDENTITY))
-    lines = ["## Cost of each fit", "", "Wall time of the epochs, peak resident memory of the job, and the "
-             "images each fit trained on (unpruned: the base training; none: no fit).", ""]
+    lines = ["## Cost of each fit", "", "Wall time of the epochs, peak resident memory of the job, the "
+             "images each fit trained on (unpruned: the base training; none: no fit), the epochs it ran (a fit "
+             "stops once its validation curve has not improved for `patience` epochs: validation PSNR with "
+             "targets, its own validation loss without; the cap where it never stopped) and the epoch whose "
+             "weights it kept (range over ratios; the curves: results/tables/fit_curves.csv).", ""]
     cells = []
     for (task, arch, strategy), part in rows.groupby(["task", "arch", "strategy"], sort=False):
         images, peak = part.fit_train_images.dropna(), part.fit_peak_rss_mb.dropna()
-        epochs = part.get("fit_epochs", pd.Series(dtype=float)).dropna()
         calls = part.get("fit_prior_calls", pd.Series(dtype=float)).dropna()
         cells.append([task, arch, strategy, f"{part.fit_seconds.mean():.1f}", f"{peak.mean():.0f}" if len(peak) else "",
-                      int(images.iloc[0]) if len(images) else "", int(epochs.max()) if len(epochs) else "",
-                      f"{int(calls.mean()):,}" if len(calls) else "", part.fit_data.iloc[0]])
+                      int(images.iloc[0]) if len(images) else "", _span(part.get("fit_epochs")),
+                      _span(part.get("fit_best_epoch")), f"{int(calls.mean()):,}" if len(calls) else "",
+                      part.fit_data.iloc[0]])
     header = ["task", "arch", "strategy", "fit_seconds", "fit_peak_rss_mb", "fit_train_images", "fit_epochs",
-              "fit_prior_calls", "fit_data"]
+              "fit_best_epoch", "fit_prior_calls", "fit_data"]
     return lines + table(header, cells) + [""]
+
+
+def _span(values) -> str:
+    """``3`` or ``2-4``: the range of a whole-number column over a group's rows."""
+    values = pd.Series(dtype=float) if values is None else values.dropna()
+    if not len(values):
+        return ""
+    low, high = int(values.min()), int(values.max())
+    return str(low) if low == high else f"{low}-{high}"
 
 
 def _target_lines(summary: pd.DataFrame) -> list[str]:
@@ -314,3 +326,37 @@ def timing_spread_markdown(spread: pd.DataFrame) -> str:
     header = ["task", "arch", "criterion", "ratio", "strategy", "batch", "speedup, job 1", "speedup, job 2",
               "job 2 / job 1"]
     return "\n".join(lines + table(header, cells)) + "\n"
+
+
+def seeds_markdown(spread: pd.DataFrame) -> str:
+    """The comparison repeated over seeds (:func:`spade.report.summary.seed_spread`): per
+    split, task and arch, each network's PSNR minus its own seed's unpruned network, every
+    seed with its bootstrap interval, then the mean, the standard deviation and range across
+    seeds and whether every seed resolves it on the same side."""
+    lines = ["# The comparison repeated over seeds", "",
+             "Each seed trains the unpruned network, prunes it, fine-tunes it and trains the controls anew on the "
+             "same data (`seeds` in the config). Per seed: PSNR minus that seed's unpruned network, 95% bootstrap "
+             "interval over volumes (images where a split has none). Across seeds: mean, standard deviation, "
+             "range; `consistent` where every seed's interval excludes 0 on the same side; otherwise the "
+             f"difference is {NOT_RESOLVED} across seeds.", ""]
+    per_seed = spread[spread.seed != "seeds"].copy()
+    per_seed["criterion"] = per_seed.criterion.fillna("")
+    seeds = list(dict.fromkeys(per_seed.seed))
+    cells = {tuple(r[k] for k in (*IDENTITY, "split", "seed")): r for _, r in per_seed.iterrows()}
+    summary = spread[spread.seed == "seeds"].copy()
+    summary["criterion"] = summary.criterion.fillna("")
+    for (split, task, arch), part in summary.groupby(["split", "task", "arch"], sort=False):
+        lines += [f"## {task} / {arch} / {split}", ""]
+        rows = []
+        for _, r in part.iterrows():
+            key = tuple(r[k] for k in (*IDENTITY, "split"))
+            differences = [format_difference(c.minus_unpruned_db, c.minus_unpruned_low, c.minus_unpruned_high)
+                           if (c := cells.get((*key, s))) is not None else "" for s in seeds]
+            rows.append([r.strategy, criterion_label(r.criterion, r.target) if r.ratio else "",
+                         f"{r.ratio:g}" if r.ratio else "", *differences, f"{r.minus_unpruned_db:+.2f}",
+                         "" if pd.isna(r.seed_sd) else f"{r.seed_sd:.2f}",
+                         f"{r.seed_min:+.2f} to {r.seed_max:+.2f}", "consistent" if r.consistent else NOT_RESOLVED])
+        header = ["strategy", "criterion", "ratio", *[f"seed {s}" for s in seeds], "mean", "SD", "range",
+                  "across seeds"]
+        lines += table(header, rows) + [""]
+    return "\n".join(lines)

@@ -38,7 +38,7 @@ COLUMNS = KEYS + ["psnr", "ssim", "psnr_std", "ssim_std", "n_images", "actual_ra
                   "amdahl_speedup", "prior_share", "physics_share", "other_share", "batch_latency_ms", "batch_speedup", "batch", "iterations",
                   "iterations_max", "bench_images", "bench_iterations", "prior_margin_db", "prior_inactive",
                   "device", "convention", "fit_seconds", "fit_peak_rss_mb", "fit_peak_gpu_mb", "fit_train_images",
-                  "fit_data", "fit_epochs", "fit_prior_calls", *PAIRED]
+                  "fit_data", "fit_epochs", "fit_best_epoch", "fit_prior_calls", *PAIRED]
 
 
 COST = ["params", "macs", "prior_params", "prior_macs", "actual_ratio", "device"]
@@ -79,6 +79,33 @@ def read_scores(paths) -> pd.DataFrame:
     if "iterations" not in scores.columns:
         scores["iterations"] = np.nan
     return scores
+
+
+def read_curves(paths) -> pd.DataFrame:
+    """Every fit's validation curve, one row per epoch, from the artifacts' metadata: the
+    variant's identity, ``epoch``, ``train_loss``, ``val_loss`` (the strategy's own loss),
+    ``val_psnr`` (fits with targets only), ``best`` (best point so far) and ``kept`` (the
+    epoch whose weights the fit kept). Artifacts without a fit (pruned only) have none."""
+    from spade.checkpoint import load_payload
+
+    frames = []
+    for path in paths:
+        meta = load_payload(path)["meta"]
+        history = meta.get("history") or []
+        if not history:
+            continue
+        frame = pd.DataFrame(history)
+        for column in ("val_psnr", "best"):
+            if column not in frame:
+                frame[column] = np.nan if column == "val_psnr" else False
+        kept = frame.epoch[frame.best.fillna(False).astype(bool)]
+        frame["kept"] = frame.epoch == (kept.iloc[-1] if len(kept) else frame.epoch.iloc[-1])
+        frames.append(frame.assign(**Variant.from_meta(meta).columns(), stage=meta.get("stage", "")))
+    if not frames:
+        return pd.DataFrame(columns=[*IDENTITY, "epoch", "train_loss", "val_loss", "val_psnr", "best", "kept"])
+    curves = pd.concat(frames, ignore_index=True)
+    columns = [*IDENTITY, "stage", "epoch", "train_loss", "val_loss", "val_psnr", "best", "kept"]
+    return curves[columns + [c for c in curves.columns if c not in columns]]
 
 
 def read_costs(paths) -> pd.DataFrame:
@@ -315,3 +342,32 @@ def timing_spread(first: pd.DataFrame, again: pd.DataFrame) -> pd.DataFrame:
     table = main[0].merge(main[1], on=key, suffixes=("_first", "_again"), validate="one_to_one")
     table["again_over_first"] = table.speedup_median_again / table.speedup_median_first
     return table[table.strategy != UNPRUNED].reset_index(drop=True)
+
+
+def seed_spread(summaries: dict[int, pd.DataFrame]) -> pd.DataFrame:
+    """The comparison repeated over seeds of training and fine-tuning: per network row
+    (identity and split) of every seed's :func:`summarise`, each seed's PSNR minus its own
+    unpruned network with its bootstrap interval (``seed`` column), then one ``seeds`` row
+    with the mean over seeds, their standard deviation and range, and ``consistent``: every
+    seed's interval excludes 0 on the same side (otherwise the difference is not resolved
+    across seeds, whatever one seed shows)."""
+    frames = [summary.assign(seed=seed) for seed, summary in summaries.items()]
+    rows = pd.concat(frames, ignore_index=True)
+    rows = rows[rows.minus_unpruned_db.notna() & (rows.strategy != UNPRUNED)]
+    keep = [*IDENTITY, "split", "seed", "psnr", "minus_unpruned_db", "minus_unpruned_low", "minus_unpruned_high"]
+    per_seed = rows[keep].copy()
+    out = []
+    for key, part in per_seed.groupby([*IDENTITY, "split"], sort=False, dropna=False):
+        diffs = part.minus_unpruned_db
+        # which side of 0 each seed's interval lies on (0: it holds 0)
+        signs = {1 if lo > 0 else (-1 if hi < 0 else 0)
+                 for lo, hi in zip(part.minus_unpruned_low, part.minus_unpruned_high)}
+        out.append({**dict(zip([*IDENTITY, "split"], key)), "seed": "seeds", "n_seeds": len(part),
+                    "psnr": part.psnr.mean(), "minus_unpruned_db": diffs.mean(),
+                    "seed_sd": diffs.std(ddof=1) if len(part) > 1 else np.nan,
+                    "seed_min": diffs.min(), "seed_max": diffs.max(),
+                    "consistent": len(part) > 1 and len(signs) == 1 and 0 not in signs})
+    table = pd.concat([per_seed.assign(seed=per_seed.seed.astype(str)), pd.DataFrame(out)], ignore_index=True)
+    position = {k: i for i, k in enumerate(dict.fromkeys(map(tuple, per_seed[[*IDENTITY, "split"]].values)))}
+    table["_order"] = [position[tuple(r)] for r in table[[*IDENTITY, "split"]].values]
+    return table.sort_values(["split", "_order", "seed"], kind="stable").drop(columns="_order").reset_index(drop=True)

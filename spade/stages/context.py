@@ -70,16 +70,19 @@ def fit_cost(history: list[dict], train_set, data: str, device: torch.device) ->
     epoch once), this process's peak memory, the images it trained on and what they held,
     its epochs, and its compute as prior evaluations (epochs x images x prior calls per
     image: unrolled steps, cascades or solver iterations; a teacher's outputs, computed
-    once before the first epoch, not counted)."""
+    once before the first epoch, not counted). ``epochs`` are the epochs run (the cap, or
+    fewer where the validation curve stopped the fit), ``best_epoch`` the one kept."""
     import resource
 
     peak = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if device.type == "cuda":
         peak["peak_gpu_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
     calls = [row.get("prior_calls") for row in history]
+    # the epoch whose weights were kept: the best point of the fit's validation curve
+    best = max((row["epoch"] for row in history if row.get("best")), default=len(history))
     compute = {"prior_calls": float(sum(calls) * len(train_set))} if calls and None not in calls else {}
     return {"seconds": float(sum(row.get("seconds", 0.0) for row in history)), "train_images": len(train_set),
-            "data": data, "epochs": len(history), **compute, **peak}
+            "data": data, "epochs": len(history), "best_epoch": best, **compute, **peak}
 
 
 def timing_input(y: torch.Tensor, task: str, crop: int | None) -> torch.Tensor:

@@ -137,3 +137,46 @@ rule robustness:
         "../envs/spade.yaml"
     script:
         "../scripts/robustness.py"
+
+
+# Every fit's validation curve (validation PSNR with targets, its own loss without) and the
+# epoch it kept: where each fit's epochs came from.
+rule fit_curves:
+    input:
+        models=STUDY.cost_models(),
+    output:
+        csv="results/tables/fit_curves.csv",
+        png=report(
+            "results/figures/fit_curves.png",
+            caption="../report/fit_curves.rst",
+            category="Figures",
+        ),
+    log:
+        "logs/aggregate/fit_curves.log",
+    conda:
+        "../envs/spade.yaml"
+    script:
+        "../scripts/fit_curves.py"
+
+
+# The comparison repeated over seeds of training and fine-tuning (`seeds`): every seed's
+# paired difference from its own unpruned network, the spread across seeds beside each
+# seed's bootstrap interval.
+rule seeds:
+    input:
+        unpack(get_seed_metrics),
+    output:
+        csv=report(
+            "results/tables/seeds.csv",
+            caption="../report/seeds.rst",
+            category="Tables",
+        ),
+        md="results/tables/seeds.md",
+    log:
+        "logs/aggregate/seeds.log",
+    conda:
+        "../envs/spade.yaml"
+    params:
+        seed=config["seed"],
+    script:
+        "../scripts/seeds.py"

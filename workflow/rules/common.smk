@@ -29,6 +29,8 @@ validate(config, schema="../schemas/config.schema.yaml")
 # (results/config.yaml holds the same), local and cluster jobs alike.
 os.environ[CONFIG_DIGEST_VAR] = config_digest(config)
 STUDY = Study(config)
+# The path templates of the repeats with further seeds (`seeds.repeat`; {seed} a wildcard).
+SEEDED = STUDY.seeded("{seed}") if STUDY.repeat_seeds else None
 
 
 def gpu_slots():
@@ -76,6 +78,9 @@ wildcard_constraints:
     shift="[a-z0-9]+",
     setting="[A-Za-z0-9_]+",
     kind=f"{UNPRUNED}|{PRIOR_OFF}",
+    # "" for the study, "seeds/<seed>/" for a repeat with a further seed (spade.study)
+    run="(seeds/[0-9]+/)?",
+    seed="[0-9]+",
 
 
 def variant(wildcards, strategy=None):
@@ -86,6 +91,18 @@ def variant(wildcards, strategy=None):
         wildcards.key,
         strategy or wildcards.get("strategy", "none"),
     )
+
+
+def study_of(wildcards):
+    """The study a rule's wildcards belong to: the study, or its repeat with a seed."""
+    if "seed" in wildcards.keys():
+        return STUDY.seeded(int(wildcards.seed))
+    return STUDY.for_run(wildcards.get("run", ""))
+
+
+def get_seed(wildcards):
+    """The seed of a job's training or fine-tuning: the study's, or its repeat's."""
+    return int(study_of(wildcards).config["seed"])
 
 
 def get_data_sources(wildcards):
@@ -120,23 +137,27 @@ def get_network_config(wildcards):
 
 def get_fit_options(stage):
     """The `train` or `finetune` options of a rule's task x arch (spade.study)."""
-    return lambda wildcards: STUDY.fit_options(stage, wildcards.task, wildcards.arch)
+    return lambda wildcards: study_of(wildcards).fit_options(
+        stage, wildcards.task, wildcards.arch
+    )
 
 
 def get_scratch_options(wildcards):
-    return STUDY.scratch_options(wildcards.task, wildcards.arch)
+    return study_of(wildcards).scratch_options(wildcards.task, wildcards.arch)
 
 
 def get_unpruned_long_options(wildcards):
-    return STUDY.unpruned_long_options(wildcards.task, wildcards.arch)
+    return study_of(wildcards).unpruned_long_options(wildcards.task, wildcards.arch)
 
 
 def get_finetune_inputs(wildcards):
-    return STUDY.finetune_inputs(variant(wildcards))
+    return study_of(wildcards).finetune_inputs(variant(wildcards))
 
 
 def get_evaluation_jobs(wildcards):
-    return STUDY.evaluation_jobs(wildcards.split, wildcards.task, wildcards.arch)
+    return study_of(wildcards).evaluation_jobs(
+        wildcards.split, wildcards.task, wildcards.arch
+    )
 
 
 def get_evaluation_models(wildcards):
@@ -166,6 +187,12 @@ def get_label_free_options(wildcards):
 
 def get_label_free_inputs(wildcards):
     return STUDY.label_free_inputs()
+
+
+def get_seed_metrics(wildcards):
+    """Every seed's validation and test score files of the repeated comparison, named
+    `seed_<n>` (spade.study.Study.seed_metric_paths)."""
+    return {f"seed_{seed}": paths for seed, paths in STUDY.seed_metric_paths().items()}
 
 
 def get_scale_setting(wildcards):

@@ -79,3 +79,15 @@ rule evaluate_networks_shifted:
         convention=get_convention,
     script:
         "../scripts/evaluate_networks.py"
+
+
+# The repeats with further seeds (`seeds`): validation and test scores of their networks.
+if SEEDED:
+
+    use rule evaluate_networks as evaluate_seeded with:
+        output:
+            SEEDED.evaluation_outputs(shifted=False),
+        log:
+            "logs/seeds/{seed}/evaluate/{split}/{task}/{arch}.log",
+        benchmark:
+            "benchmarks/seeds/{seed}/evaluate/{split}/{task}/{arch}.tsv"

@@ -5,9 +5,9 @@ rule finetune:
         model=f"{paths.FINETUNED}.pt",
         history=f"{paths.FINETUNED}_history.csv",
     log:
-        "logs/finetune/{task}/{arch}/{key}/{strategy}.log",
+        "logs/{run}finetune/{task}/{arch}/{key}/{strategy}.log",
     benchmark:
-        "benchmarks/finetune/{task}/{arch}/{key}/{strategy}.tsv"
+        "benchmarks/{run}finetune/{task}/{arch}/{key}/{strategy}.tsv"
     wildcard_constraints:
         strategy="|".join(config["strategies"]),
     conda:
@@ -19,7 +19,7 @@ rule finetune:
     params:
         device=config["device"],
         opts=get_fit_options("finetune"),
-        seed=config["seed"],
+        seed=get_seed,
         taylor_images=config["taylor_images"],
         state=f"{paths.FINETUNED}.state.pt",
     script:

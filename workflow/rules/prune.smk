@@ -7,16 +7,16 @@ rule prune:
     output:
         model=paths.PRUNED_MODEL,
     log:
-        "logs/prune/{task}/{arch}/{key}.log",
+        "logs/{run}prune/{task}/{arch}/{key}.log",
     benchmark:
-        "benchmarks/prune/{task}/{arch}/{key}.tsv"
+        "benchmarks/{run}prune/{task}/{arch}/{key}.tsv"
     wildcard_constraints:
         key=f"({CRITERION})-r[0-9.]+",
     conda:
         "../envs/spade.yaml"
     params:
         variant=variant,
-        seed=config["seed"],
+        seed=get_seed,
         round_to=config.get("round_to"),
         taylor_images=config["taylor_images"],
     script:
@@ -34,7 +34,7 @@ rule prune_to_speed:
         model=paths.PRUNED_MODEL,
         search=paths.TARGET_SEARCH,
     log:
-        "logs/prune/{task}/{arch}/{key}.log",
+        "logs/{run}prune/{task}/{arch}/{key}.log",
     wildcard_constraints:
         key=f"({CRITERION})-x[0-9.]+",
     conda:
@@ -47,7 +47,7 @@ rule prune_to_speed:
     params:
         variant=variant,
         opts=config["target_search"],
-        seed=config["seed"],
+        seed=get_seed,
         device=config["device"],
         round_to=config.get("round_to"),
         taylor_images=config["taylor_images"],

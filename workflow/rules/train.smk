@@ -6,9 +6,9 @@ rule train_unpruned:
         model=protect(paths.UNPRUNED_MODEL),
         history=paths.UNPRUNED_HISTORY,
     log:
-        "logs/train/{task}/{arch}.log",
+        "logs/{run}train/{task}/{arch}.log",
     benchmark:
-        "benchmarks/train/{task}/{arch}.tsv"
+        "benchmarks/{run}train/{task}/{arch}.tsv"
     conda:
         "../envs/spade.yaml"
     threads: config["threads"]["train"]
@@ -19,7 +19,7 @@ rule train_unpruned:
         device=config["device"],
         arch_cfg=get_network_config,
         opts=get_fit_options("train"),
-        seed=config["seed"],
+        seed=get_seed,
         # Not an output, so a failed or interrupted run keeps it and a rerun resumes.
         state=paths.UNPRUNED_STATE,
     script:
@@ -37,9 +37,9 @@ rule train_scratch:
         model=f"{paths.SCRATCH_MODEL}.pt",
         history=f"{paths.SCRATCH_MODEL}_history.csv",
     log:
-        "logs/scratch/{task}/{arch}/{key}.log",
+        "logs/{run}scratch/{task}/{arch}/{key}.log",
     benchmark:
-        "benchmarks/scratch/{task}/{arch}/{key}.tsv"
+        "benchmarks/{run}scratch/{task}/{arch}/{key}.tsv"
     conda:
         "../envs/spade.yaml"
     threads: config["threads"]["train"]
@@ -49,7 +49,7 @@ rule train_scratch:
     params:
         device=config["device"],
         opts=get_scratch_options,
-        seed=config["seed"],
+        seed=get_seed,
         state=f"{paths.SCRATCH_MODEL}.state.pt",
     script:
         "../scripts/train_scratch.py"
@@ -66,9 +66,9 @@ rule train_unpruned_long:
         model=f"{paths.UNPRUNED_LONG_MODEL}.pt",
         history=f"{paths.UNPRUNED_LONG_MODEL}_history.csv",
     log:
-        "logs/train/{task}/{arch}_unpruned_long.log",
+        "logs/{run}train/{task}/{arch}_unpruned_long.log",
     benchmark:
-        "benchmarks/train/{task}/{arch}_unpruned_long.tsv"
+        "benchmarks/{run}train/{task}/{arch}_unpruned_long.tsv"
     conda:
         "../envs/spade.yaml"
     threads: config["threads"]["finetune"]
@@ -78,7 +78,7 @@ rule train_unpruned_long:
     params:
         device=config["device"],
         opts=get_unpruned_long_options,
-        seed=config["seed"],
+        seed=get_seed,
         state=f"{paths.UNPRUNED_LONG_MODEL}.state.pt",
     script:
         "../scripts/train_unpruned_long.py"
