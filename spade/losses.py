@@ -94,17 +94,32 @@ def random_transform(x: torch.Tensor, generator: torch.Generator, rotate: bool, 
 
 
 def ei_loss(model, physics, y, generator: torch.Generator, weight: float = 1.0,
-            rotate: bool = True, angles: str = "right", mc_weight: float = 1.0) -> torch.Tensor:
+            rotate: bool = True, angles: str = "right", mc_weight: float = 1.0,
+            operators: str = "one") -> torch.Tensor:
     """Measurement consistency plus equivariant imaging (Chen et al. 2021):
     ``mc_weight * ||A f(y) - y||^2 + weight * ||f(A T f(y)) - T f(y)||^2`` for a random
     shift or rotation ``T`` (see :func:`random_transform`). Consistency alone is
     degenerate for SR (anything in the null space of ``A`` goes unpunished); equivariance
-    to ``T`` fills that null space."""
+    to ``T`` fills that null space.
+
+    ``operators="multi"`` adds multi-operator imaging (Tachella et al. 2022), the term the
+    field finds best beside EI for a fixed MRI mask: ``weight * ||f(A_g f(y), A_g) - f(y)||^2``
+    with ``A_g`` the operator of another mask of the same family
+    (:meth:`spade.physics.mri.SingleCoilMRI.shifted_sampling`)."""
     x1 = model(y, physics)
     consistency = F.mse_loss(physics.forward(x1), y)
     x2 = random_transform(x1, generator, rotate, angles)
     x3 = model(physics.forward(x2), physics)
-    return mc_weight * consistency + weight * F.mse_loss(x3, x2)
+    loss = mc_weight * consistency + weight * F.mse_loss(x3, x2)
+    if operators == "multi":
+        if not hasattr(physics, "shifted_sampling"):
+            raise ValueError(f"multi-operator EI needs a family of operators; {type(physics).__name__} has none "
+                             "(MRI only: masks of the same family)")
+        other = physics.shifted_sampling(generator)
+        loss = loss + weight * F.mse_loss(model(other.forward(x1), other), x1)
+    elif operators != "one":
+        raise ValueError(f"unknown EI operators {operators!r}; expected one or multi")
+    return loss
 
 
 def heldout_kspace_score(model, physics, y, generator: torch.Generator, loss_fraction: float = 0.4,

@@ -161,7 +161,8 @@ def _selfsup(task: str, cfg: dict, teacher) -> Losses:
     if method == "ei":
         opts = cfg["ei"]
         return Losses(lambda m, p, y, g: ei_loss(m, p, y, g, float(opts["weight"]), bool(opts["rotate"]),
-                                                 opts.get("angles", "right"), float(opts.get("mc_weight", 1.0))))
+                                                 opts.get("angles", "right"), float(opts.get("mc_weight", 1.0)),
+                                                 opts.get("operators", "one")))
     raise ValueError(f"unknown self-supervised method {method!r} for task {task}; expected ssdu or ei")
 
 

@@ -128,11 +128,16 @@ class Study:
         return [a for t, a in self.pairs() if t == task]
 
     def scratch_ratios(self) -> list[float]:
-        """The scratch controls' ratios: those of `scratch_ratios` on the grid, and those the
-        comparison repeated over seeds holds (`seeds.ratios`), whose first seed is this study."""
-        repeated = (self.config.get("seeds") or {}).get("ratios", []) if self.repeat_seeds else []
-        ratios = [float(r) for r in [*self.config.get("scratch_ratios", []), *repeated] if r in self.config["ratios"]]
-        return list(dict.fromkeys(ratios))
+        """The scratch controls' ratios (those of `scratch_ratios` on the grid)."""
+        return [float(r) for r in self.config.get("scratch_ratios", []) if r in self.config["ratios"]]
+
+    def seed_scratch_ratios(self) -> list[float]:
+        """Ratios of the first criterion's scratch control that the comparison repeated over
+        seeds needs here, its first seed, beyond `scratch_ratios` (`seeds.ratios`)."""
+        if not self.repeat_seeds:
+            return []
+        return [float(r) for r in self.config["seeds"]["ratios"]
+                if r in self.config["ratios"] and float(r) not in self.scratch_ratios()]
 
     def variants(self, task: str, arch: str) -> list[Variant]:
         """Every pruned variant of task x arch, the scratch controls included: each criterion
@@ -143,6 +148,7 @@ class Study:
         out = [Variant(task, arch, c, r, s) for c in self.config["criteria"] for r in self.config["ratios"]
                for s in self.strategies if c == self.first_criterion or s not in first]
         out += [Variant(task, arch, c, r, SCRATCH) for c in self.config["criteria"] for r in self.scratch_ratios()]
+        out += [Variant(task, arch, self.first_criterion, r, SCRATCH) for r in self.seed_scratch_ratios()]
         out += [Variant(task, arch, self.first_criterion, strategy=s, target=t)
                 for t in self.config["target_speedups"] for s in self.strategies if s not in first]
         return out
@@ -338,6 +344,14 @@ class Study:
         opts["ssdu"] = {**opts["ssdu"], **block.get("ssdu", {})}
         opts["epochs"] = int(opts["epochs"]) * int(block.get("budget", 1))
         return opts
+
+    def label_free_data(self, task: str, setting: str) -> tuple[str, float]:
+        """``(data file, fraction)`` a label-free setting trains on: the setting's `data.split`
+        (`unlabelled`, or `train`: the training split's measurements, never its targets; by
+        default `finetune.label_free_data`) and the fraction of it (`data.fraction`, 1)."""
+        data = self.config["label_free_ablation"]["settings"][setting].get("data", {})
+        split = data.get("split", self.config["finetune"].get("label_free_data", "unlabelled"))
+        return self.data_path(task, split), float(data.get("fraction", 1.0))
 
     def label_free_pruned(self, arch: str) -> Variant:
         """The pruned network of ``arch`` that every label-free setting fine-tunes."""

@@ -10,6 +10,7 @@ import torch
 from conftest import TINY_DU, TINY_OPTS
 
 from spade import losses
+from spade.data import H5Split, nested_fraction
 from spade.physics import make_physics
 from spade.stages import finetune, label_free_scores
 
@@ -71,21 +72,72 @@ def test_heldout_kspace_score_needs_no_ground_truth_and_ranks_networks():
 
 def test_label_free_table_scores_every_setting_on_validation_and_chooses_without_labels(pruned_du, tmp_path):
     fits = []
-    for name, opts in (("ei_any", {**OPTS, "ei": {"weight": 1.0, "rotate": True, "angles": "any"}}),
-                       ("ssdu", {**OPTS, "selfsup": {"mri": "ssdu"}, "epochs": 2})):
+    ei_any = {**OPTS, "ei": {"weight": 1.0, "rotate": True, "angles": "any"}}
+    for name, opts, fraction in (("ei_any", ei_any, 1.0), ("ssdu", {**OPTS, "selfsup": {"mri": "ssdu"}, "epochs": 2}, 1.0),
+                                 ("ei_any_half", ei_any, 0.5)):
         out = tmp_path / f"{name}.pt"
         finetune("selfsup", pruned_du["pruned"], None, pruned_du["unlabelled"], pruned_du["val"], opts, 0, 1,
-                 out, tmp_path / f"{name}.csv", tmp_path / f"{name}.state.pt")
+                 out, tmp_path / f"{name}.csv", tmp_path / f"{name}.state.pt", data_fraction=fraction)
         fits.append((name, str(out)))
     models = [("unpruned", str(pruned_du["unpruned"])), ("none", str(pruned_du["pruned"])), *fits]
     table = label_free_scores(models, pruned_du["val"], tmp_path / "lf.csv", tmp_path / "lf.md", 0, 1,
                               OPTS["ssdu"])
-    assert list(table.setting) == ["unpruned", "none", "ei_any", "ssdu"]
-    assert list(table.epochs.fillna(0)) == [0, 0, 1, 2]
+    assert list(table.setting) == ["unpruned", "none", "ei_any", "ssdu", "ei_any_half"]
+    assert list(table.epochs.fillna(0)) == [0, 0, 1, 2, 1]
     assert table.loc[table.setting == "unpruned", "minus_unpruned"].item() == 0
+    # the data curve: half of the unlabelled split (a seeded, nested draw), never chosen among losses
+    everything = len(H5Split(pruned_du["unlabelled"], False))
+    half = table.set_index("setting").loc["ei_any_half"]
+    assert half.data == "unlabelled x0.5" and half.train_images == math.ceil(everything / 2) and not half.chosen
+    assert table.set_index("setting").loc["ei_any", "train_images"] == everything
     tuned = table[table.setting.isin(["ei_any", "ssdu"])]
     assert table.chosen.sum() == 1 and table.loc[table.chosen, "setting"].item() == \
         tuned.loc[tuned.heldout_kspace.idxmin(), "setting"]
     assert tuned.own_val_loss.notna().all() and table.val_psnr.gt(0).all()
     assert pd.read_csv(tmp_path / "lf.csv").setting.tolist() == list(table.setting)
-    assert "| ei_any | 1 |" in (tmp_path / "lf.md").read_text()
+    assert f"| ei_any | unlabelled x1 | {everything} | 1 |" in (tmp_path / "lf.md").read_text()
+
+
+def test_a_fraction_of_a_split_is_a_nested_seeded_subset(pruned_du):
+    """A quarter of the unlabelled split lies within its half (data added, not swapped), the
+    same for the same seed, and the split then reads only those samples."""
+    n = len(H5Split(pruned_du["unlabelled"], False))
+    quarter, half = nested_fraction(n, 0.25, 3), nested_fraction(n, 0.5, 3)
+    assert set(quarter) < set(half) and len(half) == math.ceil(n / 2) and quarter == nested_fraction(n, 0.25, 3)
+    whole, part = H5Split(pruned_du["unlabelled"], False), H5Split(pruned_du["unlabelled"], False, half)
+    assert len(part) == len(half) and part.names == [whole.names[i] for i in half]
+    assert torch.equal(part[1], whole[half[1]])
+    with pytest.raises(ValueError, match="fraction"):
+        nested_fraction(n, 0.0, 3)
+
+
+def test_multi_operator_ei_adds_the_other_masks_term():
+    """`ei.operators: multi`: the loss is EI's plus ``weight * ||f(A_g f(y), A_g) - f(y)||^2``
+    for a mask of the same family (outer columns rolled, the centre block kept), which
+    acquires columns the study's fixed mask never does; SR has no such family."""
+    from spade.physics.mri import cartesian_mask
+
+    mask = cartesian_mask((16, 32), 4, 0.16)
+    physics = make_physics("mri", {"mask": mask})
+    other = physics.shifted_sampling(torch.Generator().manual_seed(2))
+    fixed = set(np.flatnonzero(mask[0]))
+    assert {14, 15, 16, 17, 18} <= fixed  # the centre block ...
+    assert {14, 15, 16, 17, 18} <= set(np.flatnonzero(other.mask[0].numpy()))  # ... kept
+    assert not np.array_equal(other.mask.numpy(), mask) and (other.mask.numpy() == other.mask.numpy()[:1]).all()
+    reached = set()
+    for seed in range(8):
+        reached |= set(np.flatnonzero(physics.shifted_sampling(torch.Generator().manual_seed(seed)).mask[0].numpy()))
+    assert len(reached - fixed) >= 10, "other masks reach columns the fixed one never acquires"
+    y = physics.forward(torch.rand(2, 2, 16, 32))
+    model = lambda y, p: 0.9 * p.init(y)  # noqa: E731
+    one = losses.ei_loss(model, physics, y, torch.Generator().manual_seed(5), 1.5, True, "any")
+    multi = losses.ei_loss(model, physics, y, torch.Generator().manual_seed(5), 1.5, True, "any", operators="multi")
+    gen = torch.Generator().manual_seed(5)
+    x1 = model(y, physics)
+    losses.random_transform(x1, gen, True, "any")  # the draws EI takes first
+    shifted = physics.shifted_sampling(gen)
+    term = torch.nn.functional.mse_loss(model(shifted.forward(x1), shifted), x1)
+    torch.testing.assert_close(multi - one, 1.5 * term)
+    sr = make_physics("sr", {"scale": 2, "kernel": np.ones((3, 3), np.float32) / 9, "channels": 3})
+    with pytest.raises(ValueError, match="multi-operator EI needs a family of operators"):
+        losses.ei_loss(model, sr, sr.forward(torch.rand(1, 3, 16, 16)), torch.Generator(), operators="multi")

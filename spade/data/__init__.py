@@ -5,9 +5,9 @@ packages ship), ``fastmri`` (MRI: fastMRI ``.h5`` volumes on local disk) or ``fo
 (SR: DIV2K-style training folder, Set5/Set14/BSD100/Urban100-style test folders).
 """
 
-from spade.data.h5 import DatasetFileError, H5Split, SplitWriter, read_physics, write_split
+from spade.data.h5 import DatasetFileError, H5Split, SplitWriter, nested_fraction, read_physics, write_split
 
-__all__ = ["DatasetFileError", "H5Split", "SplitWriter", "SOURCES", "build_dataset", "read_physics", "write_split"]
+__all__ = ["DatasetFileError", "H5Split", "SplitWriter", "SOURCES", "build_dataset", "nested_fraction", "read_physics", "write_split"]
 
 SOURCES = {"mri": ("embedded", "fastmri"), "sr": ("embedded", "folders")}
 

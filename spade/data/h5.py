@@ -24,6 +24,8 @@ import os
 from pathlib import Path
 
 import h5py
+import math
+
 import numpy as np
 import torch
 
@@ -237,7 +239,9 @@ class H5Split(torch.utils.data.Dataset):
     that sample's arrays (``(y, params)``, ``(y, x, params)``), which the default
     collation stacks into batches. ``y``, ``x`` and ``per_sample[key]`` index like lists."""
 
-    def __init__(self, path, with_target: bool):
+    def __init__(self, path, with_target: bool, keep=None):
+        """``keep``: indices of the samples to keep (all when None), e.g.
+        :func:`nested_fraction`'s; the split then behaves as if it held only those."""
         self.path = Path(path)
         self.with_target = with_target
         with _open(self.path) as f:
@@ -264,6 +268,18 @@ class H5Split(torch.utils.data.Dataset):
                 raise DatasetFileError(f"{self.path}: {len(self.y)} measurements but {len(arrays)} per-sample '{key}'")
         if len(self.names) != len(self.y) or (self.groups is not None and len(self.groups) != len(self.y)):
             raise DatasetFileError(f"{self.path}: names or groups do not match the {len(self.y)} samples")
+        if keep is not None:
+            self._keep([int(i) for i in keep])
+
+    def _keep(self, indices: list[int]) -> None:
+        if not indices or min(indices) < 0 or max(indices) >= len(self.y):
+            raise DatasetFileError(f"{self.path}: cannot keep samples {indices} of {len(self.y)}")
+        for samples in [self.y, self.x, *self.per_sample.values()]:
+            if samples is not None:
+                samples.names = [samples.names[i] for i in indices]
+        self.names = [self.names[i] for i in indices]
+        if self.groups is not None:
+            self.groups = [self.groups[i] for i in indices]
 
     def __len__(self) -> int:
         return len(self.y)
@@ -277,3 +293,13 @@ class H5Split(torch.utils.data.Dataset):
         if self.per_sample:
             item = item + (self.sample_physics(i),)
         return item if len(item) > 1 else item[0]
+
+
+def nested_fraction(n: int, fraction: float, seed: int) -> list[int]:
+    """Indices of ``fraction`` of ``n`` samples (at least one), drawn with ``seed`` as the
+    first ones of one random order: a smaller fraction is a subset of a larger one, so a
+    curve over fractions adds data rather than swapping it."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    order = np.random.default_rng(seed).permutation(n)
+    return sorted(int(i) for i in order[: max(1, math.ceil(fraction * n))])

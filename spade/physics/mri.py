@@ -93,6 +93,27 @@ class SingleCoilMRI:
         """The operator that acquires only ``submask`` (a subset of this mask)."""
         return SingleCoilMRI(submask)
 
+    def shifted_sampling(self, generator: torch.Generator) -> "SingleCoilMRI":
+        """The operator of another mask of the same family: this mask's outer columns rolled by a
+        random offset along the phase-encode axis (the fully sampled centre kept), so that
+        together such masks reach every column a single fixed mask never acquires (the
+        operators of multi-operator imaging, Tachella et al. 2022)."""
+        mask = (self.mask if self.mask.dim() == 2 else self.mask.reshape(-1, *self.mask.shape[-2:])).bool()
+        width = mask.shape[-1]
+        offset = int(torch.randint(1, width, (1,), generator=generator))
+        # the centre block: the run of acquired columns around the centre, in every row
+        acquired = mask.all(dim=-2).reshape(-1, width).all(dim=0)
+        centre = torch.zeros(width, dtype=torch.bool, device=mask.device)
+        lo = hi = width // 2
+        while lo > 0 and acquired[lo - 1] and acquired[lo]:
+            lo -= 1
+        while hi + 1 < width and acquired[hi + 1] and acquired[hi]:
+            hi += 1
+        if acquired[width // 2]:
+            centre[lo : hi + 1] = True
+        rolled = torch.roll(mask & ~centre, offset, dims=-1) | centre
+        return self.restrict(rolled.float().reshape(self.mask.shape))
+
     def ssdu_split(self, batch: int, loss_fraction: float, center_fraction: float,
                    generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """SSDU split (Yaman et al. 2020) of the acquired samples into two disjoint sets.

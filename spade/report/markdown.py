@@ -280,11 +280,16 @@ def label_free_markdown(scores: pd.DataFrame) -> str:
     lines = ["# Label-free recovery on validation data", "",
              "Each self-supervised setting fine-tunes the same pruned network on unlabelled measurements. The "
              "choice is made on `heldout_kspace` (reconstruct from part of each validation acquisition, predict the "
-             "held-out samples; label free, lower is better); validation PSNR is shown for the reader only.", ""]
-    header = ["setting", "epochs", "held-out k-space", "own val loss", "val PSNR", "minus unpruned", "chosen"]
+             "held-out samples; label free, lower is better), among the settings trained on all of the unlabelled "
+             "split; the others (`data`: the split's measurements and the fraction of them) show how recovery grows "
+             "with the unlabelled data. Validation PSNR is shown for the reader only.", ""]
+    header = ["setting", "data", "images", "epochs", "held-out k-space", "own val loss", "val PSNR",
+              "minus unpruned", "chosen"]
     for (task, arch), part in scores.groupby(["task", "arch"], sort=False):
         pruned = part[part.strategy != UNPRUNED].iloc[0]
-        cells = [[r.setting, "" if pd.isna(r.epochs) else int(r.epochs), f"{r.heldout_kspace:.4f}",
+        cells = [[r.setting, r.get("data", "") if isinstance(r.get("data", ""), str) else "",
+                  "" if pd.isna(r.get("train_images", np.nan)) else int(r.train_images),
+                  "" if pd.isna(r.epochs) else int(r.epochs), f"{r.heldout_kspace:.4f}",
                   "" if pd.isna(r.own_val_loss) else f"{r.own_val_loss:.4g}", f"{r.val_psnr:.2f}",
                   f"{r.minus_unpruned:+.2f}", "yes" if r.chosen else ""] for _, r in part.iterrows()]
         lines += [f"## {task} / {arch}, pruned {pruned.criterion} at ratio {pruned.ratio:g}", "",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from spade.checkpoint import layer_shapes, load_model, save_model
-from spade.data import H5Split
+from spade.data import H5Split, nested_fraction
 from spade.provenance import environment
 from spade.prune import DEFAULT_TAYLOR_IMAGES, StepwisePruning, fit_stepwise
 from spade.stages.context import fit_cost, load_physics, log, pruning_data, start_job
@@ -14,7 +14,7 @@ from spade.variants import Variant
 
 def finetune(strategy_name, pruned_path, teacher_path, train_path, val_path, opts: dict, seed: int,
              threads: int, out_model, history_path, state_path, device_setting: str = "cpu", base_path=None,
-             prune_data_path=None, taylor_images: int = DEFAULT_TAYLOR_IMAGES) -> None:
+             prune_data_path=None, taylor_images: int = DEFAULT_TAYLOR_IMAGES, data_fraction: float = 1.0) -> None:
     """Fine-tune a pruned network on ``train_path`` with ``strategy_name`` (a name, parsed
     here once, or a :class:`spade.strategies.StrategyName`). A label-free strategy opens
     its splits without ``/x`` (its training split, the unlabelled one, has none at all) and
@@ -24,13 +24,17 @@ def finetune(strategy_name, pruned_path, teacher_path, train_path, val_path, opt
     times the epochs: ``-long`` all of them on the pruned network; ``-iter`` prunes the
     unpruned network ``base_path`` in that many steps to the widths of ``pruned_path``
     (same criterion, ratio and rounding; ``prune_data_path``: the measurements pruning
-    reads), fine-tuning ``opts['epochs']`` after each step."""
+    reads), fine-tuning ``opts['epochs']`` after each step. ``data_fraction``: train on
+    that fraction of ``train_path`` only (:func:`spade.data.nested_fraction`, drawn with
+    ``seed``: the label-free ablation's data curve)."""
     strategy_name = StrategyName.parse(strategy_name)
     spec, recipe = strategy_name.spec, strategy_name.recipe
     device = start_job(seed, threads, device_setting)
     model, payload = load_model(pruned_path)
     task, physics = load_physics(train_path)
     train_set, val_set = H5Split(train_path, spec.needs_target), H5Split(val_path, spec.needs_target)
+    if data_fraction < 1:
+        train_set = H5Split(train_path, spec.needs_target, nested_fraction(len(train_set), data_fraction, seed))
     teacher = load_model(teacher_path)[0].to(device) if spec.needs_teacher else None
     strategy = make_strategy(strategy_name, task, opts, teacher)
     budget = int(opts.get("recipes", {}).get("budget", 3)) if recipe else 1
@@ -50,7 +54,7 @@ def finetune(strategy_name, pruned_path, teacher_path, train_path, val_path, opt
                              log=log.info, device=device)
     variant = Variant.from_meta(payload["meta"]).with_strategy(str(strategy_name))
     meta = {"stage": "finetune", "identity": variant.columns(), "pruned": str(pruned_path),
-            "trained_on": str(train_path), "history": history, "opts": opts,
+            "trained_on": str(train_path), "data_fraction": float(data_fraction), "history": history, "opts": opts,
             "recipe": {"name": recipe, "budget": budget} if recipe else None,
             "cost": fit_cost(history, train_set, spec.data, device), **environment(seed, str(device))}
     save_model(out_model, model, payload["spec"], meta)

@@ -18,7 +18,7 @@ from spade.variants import PRUNED, UNPRUNED, Variant
 
 
 def label_free_scores(models: list[tuple[str, str]], val_path, out_csv, out_md, seed: int, threads: int,
-                      score_opts: dict, device_setting: str = "cpu") -> pd.DataFrame:
+                      score_opts: dict, device_setting: str = "cpu", label_free_split: str = "unlabelled") -> pd.DataFrame:
     """Score ``models`` (``(setting name, artifact)``: per arch, the unpruned and pruned
     networks of each arch and its self-supervised fits) on the validation split for the
     label-free ablation. ``heldout_kspace``: the label-free score the choice is made on
@@ -26,7 +26,9 @@ def label_free_scores(models: list[tuple[str, str]], val_path, out_csv, out_md, 
     the same for every network; lower is better); ``own_val_loss``: the best validation
     loss of the network's own fit; ``val_psnr``: for the reader only, never for the
     choice. The ``chosen`` row is the self-supervised setting with the lowest held-out
-    score, per arch; ``minus_unpruned`` compares validation PSNR with the unpruned network's."""
+    score, per arch, among those trained on all of ``label_free_split`` (settings on less
+    data, or on other measurements, draw the data curve: ``data``, ``train_images``);
+    ``minus_unpruned`` compares validation PSNR with the unpruned network's."""
     from spade.losses import heldout_kspace_score
 
     device = start_job(seed, threads, device_setting)
@@ -49,15 +51,20 @@ def label_free_scores(models: list[tuple[str, str]], val_path, out_csv, out_md, 
         fitted = meta.get("stage") == "finetune"
         losses = [row["val_loss"] for row in meta.get("history") or [] if fitted]
         variant = Variant.from_meta(meta)
+        fraction = float(meta.get("data_fraction", 1.0))
         rows.append({"setting": name, "strategy": variant.strategy, "heldout_kspace": np.mean(heldout),
                      "own_val_loss": min(losses) if losses else np.nan, "val_psnr": frame.psnr.mean(),
                      "epochs": len(meta.get("history") or []) if fitted else np.nan,
+                     # what the fit trained on: the split's measurements, the fraction, the images
+                     "data": f"{Path(meta['trained_on']).stem} x{fraction:g}" if fitted else "",
+                     "train_images": (meta.get("cost") or {}).get("train_images", np.nan) if fitted else np.nan,
                      "task": variant.task, "arch": variant.arch, "criterion": variant.criterion,
                      "ratio": variant.ratio})
     table = pd.DataFrame(rows)
     ref = table[table.strategy == UNPRUNED].set_index("arch").val_psnr
     table["minus_unpruned"] = table.val_psnr - table.arch.map(ref)
-    tuned = table[~table.strategy.isin([UNPRUNED, PRUNED])]
+    # the choice is among losses on the same data: all of the split the study's strategies use
+    tuned = table[~table.strategy.isin([UNPRUNED, PRUNED]) & (table.data == f"{label_free_split} x1")]
     table["chosen"] = table.index.isin(tuned.groupby("arch").heldout_kspace.idxmin())
     Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out_csv, index=False, float_format="%.6g")

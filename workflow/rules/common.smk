@@ -177,8 +177,11 @@ def get_label_free_pruned(wildcards):
 
 
 def get_label_free_train(wildcards):
-    split = config["finetune"].get("label_free_data", "unlabelled")
-    return STUDY.data_path(wildcards.task, split)
+    return STUDY.label_free_data(wildcards.task, wildcards.setting)[0]
+
+
+def get_label_free_fraction(wildcards):
+    return STUDY.label_free_data(wildcards.task, wildcards.setting)[1]
 
 
 def get_label_free_options(wildcards):

@@ -26,6 +26,7 @@ rule label_free_fit:
         device=config["device"],
         strategy="selfsup",
         opts=get_label_free_options,
+        data_fraction=get_label_free_fraction,
         seed=config["seed"],
         taylor_images=config["taylor_images"],
         state=f"{paths.LABEL_FREE}.state.pt",
@@ -53,5 +54,7 @@ rule label_free_table:
         seed=config["seed"],
         score=config["finetune"]["ssdu"],
         device=config["device"],
+        # the split every setting's loss is chosen on (the data curve's settings aside)
+        label_free_split=config["finetune"].get("label_free_data", "unlabelled"),
     script:
         "../scripts/label_free_table.py"

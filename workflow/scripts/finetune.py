@@ -20,4 +20,6 @@ finetune(
     base_path=snakemake.input.get("base"),
     prune_data_path=snakemake.input.get("prune_data"),
     taylor_images=snakemake.params.taylor_images,
+    # the label-free ablation's data curve: a fraction of the measurements
+    data_fraction=snakemake.params.get("data_fraction", 1.0),
 )

@@ -12,4 +12,5 @@ label_free_scores(
     threads=snakemake.threads,
     score_opts=snakemake.params.score,
     device_setting=snakemake.params.device,
+    label_free_split=snakemake.params.label_free_split,
 )
