@@ -48,7 +48,7 @@ extended: setup
 extended-doc:
 	$(BIN)/python -m spade.provenance results-page extended/results/run.md extended/results/tables/summary.md \
 		docs/extended.md --extra extended/results/tables/robustness.md extended/results/tables/label_free.md \
-		extended/results/tables/scale.md \
+		extended/results/tables/scale.md extended/results/tables/seeds.md \
 		--title "Results of the extended study" --made-by "make extended-doc"
 
 # tests/slurm/install.sh adds Debian's SLURM and munge packages when run as root (CI);

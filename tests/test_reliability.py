@@ -83,7 +83,7 @@ def test_nan_in_the_data_stops_training_and_writes_no_model(tmp_path):
 
 def test_two_clean_runs_give_identical_numbers(tiny_run, extended_run):
     """The same config on the same machine, from nothing: the tiny extended study repeats
-    the tiny study's SR du at ratio 0.5 (l1, school) in another folder; the
+    the tiny study's SR du at ratio 0.5 (l1, school, scratch) in another folder; the
     same weights and the same quality columns of the summary."""
     import pandas as pd
 
@@ -99,6 +99,7 @@ def test_two_clean_runs_give_identical_numbers(tiny_run, extended_run):
     again = again[(again.split == "test") & again.criterion.isin(["", "l1"]) & (again.target == 0)
                   & ~again.strategy.isin(["distill-iter", "unpruned-long"])]  # the recipe and its control
     first = read(tiny_run / "results/tables/summary.csv").merge(again[key], on=key)
-    assert len(again) == len(first) == 5  # classical, prior-off, unpruned, none, school
+    # classical, prior-off, unpruned, none, school, and scratch (the repeated comparison's there)
+    assert len(again) == len(first) == 6
     pd.testing.assert_frame_equal(first.sort_values(key, ignore_index=True), again.sort_values(key, ignore_index=True),
                                   check_exact=True)
