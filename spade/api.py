@@ -31,7 +31,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from spade.benchmark import count_macs, count_params, summarise, time_variants
+from spade.benchmark import (amdahl_speedup, count_macs, count_params, prior_work, summarise, time_breakdown,
+                             time_variants)
 from spade.priors import PriorSpec, PruneReport, candidate_priors, find_priors, prune_priors, switch_off_inplace
 from spade.prune import PruningError
 
@@ -88,15 +89,17 @@ def finetune(model: nn.Module, strategy: str, physics, data: TensorSplit, *, val
              batch_size: int = 4, lr: float = 5e-4, loss: str = "l1", selfsup: str = "ei",
              ei_weight: float = 1.0, rotate: bool = True, ssdu_loss_fraction: float = 0.4,
              ssdu_center_fraction: float = 0.08, seed: int = 0, device: str = "cpu", workdir=None,
-             log: Callable[[str], None] = print) -> list[dict]:
+             patience: int | None = None, log: Callable[[str], None] = print) -> list[dict]:
     """Fine-tune ``model`` in place with ``strategy``: ``supervised`` (``data`` holds
     targets), ``distill`` (targets plus the unpruned ``teacher``'s outputs), ``school`` (the
     unpruned ``teacher`` on measurements only) or ``selfsup``
     (measurements only: ``ei``, measurement consistency plus equivariance to shifts and
     rotations, or ``ssdu``, k-space splitting for Cartesian MRI operators with a ``mask``).
     The label-free strategies refuse data with targets, so ground truth cannot reach them.
-    Keeps the weights with the lowest loss on ``val`` (default: ``data``); returns the
-    per-epoch history. ``workdir`` keeps the resumable state (default: a temporary folder)."""
+    Keeps the weights with the lowest loss on ``val`` (default: ``data``), and with
+    ``patience`` stops once that loss has not improved for that many epochs (``epochs`` is
+    then a cap); returns the per-epoch history. ``workdir`` keeps the resumable state
+    (default: a temporary folder)."""
     from spade.strategies import REGISTRY
     from spade.train import fit, make_strategy
 
@@ -115,7 +118,7 @@ def finetune(model: nn.Module, strategy: str, physics, data: TensorSplit, *, val
     net = _Convention(model, reconstruct) if reconstruct else model
     if teacher is not None and reconstruct:
         teacher = _Convention(teacher, reconstruct)
-    opts = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "loss": loss, "lr_min_factor": 0.1,
+    opts = {"epochs": epochs, "patience": patience, "batch_size": batch_size, "lr": lr, "loss": loss, "lr_min_factor": 0.1,
             "grad_clip": 1.0, "selfsup": {"user": selfsup}, "ei": {"weight": ei_weight, "rotate": rotate},
             "ssdu": {"loss_fraction": ssdu_loss_fraction, "center_fraction": ssdu_center_fraction}}
     # the strategy freezes its teacher (eval mode, no gradients): the caller's is restored after
@@ -138,14 +141,23 @@ def finetune(model: nn.Module, strategy: str, physics, data: TensorSplit, *, val
 
 def benchmark_variants(variants: dict[str, nn.Module], physics, y: torch.Tensor, *, reconstruct: Callable | None = None,
                        warmup: int = 2, repeats: int = 10, threads: int | None = None, device: str = "cpu",
-                       iterations: Callable[[nn.Module], float] | None = None) -> pd.DataFrame:
+                       iterations: Callable[[nn.Module], float] | None = None, priors: PriorSpec | None = None,
+                       breakdown_repeats: int = 3) -> pd.DataFrame:
     """Latency (median of ``repeats`` interleaved runs after ``warmup``, under
     ``torch.inference_mode``, CUDA events on a GPU), parameters and MACs of each variant on
     the batch ``y``, side by side in this process; ``speedup`` against the first variant.
     Equilibrium networks are compared at whatever tolerance they carry: give them the same.
     The ``iterations`` column reads a network's ``last_iterations`` (a tensor of per-image
     solver iterations, as the study's DEQ keeps) or, for a network the API cannot see
-    inside, ``iterations(network)`` called after its last timed run."""
+    inside, ``iterations(network)`` called after its last timed run.
+
+    Why a speedup falls short of the MAC reduction: with the priors known (``priors``, named
+    as for :func:`prune_priors`, or a network's own ``priors()``), each variant also gets
+    ``prior_share`` (its time in the priors, from ``breakdown_repeats`` instrumented runs
+    apart from the latency), ``prior_calls`` and ``prior_macs`` (per call), and
+    ``amdahl_speedup``: the bound of shrinking only the priors, ``calls ratio / ((1 - s) + s /
+    per-call MAC ratio)`` with ``s`` the first variant's prior share. A measured speedup far
+    below it points at time outside the priors' MACs (kernels that run narrow widths slowly)."""
     if threads:
         torch.set_num_threads(int(threads))
     dev = torch.device(device)
@@ -160,11 +172,28 @@ def benchmark_variants(variants: dict[str, nn.Module], physics, y: torch.Tensor,
             row["iterations"] = float(iterations(variants[name]))
         else:
             row["iterations"] = float(iters.float().mean()) if isinstance(iters, torch.Tensor) else None
+        found = _prior_modules(variants[name], priors)
+        if found:
+            run = lambda net=net: net(y.to(dev), physics.to(dev))  # noqa: E731
+            row.update(prior_work(found, run))
+            row["prior_share"] = time_breakdown(net, physics, y, breakdown_repeats, dev, found)["prior_share"]
         rows.append(row)
     table = pd.DataFrame(rows)
     table["speedup"] = table.latency_ms.iloc[0] / table.latency_ms
+    if "prior_share" in table and table.prior_share.notna().all():
+        first = table.iloc[0]
+        table["amdahl_speedup"] = amdahl_speedup(first.prior_share, first.prior_macs / table.prior_macs,
+                                                 first.prior_calls / table.prior_calls)
     table["threads"], table["device"] = torch.get_num_threads(), str(dev)
     return table
+
+
+def _prior_modules(network: nn.Module, priors) -> list[nn.Module]:
+    """The prior modules of ``network``: named by ``priors``, else its own ``priors()``, else
+    none (no breakdown)."""
+    if priors is not None:
+        return list(find_priors(network, priors)[0].values())
+    return list(network.priors()) if hasattr(network, "priors") else []
 
 
 def save_network(model: nn.Module, path, meta: dict | None = None) -> None:

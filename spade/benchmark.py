@@ -138,12 +138,32 @@ class TimedPhysics:
         return timed
 
 
-def time_breakdown(model: nn.Module, physics, y: torch.Tensor, repeats: int, device: torch.device) -> dict:
+def prior_work(priors: list[nn.Module], run) -> dict:
+    """``prior_calls`` (prior evaluations) and ``prior_macs`` (MACs of one call, their mean)
+    of the priors during ``run()``: how often the prunable part runs and what each run costs."""
+    calls = 0
+
+    def hook(module, inputs, output):
+        nonlocal calls
+        calls += 1
+
+    handles = [p.register_forward_hook(hook) for p in priors]
+    try:
+        macs = count_macs(nn.ModuleList(priors), run)
+    finally:
+        for h in handles:
+            h.remove()
+    return {"prior_calls": calls, "prior_macs": macs / calls if calls else float("nan")}
+
+
+def time_breakdown(model: nn.Module, physics, y: torch.Tensor, repeats: int, device: torch.device,
+                   priors: list[nn.Module] | None = None) -> dict:
     """Where one forward pass spends its time: milliseconds in the prior CNNs (every call of
     every prunable prior), in the physics (``forward``, ``adjoint``, ``init``) and in the
     rest (the solver's own work: step updates, Anderson mixing, the unpruned sensitivity
     network), medians over ``repeats`` instrumented runs. Measured apart from the latency
-    (the hooks synchronise and add overhead), so only the shares are compared with it."""
+    (the hooks synchronise and add overhead), so only the shares are compared with it.
+    ``priors``: the prior modules (default ``model.priors()``)."""
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     clock = {"prior": 0.0, "physics": 0.0}
     started: list[float] = []
@@ -157,7 +177,7 @@ def time_breakdown(model: nn.Module, physics, y: torch.Tensor, repeats: int, dev
         clock["prior"] += (time.perf_counter() - started.pop()) * 1e3
 
     handles = []
-    for prior in model.priors():
+    for prior in model.priors() if priors is None else priors:
         handles += [prior.register_forward_pre_hook(enter), prior.register_forward_hook(leave)]
     timed_physics = TimedPhysics(physics.to(device), clock, sync)
     y = y.to(device)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 import spade
+from spade.benchmark import count_macs
 from spade.prune import PruningError
 
 
@@ -164,6 +165,32 @@ def test_benchmark_counts_fewer_macs_for_the_pruned_network(tmp_path):
     table = spade.benchmark_variants({"unpruned": net, "pruned": pruned}, op, y[:1], warmup=1, repeats=3)
     assert set(table.columns) >= {"variant", "latency_ms", "speedup", "params", "macs", "threads", "device"}
     assert table.macs.iloc[1] < table.macs.iloc[0] / 2 and table.params.iloc[1] < table.params.iloc[0]
+
+
+def test_benchmark_tells_the_prior_share_and_the_amdahl_bound():
+    """With its priors named, each variant's row gives how often they run and what one call
+    costs (checked against counting one prior call alone), the time share spent in them and
+    the Amdahl bound of shrinking only them; without priors there are no such columns."""
+    from spade.benchmark import amdahl_speedup
+
+    x, y, op = data()
+    net = TwoPriors()
+    pruned = copy.deepcopy(net)
+    spade.prune_priors(pruned, ["smooth", "sharpen"], example=lambda m: m(y[:1], op), ratio=0.5)
+    table = spade.benchmark_variants({"unpruned": net, "pruned": pruned}, op, y[:1], warmup=1, repeats=3,
+                                     priors=["smooth", "sharpen"]).set_index("variant")
+    assert list(table.prior_calls) == [4, 4]  # smooth, sharpen, smooth, sharpen
+    x0 = op.init(y[:1])
+    one_call = [sum(count_macs(p, lambda p=p: p(x0)) for p in (m.smooth, m.sharpen)) / 2 for m in (net, pruned)]
+    assert list(table.prior_macs) == pytest.approx(one_call)
+    assert table.prior_share.between(0, 1).all() and table.prior_share.gt(0.05).all()
+    first = table.loc["unpruned"]
+    assert table.loc["unpruned", "amdahl_speedup"] == pytest.approx(1.0)
+    bound = amdahl_speedup(first.prior_share, one_call[0] / one_call[1])
+    assert table.loc["pruned", "amdahl_speedup"] == pytest.approx(bound) and 1 < bound < one_call[0] / one_call[1]
+    # a network with no priors named or of its own: latency and MACs only
+    plain = spade.benchmark_variants({"a": net}, op, y[:1], warmup=1, repeats=2)
+    assert "amdahl_speedup" not in plain and "prior_share" not in plain
 
 
 def test_save_and_load_a_pruned_network_with_weights_only(tmp_path):
