@@ -118,8 +118,9 @@ def finetune(model: nn.Module, strategy: str, physics, data: TensorSplit, *, val
     net = _Convention(model, reconstruct) if reconstruct else model
     if teacher is not None and reconstruct:
         teacher = _Convention(teacher, reconstruct)
-    opts = {"epochs": epochs, "patience": patience, "batch_size": batch_size, "lr": lr, "loss": loss, "lr_min_factor": 0.1,
-            "grad_clip": 1.0, "selfsup": {"user": selfsup}, "ei": {"weight": ei_weight, "rotate": rotate},
+    opts = {"epochs": epochs, "patience": patience, "batch_size": batch_size, "lr": lr, "loss": loss,
+            "lr_min_factor": 0.1, "grad_clip": 1.0, "selfsup": {"user": selfsup},
+            "ei": {"weight": ei_weight, "rotate": rotate},
             "ssdu": {"loss_fraction": ssdu_loss_fraction, "center_fraction": ssdu_center_fraction}}
     # the strategy freezes its teacher (eval mode, no gradients): the caller's is restored after
     frozen = [(p, p.requires_grad) for p in teacher.parameters()] if teacher is not None else []

@@ -91,7 +91,7 @@ class Study:
 
     def seed_metric_paths(self) -> dict[int, list[str]]:
         """Per seed (the study's own first), the validation and test score files of
-        :meth:`seed_comparison` (and the classical baseline's, which has no seed)."""
+        :meth:`seed_comparison`, each under its own run's paths."""
         runs = {int(self.config["seed"]): self, **{s: self.seeded(s) for s in self.repeat_seeds}}
         variants = self.seed_comparison()
         return {seed: [study.metrics_path(split, v) for split in ("val", "test") for v in variants]

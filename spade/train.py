@@ -238,12 +238,19 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts:
     history of the epochs run.
 
     ``opts``: ``epochs`` (the cap), ``batch_size``, ``lr``, optional ``lr_min_factor``
-    (cosine decay to ``lr * lr_min_factor`` over the cap), ``grad_clip`` and ``patience``
-    (stop after that many epochs without a better validation value; null: run to the cap).
+    (cosine decay to ``lr * lr_min_factor`` over the cap), ``grad_clip``, ``patience``
+    (stop after that many epochs without a better validation value; null: run to the cap)
+    and ``jacobian_weight`` (an equilibrium network only: that times its estimate of
+    ``||J||_F^2 / d`` at the fixed point added to the loss, :mod:`spade.models.deq`; the
+    history's ``jacobian`` column is the estimate's epoch mean).
     """
     if strategy.needs_target != train_set.with_target:
         raise ValueError(f"strategy {strategy.name} needs_target={strategy.needs_target} but the "
                          f"training set was opened with with_target={train_set.with_target}")
+    jacobian_weight = float(opts.get("jacobian_weight") or 0.0)
+    if jacobian_weight and not hasattr(model, "track_jacobian"):
+        raise ValueError(f"jacobian_weight {jacobian_weight}: {type(model).__name__} is not an equilibrium network "
+                         "with a Jacobian estimate (spade.models.deq.DEQ); the penalty applies to DEQs only")
     state_path, history_path = Path(state_path), Path(history_path)
     model, physics = model.to(device), physics.to(device)
     epochs, batch_size = int(opts["epochs"]), int(opts["batch_size"])
@@ -290,10 +297,17 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts:
         model.train()
         calls.count = 0
         gen = torch.Generator().manual_seed(seed * 1000 + epoch)  # per-epoch stream: resume is exact
-        running, seen, solves = 0.0, 0, []
+        running, seen, solves, jacobians = 0.0, 0, [], []
+        if jacobian_weight:
+            model.track_jacobian = True
         for batch in _batches(train_set, batch_size, gen):
             batch, batch_op = split_batch(to_device(batch, device), train_set, physics)
             loss = strategy.loss(model, batch_op, batch, gen)
+            if jacobian_weight:  # every forward of the batch (EI runs the network twice)
+                penalty = torch.stack(model.jacobian_terms).mean()
+                model.jacobian_terms.clear()
+                jacobians.append(penalty.item())
+                loss = loss + jacobian_weight * penalty
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"epoch {epoch + 1}: {strategy.name} loss is {loss.item()}")
             optimiser.zero_grad(set_to_none=True)
@@ -307,6 +321,8 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts:
             running, seen = running + loss.item() * n, seen + n
             if getattr(model, "last_iterations", None) is not None:
                 solves.append(model.last_iterations.float().mean().item())
+        if jacobian_weight:
+            model.track_jacobian = False
         # before validation, which is not training compute; None for a network without priors()
         prior_calls = calls.count / seen if calls.handles else None
         val, val_psnr = evaluate_loss(model, strategy, physics, val_set, batch_size, seed + 7919, device)
@@ -317,6 +333,8 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts:
                "iterations": sum(solves) / len(solves) if solves else None,
                # the epoch's training compute: prior evaluations per training image
                "prior_calls": prior_calls,
+               # mean estimate of ||J||_F^2 / d at the training fixed points (with jacobian_weight)
+               "jacobian": sum(jacobians) / len(jacobians) if jacobians else None,
                # whether this epoch is the best point of the watched curve so far
                "best": watched < best_val}
         history.append(row)

@@ -146,26 +146,27 @@ def test_the_extended_config_plans_recipes_and_the_label_free_ablation(tmp_path)
 
 
 def test_the_comparison_is_repeated_with_a_further_seed(extended_run):
-    """`seeds.repeat: [3]`: the unpruned network, l1 at 0.5 with distill-iter, scratch and
-    unpruned-long are trained anew with seed 3 on the study's data (no second data set), and
-    results/tables/seeds.md sets both seeds' differences side by side."""
+    """`seeds.repeat: [3]`: the unpruned network, l1 at 0.5 with school fine-tuning and
+    scratch are trained anew with seed 3 on the study's data (no second data set), and
+    results/tables/seeds.md sets both seeds' differences side by side (a recipe there would
+    bring unpruned-long too: tests/test_study.py)."""
     r = extended_run / "results"
     assert not (r / "seeds/3/data").exists()
     first, again = load_model(r / "models/sr/du/unpruned.pt"), load_model(r / "seeds/3/models/sr/du/unpruned.pt")
     assert again[1]["meta"]["seed"] == 3 and first[1]["meta"]["seed"] == 0
     assert any((p - q).abs().max() > 0 for p, q in zip(first[0].state_dict().values(), again[0].state_dict().values()))
-    for name in ("finetuned/sr/du/l1-r0.5/distill-iter.pt", "scratch/sr/du/l1-r0.5.pt", "models/sr/du/unpruned-long.pt"):
+    for name in ("finetuned/sr/du/l1-r0.5/school.pt", "scratch/sr/du/l1-r0.5.pt"):
         assert load_payload(r / "seeds/3" / name)["meta"]["seed"] == 3, name
     spread = pd.read_csv(r / "tables/seeds.csv", keep_default_na=False, na_values=[""])
     assert set(spread.seed.astype(str)) == {"0", "3", "seeds"} and set(spread.split) == {"val", "test"}
     across = spread[spread.seed.astype(str) == "seeds"]
-    assert {"distill-iter", "scratch", "unpruned-long", "none"} <= set(across.strategy)
+    assert set(across.strategy) == {"prior-off", "none", "school", "scratch"}
     assert across.n_seeds.eq(2).all() and across.seed_sd.notna().all()
     # each seed's difference is from its own unpruned network: recomputed from the score files
     for seed, root in ((0, r), (3, r / "seeds/3")):
-        ours = pd.read_csv(root / "metrics/test/sr/du/l1-r0.5/distill-iter.csv").psnr.mean()
+        ours = pd.read_csv(root / "metrics/test/sr/du/l1-r0.5/school.csv").psnr.mean()
         base = pd.read_csv(root / "metrics/test/sr/du/unpruned.csv").psnr.mean()
-        row = spread[(spread.seed.astype(str) == str(seed)) & (spread.strategy == "distill-iter")
+        row = spread[(spread.seed.astype(str) == str(seed)) & (spread.strategy == "school")
                      & (spread.split == "test")]
         assert row.minus_unpruned_db.iloc[0] == pytest.approx(ours - base, abs=1e-6)
     assert "## sr / du / test" in (r / "tables/seeds.md").read_text()

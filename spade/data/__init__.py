@@ -7,7 +7,8 @@ packages ship), ``fastmri`` (MRI: fastMRI ``.h5`` volumes on local disk) or ``fo
 
 from spade.data.h5 import DatasetFileError, H5Split, SplitWriter, nested_fraction, read_physics, write_split
 
-__all__ = ["DatasetFileError", "H5Split", "SplitWriter", "SOURCES", "build_dataset", "nested_fraction", "read_physics", "write_split"]
+__all__ = ["DatasetFileError", "H5Split", "SplitWriter", "SOURCES", "build_dataset", "nested_fraction", "read_physics",
+           "write_split"]
 
 SOURCES = {"mri": ("embedded", "fastmri"), "sr": ("embedded", "folders")}
 

@@ -20,12 +20,11 @@ Samples are stored one dataset each so that whole test images of different sizes
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
 import h5py
-import math
-
 import numpy as np
 import torch
 

@@ -3,6 +3,12 @@
 ``T(x) = alpha D(z) + (1 - alpha) z`` with ``z = x - gamma A^H(A x - y)``. The forward
 pass solves ``x = T(x)`` with Anderson acceleration without gradients, then applies
 ``T`` once more with gradients: Jacobian-free backpropagation (Fung et al. 2022).
+
+With ``track_jacobian`` on, each training forward also estimates ``||J_T(x*)||_F^2 / d``
+at the fixed point (Hutchinson: ``||v^T J||^2`` for one Gaussian ``v``, Bai, Koltun and
+Kolter 2021, "Stabilizing Equilibrium Models by Jacobian Regularization"), differentiable,
+in ``jacobian_terms``: a loss that adds it keeps the map contractive, so that the fixed point
+stays as quick to reach after pruning. It reads no ground truth.
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ class DEQ(nn.Module):
         self.train_max_iter = int(train_max_iter or max_iter)
         self.train_tol = float(train_tol or tol)
         self.last_iterations: torch.Tensor | None = None  # per sample, of the latest solve
+        # Jacobian estimates of the training forwards since the caller last cleared them
+        self.track_jacobian = False
+        self.jacobian_terms: list[torch.Tensor] = []
 
     def priors(self) -> list[nn.Module]:
         return [self.prior]
@@ -44,5 +53,19 @@ class DEQ(nn.Module):
             x, iters, _ = anderson(lambda x: self.step(x, y, physics), x0, self.memory, max_iter, tol)
         self.last_iterations = iters.cpu()
         if torch.is_grad_enabled():
-            x = self.step(x.detach(), y, physics)  # one differentiable application: JFB
+            if self.track_jacobian and self.training:
+                fixed = x.detach().requires_grad_()
+                x = self.step(fixed, y, physics)  # one differentiable application: JFB
+                self.jacobian_terms.append(jacobian_estimate(x, fixed))
+            else:
+                x = self.step(x.detach(), y, physics)  # one differentiable application: JFB
         return x
+
+
+def jacobian_estimate(fx: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Hutchinson's estimate of ``||d fx / d x||_F^2`` divided by the dimension of one
+    sample, averaged over the batch: ``||v^T J||^2 / d`` for one ``v ~ N(0, I)`` per sample
+    (unbiased), kept differentiable (``create_graph``) so a loss can penalise it."""
+    v = torch.randn_like(fx)
+    (vjp,) = torch.autograd.grad(fx, x, v, create_graph=True)
+    return vjp.pow(2).sum() / vjp.numel()

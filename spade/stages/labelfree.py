@@ -18,7 +18,8 @@ from spade.variants import PRUNED, UNPRUNED, Variant
 
 
 def label_free_scores(models: list[tuple[str, str]], val_path, out_csv, out_md, seed: int, threads: int,
-                      score_opts: dict, device_setting: str = "cpu", label_free_split: str = "unlabelled") -> pd.DataFrame:
+                      score_opts: dict, device_setting: str = "cpu",
+                      label_free_split: str = "unlabelled") -> pd.DataFrame:
     """Score ``models`` (``(setting name, artifact)``: per arch, the unpruned and pruned
     networks of each arch and its self-supervised fits) on the validation split for the
     label-free ablation. ``heldout_kspace``: the label-free score the choice is made on
