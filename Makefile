@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: setup run report test test-fast results-doc extended extended-doc clean
+.PHONY: setup run report test test-fast results-doc extended extended-doc choices clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ extended-doc:
 		docs/extended.md --extra extended/results/tables/robustness.md extended/results/tables/label_free.md \
 		extended/results/tables/scale.md extended/results/tables/seeds.md \
 		--title "Results of the extended study" --made-by "make extended-doc"
+
+# The settings of config/config.yaml chosen on validation data (config/choices.yaml): every
+# candidate through the workflow up to its fits, in choices/; results/tables/choices.md.
+choices: setup
+	$(BIN)/python -m spade.choices config/choices.yaml --jobs 2
 
 # tests/slurm/install.sh adds Debian's SLURM and munge packages when run as root (CI);
 # elsewhere tests/test_slurm.py is skipped unless SPADE_REQUIRE_SLURM=1.
