@@ -74,7 +74,7 @@ def test_label_free_table_scores_every_setting_on_validation_and_chooses_without
     fits = []
     ei_any = {**OPTS, "ei": {"weight": 1.0, "rotate": True, "angles": "any"}}
     for name, opts, fraction in (("ei_any", ei_any, 1.0), ("ssdu", {**OPTS, "selfsup": {"mri": "ssdu"}, "epochs": 2}, 1.0),
-                                 ("ei_any_half", ei_any, 0.5)):
+                                 ("ei_any_half", ei_any, 0.5), ("ei_right", OPTS, 1.0)):
         out = tmp_path / f"{name}.pt"
         finetune("selfsup", pruned_du["pruned"], None, pruned_du["unlabelled"], pruned_du["val"], opts, 0, 1,
                  out, tmp_path / f"{name}.csv", tmp_path / f"{name}.state.pt", data_fraction=fraction)
@@ -82,20 +82,24 @@ def test_label_free_table_scores_every_setting_on_validation_and_chooses_without
     models = [("unpruned", str(pruned_du["unpruned"])), ("none", str(pruned_du["pruned"])), *fits]
     table = label_free_scores(models, pruned_du["val"], tmp_path / "lf.csv", tmp_path / "lf.md", 0, 1,
                               OPTS["ssdu"])
-    assert list(table.setting) == ["unpruned", "none", "ei_any", "ssdu", "ei_any_half"]
-    assert list(table.epochs.fillna(0)) == [0, 0, 1, 2, 1]
+    assert list(table.setting) == ["unpruned", "none", "ei_any", "ssdu", "ei_any_half", "ei_right"]
+    assert list(table.epochs.fillna(0)) == [0, 0, 1, 2, 1, 1]
+    assert list(table.loss) == ["", "", "ei", "ssdu", "ei", "ei"]
     assert table.loc[table.setting == "unpruned", "minus_unpruned"].item() == 0
     # the data curve: half of the unlabelled split (a seeded, nested draw), never chosen among losses
     everything = len(H5Split(pruned_du["unlabelled"], False))
     half = table.set_index("setting").loc["ei_any_half"]
     assert half.data == "unlabelled x0.5" and half.train_images == math.ceil(everything / 2) and not half.chosen
     assert table.set_index("setting").loc["ei_any", "train_images"] == everything
-    tuned = table[table.setting.isin(["ei_any", "ssdu"])]
-    assert table.chosen.sum() == 1 and table.loc[table.chosen, "setting"].item() == \
-        tuned.loc[tuned.heldout_kspace.idxmin(), "setting"]
+    # one choice per loss, never across them: the lower held-out score of the two EI settings
+    # on all of the split, and SSDU's only one
+    ei = table[table.setting.isin(["ei_any", "ei_right"])]
+    assert ei.heldout_kspace.nunique() == 2
+    assert sorted(table.loc[table.chosen, "setting"]) == sorted([ei.loc[ei.heldout_kspace.idxmin(), "setting"], "ssdu"])
+    tuned = table[table.setting.isin(["ei_any", "ssdu", "ei_right"])]
     assert tuned.own_val_loss.notna().all() and table.val_psnr.gt(0).all()
     assert pd.read_csv(tmp_path / "lf.csv").setting.tolist() == list(table.setting)
-    assert f"| ei_any | unlabelled x1 | {everything} | 1 |" in (tmp_path / "lf.md").read_text()
+    assert f"| ei_any | ei | unlabelled x1 | {everything} | 1 |" in (tmp_path / "lf.md").read_text()
 
 
 def test_a_fraction_of_a_split_is_a_nested_seeded_subset(pruned_du):

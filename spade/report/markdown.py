@@ -278,16 +278,19 @@ def write_tables(summary: pd.DataFrame, csv_path, md_path, extras: pd.DataFrame 
 def label_free_markdown(scores: pd.DataFrame) -> str:
     """The label-free ablation (:func:`spade.stages.label_free_scores`): one table per task and arch."""
     lines = ["# Label-free recovery on validation data", "",
-             "Each self-supervised setting fine-tunes the same pruned network on unlabelled measurements. The "
-             "choice is made on `heldout_kspace` (reconstruct from part of each validation acquisition, predict the "
-             "held-out samples; label free, lower is better), among the settings trained on all of the unlabelled "
-             "split; the others (`data`: the split's measurements and the fraction of them) show how recovery grows "
-             "with the unlabelled data. Validation PSNR is shown for the reader only.", ""]
-    header = ["setting", "data", "images", "epochs", "held-out k-space", "own val loss", "val PSNR",
+             "Each self-supervised setting fine-tunes the same pruned network on unlabelled measurements. Per "
+             "self-supervised loss, the choice is made on `heldout_kspace` (reconstruct from part of each validation "
+             "acquisition, predict the held-out samples; label free, lower is better), among the settings trained on "
+             "all of the unlabelled split; the others (`data`: the split's measurements and the fraction of them) "
+             "show how recovery grows with the unlabelled data. No choice is made between EI and SSDU: the held-out "
+             "score is SSDU's own loss (it ranks SSDU's fits above the unpruned network), EI's own loss favours EI, "
+             "and no label-free score here is neutral between them. Validation PSNR is shown for the reader only.", ""]
+    header = ["setting", "loss", "data", "images", "epochs", "held-out k-space", "own val loss", "val PSNR",
               "minus unpruned", "chosen"]
     for (task, arch), part in scores.groupby(["task", "arch"], sort=False):
         pruned = part[part.strategy != UNPRUNED].iloc[0]
-        cells = [[r.setting, r.get("data", "") if isinstance(r.get("data", ""), str) else "",
+        cells = [[r.setting, r.get("loss", "") if isinstance(r.get("loss", ""), str) else "",
+                  r.get("data", "") if isinstance(r.get("data", ""), str) else "",
                   "" if pd.isna(r.get("train_images", np.nan)) else int(r.train_images),
                   "" if pd.isna(r.epochs) else int(r.epochs), f"{r.heldout_kspace:.4f}",
                   "" if pd.isna(r.own_val_loss) else f"{r.own_val_loss:.4g}", f"{r.val_psnr:.2f}",

@@ -26,9 +26,13 @@ def label_free_scores(models: list[tuple[str, str]], val_path, out_csv, out_md, 
     (:func:`spade.losses.heldout_kspace_score`, one fixed draw of held-out samples per image,
     the same for every network; lower is better); ``own_val_loss``: the best validation
     loss of the network's own fit; ``val_psnr``: for the reader only, never for the
-    choice. The ``chosen`` row is the self-supervised setting with the lowest held-out
-    score, per arch, among those trained on all of ``label_free_split`` (settings on less
-    data, or on other measurements, draw the data curve: ``data``, ``train_images``);
+    choice. The ``chosen`` rows: per arch and self-supervised loss (``loss``: ei, ssdu), the
+    setting with the lowest held-out score among those trained on all of
+    ``label_free_split`` (settings on less data, or on other measurements, draw the data
+    curve: ``data``, ``train_images``). Never across losses: the held-out score is SSDU's
+    own loss (the same split of the samples), so it ranks networks SSDU trained above all
+    others by construction, and EI's own loss favours EI the same way; no label-free score
+    here is neutral between the two;
     ``minus_unpruned`` compares validation PSNR with the unpruned network's."""
     from spade.losses import heldout_kspace_score
 
@@ -53,7 +57,9 @@ def label_free_scores(models: list[tuple[str, str]], val_path, out_csv, out_md, 
         losses = [row["val_loss"] for row in meta.get("history") or [] if fitted]
         variant = Variant.from_meta(meta)
         fraction = float(meta.get("data_fraction", 1.0))
-        rows.append({"setting": name, "strategy": variant.strategy, "heldout_kspace": np.mean(heldout),
+        rows.append({"setting": name, "strategy": variant.strategy,
+                     "loss": meta["opts"]["selfsup"][variant.task] if fitted else "",
+                     "heldout_kspace": np.mean(heldout),
                      "own_val_loss": min(losses) if losses else np.nan, "val_psnr": frame.psnr.mean(),
                      "epochs": len(meta.get("history") or []) if fitted else np.nan,
                      # what the fit trained on: the split's measurements, the fraction, the images
@@ -64,9 +70,10 @@ def label_free_scores(models: list[tuple[str, str]], val_path, out_csv, out_md, 
     table = pd.DataFrame(rows)
     ref = table[table.strategy == UNPRUNED].set_index("arch").val_psnr
     table["minus_unpruned"] = table.val_psnr - table.arch.map(ref)
-    # the choice is among losses on the same data: all of the split the study's strategies use
+    # the choice is among settings of one loss on the same data: all of the split the
+    # study's strategies use
     tuned = table[~table.strategy.isin([UNPRUNED, PRUNED]) & (table.data == f"{label_free_split} x1")]
-    table["chosen"] = table.index.isin(tuned.groupby("arch").heldout_kspace.idxmin())
+    table["chosen"] = table.index.isin(tuned.groupby(["arch", "loss"]).heldout_kspace.idxmin())
     Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out_csv, index=False, float_format="%.6g")
     Path(out_md).write_text(label_free_markdown(table))

@@ -1,0 +1,65 @@
+"""Settings chosen on validation (spade.choices, `make choices`): the rule, the curves it
+reads, and config/choices.yaml naming fits the workflow really writes."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from spade.choices import choices_markdown, curve_score, model_of, pick, read_choices
+from spade.study import FINETUNED, UNPRUNED_HISTORY
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_pick_takes_the_best_unless_a_cheaper_one_is_within_the_margin():
+    scores = pd.DataFrame({
+        "fit": ["du", "du", "du", "deq", "deq"],
+        "candidate": ["2", "1", "4", "2", "4"],
+        "val_psnr": [26.50, 26.70, 26.65, 27.00, 26.80],
+        "seconds": [100.0, 180.0, 80.0, 200.0, 150.0]})
+    chosen = pick(scores, margin=0.1)
+    # du: 1 is best (26.70) but 4 is within 0.1 dB and cheaper; deq: 4 is 0.2 dB behind, so 2
+    assert chosen.to_dict() == {"du": "4", "deq": "2"}
+    assert pick(scores, margin=0.0).to_dict() == {"du": "1", "deq": "2"}
+
+
+def test_curve_score_reads_the_kept_epoch_and_refuses_a_curve_without_psnr(tmp_path):
+    path = tmp_path / "x_history.csv"
+    pd.DataFrame({"epoch": [1, 2, 3], "val_psnr": [24.0, 26.0, 25.5], "seconds": [10.0, 11.0, 12.0]}).to_csv(path)
+    assert curve_score(path) == {"val_psnr": 26.0, "best_epoch": 2, "epochs": 3, "seconds": 33.0}
+    pd.DataFrame({"epoch": [1], "val_psnr": [float("nan")], "seconds": [1.0]}).to_csv(path)
+    with pytest.raises(ValueError, match="no validation PSNR"):
+        curve_score(path)
+
+
+def test_bad_choices_files_are_refused_with_the_key(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"margin": 0.1, "questions": {"q": {"fits": {"du": "a_history.csv"},
+                                                                      "candidates": {"only": {}}}}}))
+    with pytest.raises(ValueError, match="questions.q: expected at least two"):
+        read_choices(path)
+    path.write_text(yaml.safe_dump({"margin": -1, "questions": {"q": {}}}))
+    with pytest.raises(ValueError, match="margin"):
+        read_choices(path)
+    with pytest.raises(ValueError, match="not a fit history"):
+        model_of("results/models/mri/du/unpruned.pt")
+
+
+def test_the_study_choices_name_fits_the_workflow_writes():
+    spec = read_choices(ROOT / "config" / "choices.yaml")
+    written = {UNPRUNED_HISTORY.format(run="", task=t, arch=a) for t in ("mri", "sr") for a in ("du", "deq", "varnet")}
+    written |= {FINETUNED.format(run="", task="mri", arch=a, key="l1-r0.4", strategy=s) + "_history.csv"
+                for a in ("du", "deq", "varnet") for s in ("supervised",)}
+    for question in spec["questions"].values():
+        assert set(question["fits"].values()) <= written
+        assert {} in question["candidates"].values()  # the current default is always a candidate
+
+
+def test_the_markdown_marks_each_choice():
+    table = pd.DataFrame({"question": ["q", "q"], "fit": ["du", "du"], "candidate": ["a", "b"],
+                          "overlay": ["{}", "{x: 1}"], "val_psnr": [26.0, 26.3], "best_epoch": [9, 10],
+                          "epochs": [10, 10], "seconds": [100.0, 90.0], "chosen": [False, True]})
+    text = choices_markdown(table, 0.1)
+    assert "| du | b | `{x: 1}` | 26.30 | 10 | 10 | 90 | yes |" in text and "within 0.1 dB" in text
