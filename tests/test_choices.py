@@ -54,7 +54,6 @@ def test_the_study_choices_name_fits_the_workflow_writes():
                 for a in ("du", "deq", "varnet") for s in ("supervised",)}
     for question in spec["questions"].values():
         assert set(question["fits"].values()) <= written
-        assert {} in question["candidates"].values()  # the current default is always a candidate
 
 
 def test_the_markdown_marks_each_choice():
@@ -63,3 +62,33 @@ def test_the_markdown_marks_each_choice():
                           "epochs": [10, 10], "seconds": [100.0, 90.0], "chosen": [False, True]})
     text = choices_markdown(table, 0.1)
     assert "| du | b | `{x: 1}` | 26.30 | 10 | 10 | 90 | yes |" in text and "within 0.1 dB" in text
+
+
+def _merged(base: dict, overlay: dict) -> dict:
+    out = dict(base)
+    for key, value in overlay.items():
+        out[key] = _merged(base.get(key, {}), value) if isinstance(value, dict) else value
+    return out
+
+
+def test_the_defaults_are_the_settings_chosen_on_validation():
+    """docs/choices.csv's chosen rows, with each candidate as config/choices.yaml spells it
+    out: applying the chosen candidate to config/config.yaml changes nothing the fit sees."""
+    from spade.study import Study
+
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    spec = read_choices(ROOT / "config" / "choices.yaml")
+    chosen = pd.read_csv(ROOT / "docs" / "choices.csv", dtype={"candidate": str})
+    chosen = chosen[chosen.chosen]
+    assert set(chosen.question) == set(spec["questions"])
+    for row in chosen.itertuples():
+        overlay = spec["questions"][row.question]["candidates"][row.candidate]
+        history = spec["questions"][row.question]["fits"][row.fit]
+        stage, task = ("finetune" if "/finetuned/" in history else "train"), history.split("/")[2]
+        default, answer = Study(config), Study(_merged(config, overlay))
+        assert default.fit_options(stage, task, row.fit) == answer.fit_options(stage, task, row.fit), row
+        # and a losing candidate would have changed it
+        for name, other in spec["questions"][row.question]["candidates"].items():
+            if name != row.candidate:
+                assert Study(_merged(config, other)).fit_options(stage, task, row.fit) != \
+                    default.fit_options(stage, task, row.fit), (row, name)
