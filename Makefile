@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: setup run report test test-fast results-doc extended extended-doc choices clean
+.PHONY: setup run report test test-fast results-doc extended extended-doc choices deepinv-env deepinv-example test-deepinv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,30 @@ extended-doc:
 # candidate through the workflow up to its fits, in choices/; results/tables/choices.md.
 choices: setup
 	$(BIN)/python -m spade.choices config/choices.yaml --jobs 2
+
+# DeepInverse beside spade: deepinv imports torchvision, and no torchvision wheel loads beside
+# the pinned CPU torch (PyPI's builds fail with "operator torchvision::nms does not exist"),
+# so it gets its own environment: torch 2.14.1 with torchvision 0.29.1 (a CUDA build, about
+# 5.6 GB; it runs on the CPU here), deepinv 0.5.0 and spade without its torch pin.
+DEEPINV_VENV := .venv-deepinv
+$(DEEPINV_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(DEEPINV_VENV)
+	$(DEEPINV_VENV)/bin/python -m pip install --quiet torch==2.14.1 torchvision==0.29.1 deepinv==0.5.0 \
+		torch-pruning==1.6.1 pandas==3.1.1 scikit-image==0.26.0 pyyaml==6.0.4 scipy==1.17.1 pytest==9.2.0
+	$(DEEPINV_VENV)/bin/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+deepinv-env: $(DEEPINV_VENV)/.installed
+
+# docs/examples/deepinv_prune.py: deepinv's unrolled and equilibrium networks pruned, fine-tuned
+# and timed (the numbers of docs/api.md).
+deepinv-example: deepinv-env
+	$(DEEPINV_VENV)/bin/python docs/examples/deepinv_prune.py --threads 2 --out results/deepinv
+
+# The API tests against real deepinv networks (tests/test_deepinv.py; skipped in `make test`,
+# whose environment cannot import deepinv).
+test-deepinv: deepinv-env
+	$(DEEPINV_VENV)/bin/python -m pytest -v tests/test_deepinv.py
 
 # tests/slurm/install.sh adds Debian's SLURM and munge packages when run as root (CI);
 # elsewhere tests/test_slurm.py is skipped unless SPADE_REQUIRE_SLURM=1.

@@ -142,7 +142,7 @@ def finetune(model: nn.Module, strategy: str, physics, data: TensorSplit, *, val
 
 def benchmark_variants(variants: dict[str, nn.Module], physics, y: torch.Tensor, *, reconstruct: Callable | None = None,
                        warmup: int = 2, repeats: int = 10, threads: int | None = None, device: str = "cpu",
-                       iterations: Callable[[nn.Module], float] | None = None, priors: PriorSpec | None = None,
+                       iterations: Callable[[nn.Module], float] | str | None = None, priors: PriorSpec | None = None,
                        breakdown_repeats: int = 3) -> pd.DataFrame:
     """Latency (median of ``repeats`` interleaved runs after ``warmup``, under
     ``torch.inference_mode``, CUDA events on a GPU), parameters and MACs of each variant on
@@ -150,7 +150,10 @@ def benchmark_variants(variants: dict[str, nn.Module], physics, y: torch.Tensor,
     Equilibrium networks are compared at whatever tolerance they carry: give them the same.
     The ``iterations`` column reads a network's ``last_iterations`` (a tensor of per-image
     solver iterations, as the study's DEQ keeps) or, for a network the API cannot see
-    inside, ``iterations(network)`` called after its last timed run.
+    inside, ``iterations``: a callable, ``iterations(network)`` called after its last timed
+    run, or the path of the submodule one call of which is one solver iteration (deepinv's
+    equilibrium networks: ``"fixed_point.iterator"``), whose calls spade counts in one more,
+    untimed forward pass.
 
     Why a speedup falls short of the MAC reduction: with the priors known (``priors``, named
     as for :func:`prune_priors`, or a network's own ``priors()``), each variant also gets
@@ -169,7 +172,9 @@ def benchmark_variants(variants: dict[str, nn.Module], physics, y: torch.Tensor,
         row = {"variant": name, **summarise(times[name]), "params": count_params(variants[name]),
                "macs": count_macs(net, lambda net=net: net(y.to(dev), physics.to(dev)))}
         iters = getattr(net.net if reconstruct else net, "last_iterations", None)
-        if iterations is not None:
+        if isinstance(iterations, str):
+            row["iterations"] = count_calls(variants[name], iterations, lambda net=net: net(y.to(dev), physics.to(dev)))
+        elif iterations is not None:
             row["iterations"] = float(iterations(variants[name]))
         else:
             row["iterations"] = float(iters.float().mean()) if isinstance(iters, torch.Tensor) else None
@@ -187,6 +192,25 @@ def benchmark_variants(variants: dict[str, nn.Module], physics, y: torch.Tensor,
                                                  first.prior_calls / table.prior_calls)
     table["threads"], table["device"] = torch.get_num_threads(), str(dev)
     return table
+
+
+def count_calls(network: nn.Module, path: str, run: Callable[[], object]) -> float:
+    """How many times the submodule ``path`` of ``network`` is called during ``run()``
+    (under ``torch.inference_mode``): a solver's iterations where one call of it is one
+    iteration."""
+    modules = dict(network.named_modules())
+    if path not in modules:
+        solvers = [n for n, m in modules.items() if n and "iter" in type(m).__name__.lower() + n.lower()]
+        raise ValueError(f"iterations={path!r}: {type(network).__name__} has no such submodule"
+                         + (f"; submodules that look like a solver's iteration: {solvers}" if solvers else ""))
+    calls = [0]
+    handle = modules[path].register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    try:
+        with torch.inference_mode():
+            run()
+    finally:
+        handle.remove()
+    return float(calls[0])
 
 
 def _prior_modules(network: nn.Module, priors) -> list[nn.Module]:

@@ -147,6 +147,70 @@ def test_finetune_and_benchmark_with_a_physics_of_A_adjoint_and_noisy_forward():
     assert list(table.iterations) == [3.0, 3.0] and table.macs.iloc[1] < table.macs.iloc[0]
 
 
+class Iterator(nn.Module):
+    """One fixed-point step, as deepinv's ``OptimIterator``: a gradient step, then the prior."""
+
+    def __init__(self, denoiser):
+        super().__init__()
+        self.denoiser = denoiser
+
+    def forward(self, x, y, physics):
+        return 0.5 * x + 0.5 * self.denoiser(x - 0.5 * physics.A_adjoint(physics.A(x) - y))
+
+
+class FixedPoint(nn.Module):
+    """deepinv's layout: ``fixed_point.iterator`` called once per iteration until the relative
+    change is below ``tol``, keeping no count of its iterations."""
+
+    def __init__(self, iterator, tol, max_iter=200):
+        super().__init__()
+        self.iterator, self.tol, self.max_iter = iterator, tol, max_iter
+
+    def forward(self, y, physics):
+        x = physics.A_adjoint(y)
+        for _ in range(self.max_iter):
+            new = self.iterator(x, y, physics)
+            done = (new - x).norm() <= self.tol * new.norm()
+            x = new
+            if done:
+                break
+        return x
+
+
+class Equilibrium(nn.Module):
+    def __init__(self, denoiser, tol):
+        super().__init__()
+        self.fixed_point = FixedPoint(Iterator(denoiser), tol)
+
+    def forward(self, y, physics):
+        return self.fixed_point(y, physics)
+
+
+def test_iterations_of_a_solver_counted_by_its_submodule_path():
+    """deepinv's equilibrium networks keep no iteration count: ``iterations="fixed_point.iterator"``
+    counts that submodule's calls, the same number an independent count of the solve gives,
+    and more at a tighter tolerance."""
+    physics, _, y = _problem()
+    torch.manual_seed(0)
+    denoiser = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 1, 3, padding=1))
+    for conv in (denoiser[0], denoiser[2]):
+        nn.init.normal_(conv.weight, std=0.05)
+    loose, tight = Equilibrium(denoiser, 1e-2), Equilibrium(denoiser, 1e-5)
+    table = spade.benchmark_variants({"loose": loose, "tight": tight}, physics, y[:1], warmup=1, repeats=2,
+                                     iterations="fixed_point.iterator")
+    counted = []
+    for net in (loose, tight):
+        calls = [0]
+        handle = net.fixed_point.iterator.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+        with torch.no_grad():
+            net(y[:1], physics)
+        handle.remove()
+        counted.append(float(calls[0]))
+    assert list(table.iterations) == counted and 1 < counted[0] < counted[1] < 200
+    with pytest.raises(ValueError, match="no such submodule.*fixed_point.iterator"):
+        spade.benchmark_variants({"x": loose}, physics, y[:1], warmup=0, repeats=1, iterations="iterator")
+
+
 def test_spade_info_reads_save_network_files(tmp_path, capsys):
     physics, x, y = _problem()
     net = Unrolled(DnCNN())
