@@ -16,7 +16,7 @@ SIZE = 24
 
 
 def _physics():
-    return dinv.physics.BlurFFT(img_size=(1, SIZE, SIZE), filter=dinv.physics.blur.gaussian_blur(sigma=(1.2, 1.2)),
+    return dinv.physics.BlurFFT(img_size=(1, SIZE, SIZE), filter=dinv.physics.functional.blur.gaussian_blur(sigma=(1.2, 1.2)),
                                 noise_model=dinv.physics.GaussianNoise(sigma=0.01))
 
 
@@ -69,7 +69,7 @@ def test_drunet_called_with_sigma_is_pruned():
 def test_a_wrong_name_lists_the_real_prior_path():
     physics, x = _physics(), _images(1)
     net = _pgd(dinv.models.DnCNN(1, 1, depth=3, nf=8, pretrained=None), max_iter=2)
-    with pytest.raises(spade.PruningError, match=r"prior\.0\.denoiser"):
+    with pytest.raises(ValueError, match=r"prior\.0\.denoiser"):
         spade.prune_priors(net, ["denoiser"], example=lambda m: m(physics(x), physics), ratio=0.5)
 
 

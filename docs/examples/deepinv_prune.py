@@ -31,13 +31,17 @@ import platform
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 import spade
+from spade.stats import format_difference, paired_difference
 
 # photographs scikit-image ships, split by image (no photograph in two splits)
-SPLITS = {"train": ["camera", "astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry"],
-          "val": ["coins", "moon"], "test": ["page", "text", "brick", "grass"]}
+SPLITS = {"train": ["camera", "astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field",
+                    "retina"],
+          "val": ["coins", "moon"], "test": ["page", "text", "brick", "grass", "gravel", "cell", "clock"]}
+PER_IMAGE = {"train": 12, "val": 6, "test": 6}
 
 
 def photographs(names: list[str], size: int, per_image: int, seed: int) -> torch.Tensor:
@@ -62,7 +66,7 @@ def photographs(names: list[str], size: int, per_image: int, seed: int) -> torch
 def blur(size: int, sigma: float, noise: float):
     import deepinv as dinv
 
-    return dinv.physics.BlurFFT(img_size=(1, size, size), filter=dinv.physics.blur.gaussian_blur(sigma=(sigma, sigma)),
+    return dinv.physics.BlurFFT(img_size=(1, size, size), filter=dinv.physics.functional.blur.gaussian_blur(sigma=(sigma, sigma)),
                                 noise_model=dinv.physics.GaussianNoise(sigma=noise))
 
 
@@ -80,12 +84,15 @@ def network(kind: str, features: int, depth: int, tol: float):
                           DEQ=dinv.optim.DEQConfig(jacobian_free=True), anderson_acceleration=True, **common)
 
 
-def psnr(net, physics, y, x) -> list[float]:
-    """Per-image PSNR (peak 1) of ``net``'s reconstructions, in batches of 8."""
+def psnr(net, physics, y, x) -> pd.DataFrame:
+    """Per-patch PSNR (peak 1) of ``net``'s reconstructions, in batches of 8, with the
+    photograph each patch comes from (the resampling unit: patches of one photograph are
+    not independent)."""
     with torch.no_grad():
         out = torch.cat([net(y[i:i + 8], physics) for i in range(0, len(y), 8)])
     mse = ((out.clamp(0, 1) - x) ** 2).flatten(1).mean(1)
-    return (10 * torch.log10(1 / mse)).tolist()
+    return pd.DataFrame({"image": range(len(x)), "psnr": (10 * torch.log10(1 / mse)).tolist(),
+                         "photograph": np.repeat(SPLITS["test"], PER_IMAGE["test"])})
 
 
 def main(argv=None) -> dict:
@@ -107,7 +114,7 @@ def main(argv=None) -> dict:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     physics = blur(args.size, 1.5, 0.01)
-    split = {name: photographs(names, args.size, {"train": 12, "val": 6, "test": 6}[name], args.seed + i)
+    split = {name: photographs(names, args.size, PER_IMAGE[name], args.seed + i)
              for i, (name, names) in enumerate(SPLITS.items())}
     torch.manual_seed(args.seed)
     meas = {name: physics(x) for name, x in split.items()}  # noisy measurements, drawn once
@@ -121,6 +128,12 @@ def main(argv=None) -> dict:
                                  val=spade.Pairs(meas["val"], split["val"]), epochs=args.train_epochs, batch_size=4,
                                  lr=1e-3, **quiet)
         variants, scores, fits = {"unpruned": unpruned}, {}, {"unpruned": len(history)}
+        # the control for fine-tuning's extra epochs: the unpruned network trained on for as long
+        longer = copy.deepcopy(unpruned)
+        fits["unpruned-long"] = len(history) + len(spade.finetune(
+            longer, "supervised", physics, spade.Pairs(meas["train"], split["train"]),
+            val=spade.Pairs(meas["val"], split["val"]), epochs=args.finetune_epochs, batch_size=2, lr=5e-4, **quiet))
+        variants["unpruned-long"] = longer
         example = lambda m: m(meas["train"][:1], physics)  # noqa: E731  (one call of the prior per step)
         for strategy in ["none", "supervised", "school", "selfsup"]:
             pruned = copy.deepcopy(unpruned)
@@ -135,17 +148,20 @@ def main(argv=None) -> dict:
             variants[f"pruned {strategy}"] = pruned
         for name, net in variants.items():
             scores[name] = psnr(net.eval(), physics, meas["test"], split["test"])
-        base = np.array(scores["unpruned"])
         table = spade.benchmark_variants(variants, physics, meas["test"][:1], warmup=2, repeats=15,
                                          threads=args.threads, priors=["prior.0.denoiser"],
                                          iterations="fixed_point.iterator" if arch == "deq" else None)
         rows = []
         for row in table.to_dict("records"):
-            diff = np.array(scores[row["variant"]]) - base
+            name = row["variant"]
+            # paired over the same patches, bootstrap over whole photographs (95%)
+            against = {ref: paired_difference(scores[name], scores[ref], unit="photograph", seed=args.seed)
+                       for ref in ("unpruned", "unpruned-long")}
             rows.append({**{k: row[k] for k in ("variant", "latency_ms", "speedup", "macs", "prior_share",
                                                 "amdahl_speedup", "iterations")},
-                         "test_psnr": float(np.mean(scores[row["variant"]])), "minus_unpruned": float(diff.mean()),
-                         "epochs": fits.get(row["variant"].removeprefix("pruned "), fits.get(row["variant"], 0))})
+                         "test_psnr": float(scores[name].psnr.mean()),
+                         **{f"minus_{ref.replace('-', '_')}": d for ref, d in against.items()},
+                         "epochs": fits.get(name.removeprefix("pruned "), 0)})
         results["archs"][arch] = {"report": str(report), "rows": rows}
         print(f"\n## {arch}: deepinv PGD ({'4 unrolled steps' if arch == 'du' else f'DEQ, tol {args.tol:g}'}), "
               f"DnCNN {args.depth} x {args.features}, pruned at {args.ratio:g}\n{report}")
@@ -159,11 +175,13 @@ def main(argv=None) -> dict:
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| variant | test PSNR | minus unpruned | epochs | latency ms | speedup | MACs (M) | prior share | Amdahl bound | iterations |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| variant | test PSNR | minus unpruned | minus unpruned-long | epochs | latency ms | speedup | MACs (M) | "
+             "prior share | Amdahl bound | iterations |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         iters = "" if r["iterations"] is None or np.isnan(r["iterations"]) else f"{r['iterations']:.0f}"
-        lines.append(f"| {r['variant']} | {r['test_psnr']:.2f} | {r['minus_unpruned']:+.2f} | {r['epochs']} | "
+        diffs = [format_difference(d["diff"], d["low"], d["high"]) if d["images"] and d["diff"] else "+0.00"
+                 for d in (r["minus_unpruned"], r["minus_unpruned_long"])]
+        lines.append(f"| {r['variant']} | {r['test_psnr']:.2f} | {diffs[0]} | {diffs[1]} | {r['epochs']} | "
                      f"{r['latency_ms']:.2f} | {r['speedup']:.2f} | {r['macs'] / 1e6:.1f} | {r['prior_share']:.2f} | "
                      f"{r['amdahl_speedup']:.2f} | {iters} |")
     return "\n".join(lines)
