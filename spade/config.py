@@ -131,6 +131,14 @@ def study_problems(config: dict) -> list[str]:
     if stepwise and allocated:
         lines.append(f"config key 'strategies': {stepwise[0]} prunes in steps, which needs uniform allocation; "
                      f"criterion {allocated[0]} allocates globally (its widths would follow each step's weights)")
+    if config.get("round_to") == "auto":
+        if stepwise:
+            lines.append(f"config key 'round_to': auto chooses each group's width in one step, but {stepwise[0]} "
+                         "prunes in steps: give round_to null or a multiple, or drop the -iter recipe")
+        allocated = [c for c in criteria if c.endswith(GLOBAL)]
+        if allocated:
+            lines.append(f"config key 'round_to': auto keeps the fastest width at or above each group's share, which "
+                         f"needs uniform allocation; criterion {allocated[0]} allocates globally")
     for arch in config.get("archs", []):
         if not set(config.get("models", {}).get(arch, {})) & set(config.get("tasks", [])):
             lines.append(f"config key 'models.{arch}' names none of the tasks {config.get('tasks')}: arch {arch!r} "

@@ -146,7 +146,7 @@ def switch_off_inplace(module: nn.Module) -> list[str]:
 
 
 def prune_priors(model: nn.Module, priors: PriorSpec, example, ratio: float, criterion: str = "l1",
-          round_to: int | None = None, seed: int = 0) -> PruneReport:
+          round_to: int | str | None = None, seed: int = 0, latency=None) -> PruneReport:
     """Remove ``ratio`` of the channels of every dependency group of each named prior, in
     place, ranked by ``criterion`` (``l1``: SPADE's group L1 norm, ``l2``, ``random``,
     ``taylor``: |weight x gradient|, which needs gradients on the priors first, e.g. from
@@ -160,7 +160,10 @@ def prune_priors(model: nn.Module, priors: PriorSpec, example, ratio: float, cri
     A prior called with more than one argument (``(x, sigma)``) is traced with every
     positional and keyword argument its example call received. In-place activations inside
     the priors are switched off (the same maths; the report lists them, and
-    :func:`load_network` switches them off again). Raises :class:`~spade.prune.PruningError`
+    :func:`load_network` switches them off again). ``round_to``: round the channels kept down
+    to a multiple, or ``"auto"``: per group, the width that runs fastest on this device at or
+    above the ratio's (``latency``: a :class:`spade.widths.LatencyTable`, cached in a file if
+    it has a path; by default measured now on the priors' device). Raises :class:`~spade.prune.PruningError`
     for a prior whose output shape would change, a prior the example never calls, and a ratio
     that removes nothing; ``ValueError`` for a name that matches no submodule, listing the
     candidates by their full paths."""
@@ -180,13 +183,16 @@ def prune_priors(model: nn.Module, priors: PriorSpec, example, ratio: float, cri
     for name, prior in found.items():
         with torch.no_grad():
             shape = tuple(_call(prior, inputs[name]).shape)
-        prune_prior(prior, inputs[name], ratio, criterion, round_to, forward_fn=_call)
+        prune_prior(prior, inputs[name], ratio, criterion, round_to, forward_fn=_call, latency=latency)
         with torch.no_grad():
             after_shape = tuple(_call(prior, inputs[name]).shape)
         if after_shape != shape:
             raise PruningError(f"prior {name!r}: output {shape} became {after_shape}; its image channels must stay")
     after = {n: _widths(p) for n, p in found.items()}
     params_after = count_params(model)
+    if params_after >= params_before and round_to == "auto":
+        raise PruningError(f"auto widths kept every channel at ratio {ratio}: on this device no width at or above "
+                           "the one the ratio asks for runs faster than the current one")
     if params_after >= params_before:
         raise PruningError(f"nothing was pruned at ratio {ratio} ({criterion}): the priors' layers may be too "
                            "narrow, or an operation hides their channels from the dependency graph")

@@ -23,6 +23,8 @@ from spade.variants import CRITERIA, GLOBAL
 GLOBAL_MAX_RATIO = 0.9
 # measurements whose consistency loss gives the taylor criterion's gradients (config taylor_images)
 DEFAULT_TAYLOR_IMAGES = 8
+# round_to's value for hardware-aware widths (spade.widths)
+AUTO = "auto"
 
 
 def parse_criterion(name: str) -> tuple[str, bool]:
@@ -93,16 +95,52 @@ def make_pruner(prior: nn.Module, example, ratio: float, criterion: str = "l1",
 
 
 def prune_prior(prior: nn.Module, example, ratio: float, criterion: str = "l1",
-                round_to: int | None = None, forward_fn=None) -> nn.Module:
+                round_to: int | str | None = None, forward_fn=None, latency=None) -> nn.Module:
     """Remove ``ratio`` of the channels of every prunable group of ``prior`` in place.
 
     ``round_to``: round the channels kept down to a multiple of it (CPU and GPU kernels
-    are tuned for such widths). ``forward_fn``: see :func:`make_pruner`."""
-    pruner = make_pruner(prior, example, ratio, criterion, round_to, forward_fn=forward_fn)
+    are tuned for such widths), or ``"auto"``: keep, per group, the width that runs fastest
+    at or above what the ratio asks for (:mod:`spade.widths`; ``latency``: the
+    :class:`spade.widths.LatencyTable` to read, by default one measured now on the prior's
+    device). ``forward_fn``: see :func:`make_pruner`."""
     if parse_criterion(criterion)[0] == "taylor" and not any(p.grad is not None for p in prior.parameters()):
         raise PruningError("the taylor criterion needs gradients on the prior: run taylor_gradients first")
+    if round_to == AUTO:
+        return prune_prior_auto(prior, example, ratio, criterion, latency, forward_fn)
+    pruner = make_pruner(prior, example, ratio, criterion, round_to, forward_fn=forward_fn)
     pruner.step()
     return prior
+
+
+def prune_prior_auto(prior: nn.Module, example, ratio: float, criterion: str = "l1", latency=None,
+                     forward_fn=None) -> list[tuple[int, int, int]]:
+    """``round_to="auto"``: Torch-Pruning's dependency groups of ``prior``, each narrowed to
+    its fastest width at or above the one ``ratio`` asks for (uniform allocation), the
+    channels removed ranked by ``criterion`` as for exact widths. Returns each group's
+    ``(current, asked, chosen)`` widths."""
+    from spade.widths import LatencyTable, input_sizes, plan_widths
+
+    if not 0 < ratio < 1:
+        raise ValueError(f"pruning ratio must lie in (0, 1), got {ratio}")
+    if parse_criterion(criterion)[1]:
+        raise ValueError(f"auto widths need uniform allocation; criterion {criterion!r} allocates globally")
+    if latency is None:
+        latency = LatencyTable(device=next(prior.parameters()).device)
+    sizes = input_sizes(prior, lambda: forward_fn(prior, example) if forward_fn else prior(example))
+    graph = tp.DependencyGraph().build_dependency(prior, example_inputs=example, forward_fn=forward_fn)
+    groups = list(graph.get_all_groups(ignored_layers=output_convs(prior), root_module_types=(nn.Conv2d, nn.ConvTranspose2d)))
+    plan = plan_widths(groups, ratio, sizes, latency)
+    rank = importance(criterion)
+    # every group's ranking before any group is pruned, as Torch-Pruning's own pruner does
+    removals = []
+    for group, (current, _, chosen) in zip(groups, plan):
+        if chosen < current:
+            scores = rank(group)
+            removals.append((group[0][0].target.module, group[0][0].handler,
+                             torch.argsort(scores)[: current - chosen].tolist()))
+    for module, handler, idxs in removals:
+        graph.get_pruning_group(module, handler, idxs).prune()
+    return plan
 
 
 def taylor_gradients(model: nn.Module, measurements) -> int:
@@ -131,17 +169,20 @@ class StepwisePruning:
     pairs for the taylor criterion, whose gradients are taken again before each step."""
 
     def __init__(self, model: nn.Module, example_image: torch.Tensor, ratio: float, criterion: str = "l1",
-                 seed: int = 0, round_to: int | None = None, steps: int = 1, measurements=None):
+                 seed: int = 0, round_to: int | str | None = None, steps: int = 1, measurements=None, latency=None):
         if steps > 1 and parse_criterion(criterion)[1]:
             raise ValueError(f"stepwise pruning needs uniform allocation; criterion {criterion!r} allocates globally")
+        if steps > 1 and round_to == AUTO:
+            raise ValueError("auto widths are chosen in one step; stepwise pruning takes exact or rounded widths")
         torch.manual_seed(seed)  # only the random criterion draws
         self.model, self.example, self.ratio, self.criterion = model, example_image, ratio, criterion
         self.measurements, self.steps, self.done = measurements, int(steps), 0
         self.channels_before = prior_channels(model)
         self.params_before = sum(p.numel() for p in model.parameters())
         self.before = layer_shapes(model)
-        self.pruners = [make_pruner(prior, example_image, ratio, criterion, round_to, steps)
-                        for prior in model.priors()]
+        self.round_to, self.latency, self.plans = round_to, latency, []
+        self.pruners = [] if round_to == AUTO else [make_pruner(prior, example_image, ratio, criterion, round_to, steps)
+                                                    for prior in model.priors()]
 
     def step(self) -> dict:
         """Prune one step and check the result; returns widths before/after (the unpruned
@@ -151,11 +192,17 @@ class StepwisePruning:
         if parse_criterion(self.criterion)[0] == "taylor":
             taylor_gradients(self.model, self.measurements or [])
         params = sum(p.numel() for p in self.model.parameters())
+        if self.round_to == AUTO:
+            self.plans = [prune_prior_auto(prior, self.example, self.ratio, self.criterion, self.latency)
+                          for prior in self.model.priors()]
         for pruner in self.pruners:
             pruner.step()
         self.done += 1
         self.model.zero_grad(set_to_none=True)
         params_after = sum(p.numel() for p in self.model.parameters())
+        if params_after >= params and self.round_to == AUTO:
+            raise PruningError(f"auto widths kept every channel at ratio {self.ratio}: on this device no width at or "
+                               "above the one the ratio asks for runs faster than the current one")
         if params_after >= params:
             raise PruningError(
                 f"no channel was removed at ratio {self.ratio} (criterion {self.criterion}, step {self.done} of "
@@ -170,14 +217,17 @@ class StepwisePruning:
         # layers lose more (or less) than asked
         channel_ratio = 1 - prior_channels(self.model) / self.channels_before
         return {"before": self.before, "after": layer_shapes(self.model), "params_before": self.params_before,
-                "params_after": params_after, "channel_ratio": channel_ratio}
+                "params_after": params_after, "channel_ratio": channel_ratio,
+                # auto widths: each group's (current, asked, chosen) width, per prior
+                "width_plans": self.plans}
 
 
 def prune_model(model: nn.Module, example_image: torch.Tensor, ratio: float, criterion: str = "l1",
-                seed: int = 0, round_to: int | None = None, measurements=None) -> dict:
+                seed: int = 0, round_to: int | str | None = None, measurements=None, latency=None) -> dict:
     """Prune every prior of ``model`` in one shot and check the result; returns widths
-    before/after. ``measurements``: ``(y, physics)`` pairs for the taylor criterion's gradients."""
-    return StepwisePruning(model, example_image, ratio, criterion, seed, round_to, 1, measurements).step()
+    before/after. ``measurements``: ``(y, physics)`` pairs for the taylor criterion's gradients;
+    ``latency``: the latency table of ``round_to="auto"``."""
+    return StepwisePruning(model, example_image, ratio, criterion, seed, round_to, 1, measurements, latency).step()
 
 
 def fit_stepwise(pruning: StepwisePruning, target_shapes, strategy, physics, train_set, val_set, opts: dict,

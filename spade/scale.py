@@ -25,8 +25,9 @@ from spade.models import build_model
 from spade.physics import SingleCoilMRI
 from spade.physics.masks import make_mask
 from spade.physics.mri import MultiCoilMRI, simulate_coil_maps
-from spade.prune import PruningError, prune_model
+from spade.prune import AUTO, PruningError, prune_model
 from spade.target import fixed_iterations
+from spade.widths import LatencyTable
 
 
 def scale_physics(size: int, coils: int, acceleration: int, center_fraction: float, seed: int = 0):
@@ -48,26 +49,28 @@ def scale_network(spec: dict, seed: int, iterations: int | None) -> torch.nn.Mod
     return model
 
 
-def time_scale(name: str, spec: dict, physics, ratios: list[float], round_tos: list[int | None], seed: int,
+def time_scale(name: str, spec: dict, physics, ratios: list[float], round_tos: list[int | str | None], seed: int,
                iterations: int | None, warmup: int, repeats: int, breakdown_repeats: int,
                device: torch.device = torch.device("cpu")) -> pd.DataFrame:
     """One row per variant of one scale: the unpruned network and each ratio x rounding,
     timed side by side; latency (median), measured speedup, MAC speedup of the whole
-    network, and the Amdahl bound of the unpruned prior share and the prior's MAC cut."""
+    network, and the Amdahl bound of the unpruned prior share and the prior's MAC cut.
+    ``round_to`` ``"auto"``: widths from a latency table measured here, on ``device``."""
     torch.manual_seed(seed)
     size = physics.mask.shape[-1]
     y = physics.forward(torch.rand(1, 2, size, size))
     base = scale_network(spec, seed, iterations)
     example = physics.init(y)
     variants, labels = {"unpruned": base}, {"unpruned": (0.0, None)}
+    latency = LatencyTable(device=device) if AUTO in round_tos else None
     for ratio in ratios:
         for round_to in round_tos:
             pruned = copy.deepcopy(base)
             try:
-                prune_model(pruned, example, float(ratio), "l1", seed, round_to)
+                prune_model(pruned, example, float(ratio), "l1", seed, round_to, latency=latency)
             except PruningError:  # rounding kept every channel: nothing to time
                 continue
-            label = f"r{ratio}" + (f"/round{round_to}" if round_to else "/exact")
+            label = f"r{ratio}" + ("/auto" if round_to == AUTO else f"/round{round_to}" if round_to else "/exact")
             variants[label], labels[label] = pruned, (float(ratio), round_to)
     costs = {k: bench.cost(m, physics, y) for k, m in variants.items()}
     variants = {k: m.to(device) for k, m in variants.items()}
@@ -81,7 +84,8 @@ def time_scale(name: str, spec: dict, physics, ratios: list[float], round_tos: l
         latency = statistics.median(times[label])
         rows.append({
             "scale": name, "arch": spec["arch"], "ratio": ratio,
-            "widths": "" if label == "unpruned" else (f"round_to {round_to}" if round_to else "exact"),
+            "widths": "" if label == "unpruned" else ("auto" if round_to == AUTO else
+                                                      f"round_to {round_to}" if round_to else "exact"),
             "params": c["params"], "macs": c["macs"], "prior_macs": c["prior_macs"], "latency_ms": latency,
             "speedup": ref_ms / latency, "macs_speedup": ref["macs"] / c["macs"],
             "amdahl_speedup": bench.amdahl_speedup(share, ref["prior_macs"] / c["prior_macs"]),

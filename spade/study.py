@@ -33,6 +33,7 @@ METRICS_VARIANT = "results/{run}metrics/{split}/{task}/{arch}/{key}/{strategy}"
 BENCH = "results/bench/{task}/{arch}"  # + .csv, .json
 LABEL_FREE = "results/labelfree/{task}/{arch}/{setting}"  # + .pt, _history.csv, .state.pt
 SCALE = "results/scale/{scale}/{arch}.csv"
+LATENCY = "results/latency/{task}.json"  # round_to: auto's latency table (spade.widths)
 
 
 
@@ -330,6 +331,21 @@ class Study:
             inputs["base"] = self.unpruned_path(v.task, v.arch)
             inputs["prune_data"] = self.data_path(v.task, "unlabelled")
         return inputs
+
+    # --- hardware-aware widths (round_to: auto)
+
+    def latency_inputs(self, task: str) -> dict[str, str]:
+        """The latency table a pruning job of ``task`` reads (none unless ``round_to: auto``)."""
+        return {"latency": LATENCY.format(task=task)} if self.config.get("round_to") == "auto" else {}
+
+    def latency_specs(self, task: str) -> dict[str, dict]:
+        """``{arch: network config}`` of the networks ``task`` prunes: the shapes the table needs."""
+        return {arch: self.network_config(task, arch) for arch in self.archs(task)}
+
+    def latency_ratios(self) -> list[float]:
+        """Every ratio a pruning job may ask for: the grid's and the speed-target search's."""
+        grid = self.config.get("target_search", {}).get("grid", []) if self.config.get("target_speedups") else []
+        return sorted({float(r) for r in [*self.config["ratios"], *grid]})
 
     # --- the label-free ablation and the scale timing
 

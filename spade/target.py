@@ -36,13 +36,15 @@ def measured_speedup(unpruned: nn.Module, pruned: nn.Module, physics, y: torch.T
 
 
 def ratio_for_speedup(model: nn.Module, physics, y: torch.Tensor, target: float, grid: list[float],
-                      criterion: str = "l1", seed: int = 0, round_to: int | None = None, warmup: int = 2,
-                      repeats: int = 7, device: torch.device = torch.device("cpu"), measurements=None) -> dict:
+                      criterion: str = "l1", seed: int = 0, round_to: int | str | None = None, warmup: int = 2,
+                      repeats: int = 7, device: torch.device = torch.device("cpu"), measurements=None,
+                      latency=None) -> dict:
     """Bisect ``grid`` (ascending ratios) for the smallest ratio whose pruned copy of
     ``model`` is measured at least ``target`` times faster. Speed grows with the ratio up
     to timing noise; every probe is returned, so a reader sees how monotone it was.
     ``reached`` is False when even the largest ratio falls short (``ratio`` is then the
-    largest). ``measurements``: for the taylor criterion (see :func:`spade.prune.prune_model`)."""
+    largest). ``measurements``: for the taylor criterion, ``latency``: for ``round_to="auto"`` (see
+    :func:`spade.prune.prune_model`)."""
     grid = sorted(float(r) for r in grid)
     if not grid or not 0 < grid[0] <= grid[-1] < 1:
         raise ValueError(f"the ratio grid must hold ratios in (0, 1), got {grid}")
@@ -61,7 +63,7 @@ def ratio_for_speedup(model: nn.Module, physics, y: torch.Tensor, target: float,
     def speed(ratio: float) -> float:
         if ratio not in probes:
             pruned = copy.deepcopy(model).cpu()
-            prune_model(pruned, example, ratio, criterion, seed, round_to, measurements)
+            prune_model(pruned, example, ratio, criterion, seed, round_to, measurements, latency)
             probes[ratio] = measured_speedup(model, pruned.eval().to(device), physics, y, warmup, repeats, device)
         return probes[ratio]
 

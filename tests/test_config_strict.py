@@ -100,3 +100,17 @@ def test_booleans_and_numbers_from_the_command_line_are_converted():
     assert cfg["protect"] is True and cfg["ratios"] == [0.2, 0.4]
     with pytest.raises(ConfigError, match="protect"):
         check_config(with_key(("protect",), "yes please"), SCHEMA)
+
+
+def test_auto_widths_are_refused_with_stepwise_pruning_and_global_allocation():
+    assert check_config(with_key(("round_to",), "auto"), SCHEMA) == []
+    cfg = with_key(("round_to",), "auto")
+    cfg["strategies"] = ["supervised", "supervised-iter"]
+    with pytest.raises(ConfigError, match="'round_to': auto chooses each group's width in one step"):
+        check_config(cfg, SCHEMA)
+    cfg = with_key(("round_to",), "auto")
+    cfg["criteria"] = ["l1", "l1_global"]
+    with pytest.raises(ConfigError, match="needs uniform allocation; criterion l1_global"):
+        check_config(cfg, SCHEMA)
+    with pytest.raises(ConfigError, match="round_to"):
+        check_config(with_key(("round_to",), "fastest"), SCHEMA)

@@ -131,6 +131,14 @@ def get_convention(wildcards):
     return config["evaluate"].get("conventions", {}).get(wildcards.task)
 
 
+def get_latency_input(wildcards):
+    return STUDY.latency_inputs(wildcards.task)
+
+
+def get_latency_specs(wildcards):
+    return STUDY.latency_specs(wildcards.task)
+
+
 def get_network_config(wildcards):
     return STUDY.network_config(wildcards.task, wildcards.arch)
 

@@ -1,6 +1,8 @@
 # Prune the unpruned network at a ratio of the grid: {key} is "<criterion>-r<ratio>".
 rule prune:
     input:
+        # round_to: auto reads the latency table (rule latency_table)
+        unpack(get_latency_input),
         model=paths.UNPRUNED_MODEL,
         # measurements only: the example input, and the taylor criterion's label-free loss
         data=paths.split_file("unlabelled"),
@@ -28,6 +30,7 @@ rule prune:
 # the ratio found. Timed like the benchmark: the whole machine.
 rule prune_to_speed:
     input:
+        unpack(get_latency_input),
         model=paths.UNPRUNED_MODEL,
         data=paths.split_file("unlabelled"),
     output:
@@ -55,3 +58,29 @@ rule prune_to_speed:
         crop=config["benchmark"]["crop"],
     script:
         "../scripts/prune_to_speed.py"
+
+
+# round_to: auto: the latency of every convolution shape the width choice weighs, measured
+# once per task on the study's device with the whole machine (random weights: the choice
+# depends on the architecture only); pruning jobs read it and time nothing.
+rule latency_table:
+    input:
+        data=paths.split_file("unlabelled"),
+    output:
+        paths.LATENCY,
+    log:
+        "logs/latency/{task}.log",
+    conda:
+        "../envs/spade.yaml"
+    threads: 1024
+    resources:
+        speed_benchmark=1,
+        gpu=gpu_count,
+        gres=gpu_gres,
+    params:
+        specs=get_latency_specs,
+        ratios=STUDY.latency_ratios(),
+        seed=config["seed"],
+        device=config["device"],
+    script:
+        "../scripts/latency_table.py"

@@ -12,4 +12,5 @@ prune(
     out_model=snakemake.output.model,
     round_to=snakemake.params.round_to,
     taylor_images=snakemake.params.taylor_images,
+    latency_path=snakemake.input.get("latency"),
 )

@@ -16,5 +16,6 @@ prune_to_speed(
     device_setting=snakemake.params.device,
     round_to=snakemake.params.round_to,
     taylor_images=snakemake.params.taylor_images,
+    latency_path=snakemake.input.get("latency"),
     crop=snakemake.params.crop,
 )
