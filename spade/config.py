@@ -139,6 +139,10 @@ def study_problems(config: dict) -> list[str]:
         if allocated:
             lines.append(f"config key 'round_to': auto keeps the fastest width at or above each group's share, which "
                          f"needs uniform allocation; criterion {allocated[0]} allocates globally")
+    fixed_point = [s for s in config.get("strategies", []) if StrategyName.parse(s).needs_fixed_point]
+    if fixed_point and "deq" not in config.get("archs", []):
+        lines.append(f"config key 'strategies': {fixed_point[0]} penalises a fixed point's Jacobian, but no DEQ is "
+                     "studied (`archs`)")
     for arch in config.get("archs", []):
         if not set(config.get("models", {}).get(arch, {})) & set(config.get("tasks", [])):
             lines.append(f"config key 'models.{arch}' names none of the tasks {config.get('tasks')}: arch {arch!r} "

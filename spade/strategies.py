@@ -20,12 +20,19 @@ from typing import Callable
 
 DATA_LABELLED = "labelled pairs"
 
-# Recipes, a suffix to any strategy (``supervised-iter``): each spends ``finetune.recipes.
-# budget`` times the strategy's fine-tuning epochs. long: all of them after one-shot
-# pruning; iter: pruning in ``budget`` steps to the same final widths, the strategy's
-# epochs after each step.
+# Recipes, a suffix to any strategy (``supervised-iter``). long and iter spend
+# ``finetune.recipes.budget`` times the strategy's fine-tuning epochs: long all of them after
+# one-shot pruning; iter pruning in ``budget`` steps to the same final widths, the strategy's
+# epochs after each step. jac (DEQs only) spends the strategy's epochs with the Jacobian
+# penalty (``finetune.recipes.jacobian_weight`` x Hutchinson's estimate of ||J||_F^2 / d at
+# the fixed point; Bai, Koltun and Kolter 2021), to keep the pruned DEQ's fixed point as
+# easy to reach: it reads no ground truth, so any strategy may take it.
 RECIPE_MARK = "-"
-RECIPES = ("long", "iter")
+RECIPES = ("long", "iter", "jac")
+# the recipes that spend extra epochs (beside which the unpruned-long control stands)
+BUDGET_RECIPES = ("long", "iter")
+# the recipes that need a fixed point (archs whose network is a DEQ)
+DEQ_RECIPES = ("jac",)
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,16 @@ class StrategyName:
     @property
     def spec(self) -> StrategySpec:
         return REGISTRY[self.base]
+
+    @property
+    def spends_budget(self) -> bool:
+        """Whether it runs ``finetune.recipes.budget`` times the strategy's epochs."""
+        return self.recipe in BUDGET_RECIPES
+
+    @property
+    def needs_fixed_point(self) -> bool:
+        """Whether it runs only on DEQs (the Jacobian penalty)."""
+        return self.recipe in DEQ_RECIPES
 
     def __str__(self) -> str:
         return self.base + (RECIPE_MARK + self.recipe if self.recipe else "")

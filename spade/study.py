@@ -111,8 +111,14 @@ class Study:
 
     @property
     def has_recipes(self) -> bool:
-        """A recipe (-long, -iter) runs: then the `unpruned-long` control stands beside it."""
-        return any(StrategyName.parse(s).recipe for s in self.config["strategies"])
+        """A recipe that spends extra epochs (-long, -iter) runs: then the `unpruned-long`
+        control stands beside it."""
+        return any(StrategyName.parse(s).spends_budget for s in self.config["strategies"])
+
+    def strategies_of(self, arch: str) -> list[str]:
+        """The pruned kinds ``arch`` runs: the -jac recipe (a fixed point's penalty) on DEQs only."""
+        return [s for s in self.strategies if arch == "deq" or s == PRUNED
+                or not StrategyName.parse(s).needs_fixed_point]
 
     def unpruned_kinds(self, task: str, arch: str) -> list[Variant]:
         """The networks of the unpruned widths every split scores: the unpruned network, its
@@ -147,11 +153,11 @@ class Study:
         strategy not in `first_criterion_only` (its ratio found when it runs: 0 here)."""
         first = set(self.config["first_criterion_only"])
         out = [Variant(task, arch, c, r, s) for c in self.config["criteria"] for r in self.config["ratios"]
-               for s in self.strategies if c == self.first_criterion or s not in first]
+               for s in self.strategies_of(arch) if c == self.first_criterion or s not in first]
         out += [Variant(task, arch, c, r, SCRATCH) for c in self.config["criteria"] for r in self.scratch_ratios()]
         out += [Variant(task, arch, self.first_criterion, r, SCRATCH) for r in self.seed_scratch_ratios()]
         out += [Variant(task, arch, self.first_criterion, strategy=s, target=t)
-                for t in self.config["target_speedups"] for s in self.strategies if s not in first]
+                for t in self.config["target_speedups"] for s in self.strategies_of(arch) if s not in first]
         return out
 
     def robustness_variants(self, task: str, arch: str) -> list[Variant]:

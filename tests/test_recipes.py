@@ -28,6 +28,9 @@ def test_strategy_names_parse_into_strategy_and_recipe():
     distill = StrategyName.parse("distill-long").spec
     assert distill.needs_target and distill.needs_teacher
     assert StrategyName.parse("school-iter").spec.data == "measurements + teacher"
+    jac = StrategyName.parse("selfsup-jac")
+    assert jac == StrategyName("selfsup", "jac") and jac.needs_fixed_point and not jac.spends_budget
+    assert StrategyName.parse("supervised-long").spends_budget and not StrategyName.parse("school").needs_fixed_point
     for bad in ("supervised-short", "teacher", "school-"):
         with pytest.raises(ValueError, match="unknown strategy"):
             StrategyName.parse(bad)
@@ -152,3 +155,39 @@ def test_config_refuses_unknown_recipes_and_stepwise_global_allocation():
     check_config({**config, "first_criterion_only": ["school-iter"]}, schema)
     with pytest.raises(ConfigError, match="'first_criterion_only': 'distill' is not among strategies"):
         check_config({**config, "first_criterion_only": ["distill"]}, schema)
+    check_config(*_minimal(["supervised", "supervised-jac"], ["l1"]))
+    config, schema = _minimal(["supervised-jac"], ["l1"])
+    with pytest.raises(ConfigError, match="supervised-jac penalises a fixed point's Jacobian, but no DEQ"):
+        check_config({**config, "archs": ["du", "varnet"]}, schema)
+
+
+def test_the_jacobian_recipe_runs_on_deqs_only_without_the_long_control():
+    from spade.study import Study
+
+    config, _ = _minimal(["supervised", "school-jac"], ["l1"])
+    study = Study({**config, "first_criterion_only": [], "target_speedups": []})
+    assert not study.has_recipes, "the penalty spends no extra epochs: no unpruned-long control"
+    deq = {v.strategy for v in study.variants("mri", "deq")}
+    du = {v.strategy for v in study.variants("mri", "du")}
+    assert "school-jac" in deq and "school-jac" not in du and "supervised" in du
+
+
+def test_the_jacobian_recipe_fine_tunes_a_deq_with_the_penalty(mri_files, tmp_path):
+    """A pruned DEQ fine-tuned with supervised-jac: the strategy's epochs, the penalty in its
+    history at the configured weight, the recipe recorded."""
+    from spade.stages import prune, train_unpruned
+
+    deq = {"prior": {"name": "dncnn", "features": 8, "layers": 3}, "step_size": 1.0, "alpha": 0.5,
+           "solver": {"memory": 5, "max_iter": 20, "tol": 1e-3}}
+    unpruned, pruned = tmp_path / "deq.pt", tmp_path / "deq-pruned.pt"
+    train_unpruned("mri", "deq", deq, {**OPTS, "epochs": 1}, 0, 1, mri_files["train"], mri_files["val"], unpruned,
+                   tmp_path / "h.csv", tmp_path / "s.pt")
+    prune(unpruned, mri_files["train"], 0.5, "l1", 0, pruned)
+    out = tmp_path / "jac.pt"
+    opts = {**OPTS, "epochs": 2, "recipes": {"budget": 3, "jacobian_weight": 0.5}}
+    finetune("supervised-jac", pruned, None, mri_files["train"], mri_files["val"], opts, 0, 1, out,
+             tmp_path / "jac.csv", tmp_path / "jac.state.pt")
+    meta = load_payload(out)["meta"]
+    assert meta["recipe"] == {"name": "jac", "budget": 1} and meta["cost"]["epochs"] == 2
+    penalties = [row["jacobian"] for row in meta["history"]]
+    assert len(penalties) == 2 and all(p > 0 for p in penalties)

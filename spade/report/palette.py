@@ -1,6 +1,6 @@
 """One colour per kind of row in every figure, and the order of rows in every table: the
 kinds beside the strategies, then each strategy of the registry (spade.strategies) alone
-and with each recipe. A recipe keeps its strategy's hue, lighter (long) or darker (iter)."""
+and with each recipe. A recipe keeps its strategy's hue, lighter (long) or darker (iter, jac)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from spade.variants import CLASSICAL, PRIOR_OFF, PRUNED, SCRATCH, UNPRUNED, UNPR
 
 _KINDS = {CLASSICAL: "#7f7f7f", PRIOR_OFF: "#bcbd22", UNPRUNED: "#000000", UNPRUNED_LONG: "#595959", PRUNED: "#9467bd",
           SCRATCH: "#ff7f0e"}
-_RECIPE_SHADE = {"long": (255, 0.45), "iter": (0, 0.45)}  # towards white / black, by this much
+_RECIPE_SHADE = {"long": (255, 0.45), "iter": (0, 0.45), "jac": (0, 0.7)}  # towards white / black, by this much
 
 
 def _shade(colour: str, towards: int, amount: float) -> str:

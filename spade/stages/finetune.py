@@ -20,8 +20,9 @@ def finetune(strategy_name, pruned_path, teacher_path, train_path, val_path, opt
     its splits without ``/x`` (its training split, the unlabelled one, has none at all) and
     selects its checkpoint on its own loss over the validation measurements.
 
-    A recipe suffix (:data:`spade.strategies.RECIPES`) spends ``opts['recipes']['budget']``
-    times the epochs: ``-long`` all of them on the pruned network; ``-iter`` prunes the
+    ``-jac`` adds the Jacobian penalty (``opts['recipes']['jacobian_weight']``; DEQs only) to
+    the strategy's epochs. The other recipes spend ``opts['recipes']['budget']`` times the
+    epochs: ``-long`` all of them on the pruned network; ``-iter`` prunes the
     unpruned network ``base_path`` in that many steps to the widths of ``pruned_path``
     (same criterion, ratio and rounding; ``prune_data_path``: the measurements pruning
     reads), fine-tuning ``opts['epochs']`` after each step. ``data_fraction``: train on
@@ -37,7 +38,7 @@ def finetune(strategy_name, pruned_path, teacher_path, train_path, val_path, opt
         train_set = H5Split(train_path, spec.needs_target, nested_fraction(len(train_set), data_fraction, seed))
     teacher = load_model(teacher_path)[0].to(device) if spec.needs_teacher else None
     strategy = make_strategy(strategy_name, task, opts, teacher)
-    budget = int(opts.get("recipes", {}).get("budget", 3)) if recipe else 1
+    budget = int(opts.get("recipes", {}).get("budget", 3)) if strategy_name.spends_budget else 1
     if recipe == "iter":
         if base_path is None or prune_data_path is None:
             raise ValueError(f"strategy {strategy_name}: stepwise pruning needs the unpruned network and the "
@@ -50,6 +51,8 @@ def finetune(strategy_name, pruned_path, teacher_path, train_path, val_path, opt
                                       seed, state_path, history_path, device, log=log.info)
     else:
         fit_opts = {**opts, "epochs": int(opts["epochs"]) * budget}
+        if recipe == "jac":
+            fit_opts["jacobian_weight"] = float(opts.get("recipes", {}).get("jacobian_weight", 1.0))
         model, history = fit(model, strategy, physics, train_set, val_set, fit_opts, seed, state_path, history_path,
                              log=log.info, device=device)
     variant = Variant.from_meta(payload["meta"]).with_strategy(str(strategy_name))
