@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU check of docs/benchmarks/README.md: the tiny study with every stage on CUDA, then
 # the default study (reusing its trained models if results/ holds them) timed at batch 1
-# and 16 with channels-last and torch.compile rows; the tables land in docs/benchmarks/.
+# and 8 with channels-last and torch.compile rows; the tables land in docs/benchmarks/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
