@@ -51,7 +51,12 @@ def test_speed_target_finds_a_ratio_by_measuring_and_fine_tunes_it(extended_run)
     rows = _summary(extended_run)
     rows = rows[(rows.split == "test") & (rows.target == 1.05)]
     assert set(rows.strategy) == {"none", "school"} and rows.ratio.eq(search["ratio"]).all()
-    assert "## Pruned to a speed target" in (r / "tables/summary.md").read_text()
+    text = (r / "tables/summary.md").read_text()
+    assert "## Pruned to a speed target" in text
+    # its speedups and differences carry their intervals, like every other table's
+    assert "| measured speedup | strategy | PSNR | minus unpruned (dB) |" in text
+    target = text.split("## Pruned to a speed target")[1].split("\n## ")[0]
+    assert "x [" in target and "] |" in target
 
 
 def test_shifted_test_sets_and_the_robustness_table(extended_run):
