@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from spade.strategies import StrategyName, pattern
-from spade.variants import GLOBAL
+from spade.variants import AUTO, GLOBAL
 
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
@@ -131,7 +131,7 @@ def study_problems(config: dict) -> list[str]:
     if stepwise and allocated:
         lines.append(f"config key 'strategies': {stepwise[0]} prunes in steps, which needs uniform allocation; "
                      f"criterion {allocated[0]} allocates globally (its widths would follow each step's weights)")
-    if config.get("round_to") == "auto":
+    if config.get("round_to") == AUTO:
         if stepwise:
             lines.append(f"config key 'round_to': auto chooses each group's width in one step, but {stepwise[0]} "
                          "prunes in steps: give round_to null or a multiple, or drop the -iter recipe")

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from spade.benchmark import count_macs, count_params
-from spade.prune import PruningError, prune_prior
+from spade.prune import AUTO, PruningError, prune_prior
 
 PriorSpec = Union[str, Iterable[str], Callable[[str, nn.Module], bool]]
 
@@ -190,7 +190,7 @@ def prune_priors(model: nn.Module, priors: PriorSpec, example, ratio: float, cri
             raise PruningError(f"prior {name!r}: output {shape} became {after_shape}; its image channels must stay")
     after = {n: _widths(p) for n, p in found.items()}
     params_after = count_params(model)
-    if params_after >= params_before and round_to == "auto":
+    if params_after >= params_before and round_to == AUTO:
         raise PruningError(f"auto widths kept every channel at ratio {ratio}: on this device no width at or above "
                            "the one the ratio asks for runs faster than the current one")
     if params_after >= params_before:

@@ -17,14 +17,12 @@ import torch_pruning as tp
 from torch import nn
 
 from spade.checkpoint import layer_shapes
-from spade.variants import CRITERIA, GLOBAL
+from spade.variants import AUTO, CRITERIA, GLOBAL
 
 # under global allocation, the most any one group may lose (it must keep a channel)
 GLOBAL_MAX_RATIO = 0.9
 # measurements whose consistency loss gives the taylor criterion's gradients (config taylor_images)
 DEFAULT_TAYLOR_IMAGES = 8
-# round_to's value for hardware-aware widths (spade.widths)
-AUTO = "auto"
 
 
 def parse_criterion(name: str) -> tuple[str, bool]:
@@ -129,7 +127,7 @@ def prune_prior_auto(prior: nn.Module, example, ratio: float, criterion: str = "
     sizes = input_sizes(prior, lambda: forward_fn(prior, example) if forward_fn else prior(example))
     graph = tp.DependencyGraph().build_dependency(prior, example_inputs=example, forward_fn=forward_fn)
     groups = list(graph.get_all_groups(ignored_layers=output_convs(prior), root_module_types=(nn.Conv2d, nn.ConvTranspose2d)))
-    plan = plan_widths(groups, ratio, sizes, latency)
+    plan = plan_widths(groups, graph, ratio, sizes, latency)
     rank = importance(criterion)
     # every group's ranking before any group is pruned, as Torch-Pruning's own pruner does
     removals = []

@@ -10,7 +10,7 @@ Nothing here imports torch.
 from __future__ import annotations
 
 from spade.strategies import StrategyName
-from spade.variants import (CLASSICAL, PRIOR_OFF, PRUNED, SCRATCH, UNPRUNED, UNPRUNED_LONG, Variant, is_shifted,
+from spade.variants import (AUTO, CLASSICAL, PRIOR_OFF, PRUNED, SCRATCH, UNPRUNED, UNPRUNED_LONG, Variant, is_shifted,
                             ratio_label, shift_split)
 
 # Path templates (relative to the working directory); {key} is a pruned variant's path key
@@ -342,7 +342,7 @@ class Study:
 
     def latency_inputs(self, task: str) -> dict[str, str]:
         """The latency table a pruning job of ``task`` reads (none unless ``round_to: auto``)."""
-        return {"latency": LATENCY.format(task=task)} if self.config.get("round_to") == "auto" else {}
+        return {"latency": LATENCY.format(task=task)} if self.config.get("round_to") == AUTO else {}
 
     def latency_specs(self, task: str) -> dict[str, dict]:
         """``{arch: network config}`` of the networks ``task`` prunes: the shapes the table needs."""

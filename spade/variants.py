@@ -25,6 +25,9 @@ UNPRUNED_KINDS = (CLASSICAL, UNPRUNED, PRIOR_OFF, UNPRUNED_LONG)
 # Channel importance criteria (spade.prune), each also with global allocation (suffix).
 CRITERIA = ("l1", "l2", "random", "taylor")
 GLOBAL = "_global"
+# round_to's value for hardware-aware widths (spade.widths): here, torch-free, for the config
+# checks and the workflow as well as the pruning
+AUTO = "auto"
 
 # Networks with a fixed number of prior calls run in the same time whatever their weights:
 # one timing per architecture (the pruned model's) stands for every strategy of a ratio.

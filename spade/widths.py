@@ -151,16 +151,15 @@ def input_sizes(prior: nn.Module, run: Callable[[], object]) -> dict[nn.Module, 
     return sizes
 
 
-def _group_convs(group) -> tuple[list[nn.Module], list[nn.Module]]:
+def _group_convs(group, graph) -> tuple[list[nn.Module], list[nn.Module]]:
     """The convolutions whose outputs (``out``) and inputs (``in``) are this group's channels."""
     outs, ins = [], []
     for dep, _ in group:
         module, handler = dep.target.module, dep.handler
         if isinstance(module, CONVS):
-            name = getattr(handler, "__name__", "")
-            if "out_channels" in name and module not in outs:
+            if graph.is_out_channel_pruning_fn(handler) and module not in outs:
                 outs.append(module)
-            elif "in_channels" in name and module not in ins:
+            elif graph.is_in_channel_pruning_fn(handler) and module not in ins:
                 ins.append(module)
     return outs, ins
 
@@ -186,16 +185,15 @@ def fastest_width(asked: int, current: int, cost: Callable[[int], float]) -> int
     return min(range(asked, current + 1), key=lambda w: (cost(w), w))
 
 
-def plan_widths(groups: list, ratio: float, sizes: dict, table: Callable[[tuple], float]) -> list[tuple[int, int, int]]:
+def plan_widths(groups: list, graph, ratio: float, sizes: dict,
+                table: Callable[[tuple], float]) -> list[tuple[int, int, int]]:
     """``(current, asked, chosen)`` width of each group (Torch-Pruning groups, in order): asked
     is what ``ratio`` keeps (as Torch-Pruning rounds it), chosen the fastest width at or above
     it, group by group, each seeing the choices before it and the asked widths after it."""
-    convs = [_group_convs(g) for g in groups]
+    convs = [_group_convs(g, graph) for g in groups]
     current = [len(g[0][1]) for g in groups]
     asked = [max(1, int(c * (1 - ratio))) for c in current]
-    planned = {}
-    for m in sizes:
-        planned[m] = (m.in_channels, m.out_channels)
+    planned = {m: (m.in_channels, m.out_channels) for m in sizes}
     for (outs, ins), width in zip(convs, asked):
         for m in outs:
             planned[m] = (planned[m][0], width)
