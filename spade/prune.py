@@ -198,10 +198,10 @@ class StepwisePruning:
         self.done += 1
         self.model.zero_grad(set_to_none=True)
         params_after = sum(p.numel() for p in self.model.parameters())
-        if params_after >= params and self.round_to == AUTO:
-            raise PruningError(f"auto widths kept every channel at ratio {self.ratio}: on this device no width at or "
-                               "above the one the ratio asks for runs faster than the current one")
-        if params_after >= params:
+        # auto widths may keep every channel: on this device no width at or above the ratio's runs
+        # faster than the current one, so the fastest network of the ratio is the unpruned one
+        # (its rows say so: channel_ratio 0); exact and rounded widths that remove nothing are a fault
+        if params_after >= params and self.round_to != AUTO:
             raise PruningError(
                 f"no channel was removed at ratio {self.ratio} (criterion {self.criterion}, step {self.done} of "
                 f"{self.steps}); check for in-place activations or layers too narrow to prune"

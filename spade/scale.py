@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import statistics
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -68,7 +69,7 @@ def time_scale(name: str, spec: dict, physics, ratios: list[float], round_tos: l
             pruned = copy.deepcopy(base)
             try:
                 prune_model(pruned, example, float(ratio), "l1", seed, round_to, latency=latency)
-            except PruningError:  # rounding kept every channel: nothing to time
+            except PruningError:  # rounding kept every channel: nothing to time (auto keeps them, timed)
                 continue
             label = f"r{ratio}" + ("/auto" if round_to == AUTO else f"/round{round_to}" if round_to else "/exact")
             variants[label], labels[label] = pruned, (float(ratio), round_to)
@@ -92,4 +93,21 @@ def time_scale(name: str, spec: dict, physics, ratios: list[float], round_tos: l
             "prior_share": share, "iterations": iterations if hasattr(model, "max_iter") else None,
             "input": "x".join(map(str, y.shape[1:])), "repeats": repeats,
         })
-    return pd.DataFrame(rows)
+    return with_exact_at_equal_macs(pd.DataFrame(rows))
+
+
+def with_exact_at_equal_macs(rows: pd.DataFrame) -> pd.DataFrame:
+    """Add ``exact_speedup_at_macs``: the speedup exact widths reach at each variant's MACs,
+    interpolated linearly in MACs between the exact rows of its scale and arch (the unpruned
+    network at full MACs among them; empty outside their range). Rounded and auto widths keep
+    other channel counts than exact ones at the same ratio, so this compares the width rules at
+    equal MACs rather than at equal ratio."""
+    out = []
+    for _, group in rows.groupby(["scale", "arch"], sort=False):
+        exact = group[group.widths.isin(["", "exact"])].sort_values("macs")
+        low, high = exact.macs.min(), exact.macs.max()
+        group = group.assign(exact_speedup_at_macs=[
+            float(np.interp(m, exact.macs, exact.speedup)) if low <= m <= high else float("nan")
+            for m in group.macs])
+        out.append(group)
+    return pd.concat(out, ignore_index=True)

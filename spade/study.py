@@ -236,11 +236,14 @@ class Study:
                  "metrics": self.metrics_path(split, v), "examples": self.metrics_path(split, v, ".npz")}
                 for v in kinds]
 
-    def evaluation_outputs(self, shifted: bool) -> list[str]:
+    def evaluation_outputs(self, shifted: bool, arch: str = "{arch}") -> list[str]:
         """The output templates of the evaluation rule of the shifted (and external) splits
-        or of the others: every file of :meth:`evaluation_jobs`, wildcards left in place."""
-        jobs = self.evaluation_jobs("{split}", "{task}", "{arch}", shifted)
-        return [path for job in jobs for path in (job["metrics"], job["examples"])]
+        or of the others: every file of :meth:`evaluation_jobs`, wildcards left in place.
+        ``arch``: the files of that arch's rule (the DEQ runs recipes the others do not), its
+        name a wildcard again in the paths."""
+        jobs = self.evaluation_jobs("{split}", "{task}", arch, shifted)
+        paths = [path for job in jobs for path in (job["metrics"], job["examples"])]
+        return [path.replace("/{task}/%s/" % arch, "/{task}/{arch}/") for path in paths]
 
     def summary_metrics(self) -> list[str]:
         return [p for t in self.config["tasks"] for s in self.eval_splits(t) for p in self.metric_paths(s, t)]

@@ -140,7 +140,8 @@ def _minimal(strategies, criteria):
 
     root = Path(__file__).resolve().parents[1]
     config = yaml.safe_load((root / "config" / "config.yaml").read_text())
-    config.update(strategies=strategies, criteria=criteria)
+    # exact widths: -iter and global allocation refuse the default's auto (tested in test_config_strict)
+    config.update(strategies=strategies, criteria=criteria, round_to=None)
     return config, load_schema(root / "workflow" / "schemas" / "config.schema.yaml")
 
 

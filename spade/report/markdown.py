@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from spade.report.summary import (EXTRA_COLUMNS, NO_LOSS_DB, PRIOR_MARGIN_DB, criterion_label, criterion_labels,
-                                  headline)
+                                  headline, speed_order)
 from spade.stats import NOT_RESOLVED, format_difference, format_ratio
 from spade.variants import IDENTITY, SCRATCH, UNPRUNED, UNPRUNED_KINDS, UNPRUNED_LONG
 
@@ -86,8 +86,27 @@ def markdown(summary: pd.DataFrame, validation: pd.DataFrame | None = None) -> s
                               for _, r in part.iterrows()]), ""]
     if validation is not None:
         out += _headline_lines(headline(validation, summary))
-    out += _target_lines(summary) + _cost_lines(summary)
+    out += _order_lines(summary) + _target_lines(summary) + _cost_lines(summary)
     return "\n".join(out)
+
+
+def _order_lines(summary: pd.DataFrame) -> list[str]:
+    """The pairs where pruning more made a network slower (:func:`speed_order`)."""
+    if "speedup" not in summary or summary.speedup.isna().all():
+        return []
+    pairs = speed_order(summary)
+    lines = ["## More pruned, yet slower", "",
+             "Every pair of the same task, arch, criterion and strategy (the unpruned network as ratio 0, "
+             "speedup 1) where the more-pruned network has the lower median speedup: `slower` where the two "
+             "intervals over timing rounds lie apart, else not resolved.", ""]
+    if pairs.empty:
+        return lines + ["None: in every line, pruning more never lowered the median speedup.", ""]
+    cells = [[r.task, r.arch, criterion_label(r.criterion), r.strategy, f"{r.less_pruned_ratio:g}",
+              format_ratio(r.less_pruned_speedup, r.less_pruned_low, r.less_pruned_high), f"{r.ratio:g}",
+              format_ratio(r.speedup, r.speedup_low, r.speedup_high), "slower" if r.slower else NOT_RESOLVED]
+             for r in pairs.itertuples()]
+    header = ["task", "arch", "criterion", "strategy", "ratio", "speedup", "more pruned", "speedup", "verdict"]
+    return lines + table(header, cells) + [""]
 
 
 def _headline_lines(best: pd.DataFrame) -> list[str]:
@@ -306,15 +325,19 @@ def scale_markdown(timings: pd.DataFrame, note: str = "") -> str:
     lines = ["# Speed at the paper's scale", "", *([note, ""] if note else []),
              "Random weights (timing depends on widths and shapes only); DEQ at fixed iterations; every variant "
              "timed side by side with its unpruned network. Amdahl: the unpruned prior share of the time divided "
-             "by the prior's MAC reduction, the rest unchanged.", ""]
+             "by the prior's MAC reduction, the rest unchanged. Exact at equal MACs: the speedup exact widths "
+             "reach at the row's MACs (interpolated between the exact rows), to compare width rules at equal "
+             "MACs; auto keeps every channel where no narrower width at or above the ratio's runs faster.", ""]
     header = ["scale", "arch", "input", "ratio", "widths", "params", "GMACs", "latency ms", "speedup", "MAC speedup",
-              "Amdahl bound", "measured / Amdahl"]
+              "Amdahl bound", "measured / Amdahl", "exact at equal MACs"]
     cells = []
     for _, r in timings.iterrows():
         widths = r.widths if isinstance(r.widths, str) and r.widths else "unpruned"  # "" reads back as NaN
+        equal = r.get("exact_speedup_at_macs", float("nan"))
         cells.append([r.scale, r.arch, r["input"], f"{r.ratio:g}", widths, f"{int(r.params):,}",
                       f"{r.macs / 1e9:.2f}", f"{r.latency_ms:.1f}", f"{r.speedup:.2f}", f"{r.macs_speedup:.2f}",
-                      f"{r.amdahl_speedup:.2f}", f"{r.speedup / r.amdahl_speedup:.0%}"])
+                      f"{r.amdahl_speedup:.2f}", f"{r.speedup / r.amdahl_speedup:.0%}",
+                      "" if pd.isna(equal) or widths in ("unpruned", "exact") else f"{equal:.2f}"])
     shares = timings.drop_duplicates(["scale", "arch"])
     lines += [*table(header, cells), "", "Prior share of the unpruned network's time: " + ", ".join(
         f"{r.scale} {r.arch} {r.prior_share:.0%}" for _, r in shares.iterrows()) + ".", ""]

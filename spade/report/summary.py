@@ -285,6 +285,33 @@ def headline(validation: pd.DataFrame, test: pd.DataFrame | None = None, margin:
     return pd.DataFrame(rows)
 
 
+def speed_order(summary: pd.DataFrame) -> pd.DataFrame:
+    """Every pair of a network and a more-pruned one of the same task, arch, criterion and
+    strategy (the unpruned network counts as ratio 0, speedup 1) whose more-pruned member
+    runs slower at the median: ``slower`` when the two speedup intervals (timing rounds) lie
+    apart, else not resolved. Pruning more should never cost time; a ``slower`` row is a
+    fault of the widths on this device."""
+    rows = primary(summary)
+    rows = rows[rows.get("target", pd.Series(0.0, index=rows.index)).fillna(0) == 0].dropna(subset=["speedup"])
+    cols = ["ratio", "speedup", "speedup_low", "speedup_high"]
+    pairs = []
+    for (task, arch), part in rows.groupby(["task", "arch"], sort=False):
+        unpruned = pd.DataFrame([{"ratio": 0.0, "speedup": 1.0, "speedup_low": 1.0, "speedup_high": 1.0}])
+        pruned = part[~part.strategy.isin(UNPRUNED_KINDS)]
+        for (criterion, strategy), line in pruned.groupby(["criterion", "strategy"], sort=False):
+            line = pd.concat([unpruned, line[cols]], ignore_index=True).sort_values("ratio")
+            for i, less in enumerate(line.itertuples()):
+                for more in list(line.itertuples())[i + 1:]:
+                    if more.ratio > less.ratio and more.speedup < less.speedup:
+                        pairs.append({"task": task, "arch": arch, "criterion": criterion, "strategy": strategy,
+                                      "ratio": more.ratio, "speedup": more.speedup, "speedup_low": more.speedup_low,
+                                      "speedup_high": more.speedup_high, "less_pruned_ratio": less.ratio,
+                                      "less_pruned_speedup": less.speedup,
+                                      "less_pruned_low": less.speedup_low, "less_pruned_high": less.speedup_high,
+                                      "slower": bool(more.speedup_high < less.speedup_low)})
+    return pd.DataFrame(pairs)
+
+
 def robustness(summary: pd.DataFrame) -> pd.DataFrame:
     """PSNR drop of every variant under each shift: its score on a shifted test set (or the
     external set) minus its score on the test split, and that drop minus the unpruned

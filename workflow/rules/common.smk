@@ -69,6 +69,11 @@ def protect(path):
 CRITERION = "|".join(config["criteria"])
 
 
+# The DEQ runs recipes no other arch runs (-jac): its evaluation jobs write other files, so
+# they are a rule of their own (rules/evaluate.smk).
+NON_DEQ_ARCHS = "|".join(a for a in config["archs"] if a != "deq") or "none"
+
+
 wildcard_constraints:
     task="|".join(config["tasks"]),
     arch="|".join(config["archs"]),

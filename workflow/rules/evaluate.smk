@@ -38,6 +38,7 @@ rule evaluate_networks:
         "benchmarks/evaluate/{split}/{task}/{arch}.tsv"
     wildcard_constraints:
         split="test|val",
+        arch=NON_DEQ_ARCHS,
     conda:
         "../envs/spade.yaml"
     threads: config["threads"]["evaluate"]
@@ -66,6 +67,7 @@ rule evaluate_networks_shifted:
         "benchmarks/evaluate/{split}/{task}/{arch}.tsv"
     wildcard_constraints:
         split="external|shift_[a-z0-9]+",
+        arch=NON_DEQ_ARCHS,
     conda:
         "../envs/spade.yaml"
     threads: config["threads"]["evaluate"]
@@ -81,6 +83,23 @@ rule evaluate_networks_shifted:
         "../scripts/evaluate_networks.py"
 
 
+# The DEQ's: the same jobs, with the DEQ-only recipes' files.
+use rule evaluate_networks as evaluate_deq_networks with:
+    output:
+        STUDY.evaluation_outputs(shifted=False, arch="deq"),
+    wildcard_constraints:
+        split="test|val",
+        arch="deq",
+
+
+use rule evaluate_networks_shifted as evaluate_deq_networks_shifted with:
+    output:
+        STUDY.evaluation_outputs(shifted=True, arch="deq"),
+    wildcard_constraints:
+        split="external|shift_[a-z0-9]+",
+        arch="deq",
+
+
 # The repeats with further seeds (`seeds`): validation and test scores of their networks.
 if SEEDED:
 
@@ -91,3 +110,5 @@ if SEEDED:
             "logs/seeds/{seed}/evaluate/{split}/{task}/{arch}.log",
         benchmark:
             "benchmarks/seeds/{seed}/evaluate/{split}/{task}/{arch}.tsv"
+        wildcard_constraints:
+            split="test|val",

@@ -1,0 +1,34 @@
+"""More pruning must never cost time: the summary lists every pair where it did."""
+
+import pandas as pd
+
+from spade.report.markdown import _order_lines
+from spade.report.summary import speed_order
+
+
+def rows(speedups):
+    """Test-split rows of one arch and strategy: ratio -> (median, low, high)."""
+    base = {"task": "mri", "arch": "du", "split": "test", "set": "", "criterion": "l1", "target": 0.0}
+    out = [{**base, "criterion": "", "ratio": 0.0, "strategy": "unpruned", "speedup": 1.0, "speedup_low": 1.0,
+            "speedup_high": 1.0}]
+    for ratio, (med, low, high) in speedups.items():
+        out.append({**base, "ratio": ratio, "strategy": "supervised", "speedup": med, "speedup_low": low,
+                    "speedup_high": high})
+    return pd.DataFrame(out)
+
+
+def test_a_more_pruned_network_that_runs_slower_is_listed_with_its_verdict():
+    summary = rows({0.2: (0.86, 0.84, 0.88), 0.4: (1.30, 1.2, 1.4), 0.6: (1.25, 1.1, 1.5)})
+    pairs = speed_order(summary)
+    got = {(p.less_pruned_ratio, p.ratio): p.slower for p in pairs.itertuples()}
+    # 0.2 is slower than the unpruned network, its interval below 1: a fault; 0.6 below 0.4 at
+    # the median with overlapping intervals: not resolved
+    assert got == {(0.0, 0.2): True, (0.4, 0.6): False}
+    text = "\n".join(_order_lines(summary))
+    assert "| slower |" in text and "not resolved" in text
+
+
+def test_monotone_speedups_list_nothing():
+    summary = rows({0.2: (1.0, 0.98, 1.02), 0.4: (1.3, 1.2, 1.4), 0.6: (2.1, 2.0, 2.2)})
+    assert speed_order(summary).empty
+    assert any("None: in every line" in line for line in _order_lines(summary))
