@@ -148,6 +148,10 @@ def test_the_extended_config_plans_recipes_and_the_label_free_ablation(tmp_path)
     assert "results/finetuned/mri/du/l2-r0.6/supervised-iter.pt" not in planned
     assert "results/finetuned/mri/du/l1-x2.0/supervised-long.pt" not in planned
     assert "results/tables/label_free.csv" in planned
+    # the DEQ-only recipe: fine-tuned and scored for the DEQ (its own evaluation rule), never for du
+    for split in ("val", "test"):
+        assert f"results/metrics/{split}/mri/deq/l1-r0.6/supervised-jac.csv" in planned
+    assert "results/finetuned/mri/du/l1-r0.6/supervised-jac.pt" not in planned
 
 
 def test_the_comparison_is_repeated_with_a_further_seed(extended_run):

@@ -1,5 +1,6 @@
 """Speed at a scale: pruned networks of a given size timed without data."""
 
+import pytest
 import torch
 
 from spade.report.markdown import scale_markdown
@@ -37,3 +38,17 @@ def test_varnet_at_a_scale_keeps_its_sensitivity_network_unpruned():
     assert len(table) == 2 and table.iterations.isna().all()
     assert table.macs_speedup.iloc[1] > 1 and table.prior_macs.iloc[1] < table.prior_macs.iloc[0]
     assert torch.get_num_threads() >= 1
+
+
+def test_exact_speedup_at_equal_macs_is_interpolated_between_the_exact_rows():
+    """Rounded and auto widths keep other channel counts than exact ones: each is compared
+    with the speedup exact widths reach at its own MACs."""
+    import pandas as pd
+
+    from spade.scale import with_exact_at_equal_macs
+
+    rows = pd.DataFrame({"scale": "study", "arch": "du", "widths": ["", "exact", "exact", "auto", "round_to 8"],
+                         "macs": [100.0, 60.0, 20.0, 40.0, 10.0], "speedup": [1.0, 1.2, 2.0, 1.7, 2.5]})
+    got = with_exact_at_equal_macs(rows).exact_speedup_at_macs.tolist()
+    assert got[:4] == pytest.approx([1.0, 1.2, 2.0, 1.6])  # auto at 40: halfway between 1.2 and 2.0
+    assert pd.isna(got[4]), "below the most-pruned exact row: no interpolation"

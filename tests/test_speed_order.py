@@ -32,3 +32,30 @@ def test_monotone_speedups_list_nothing():
     summary = rows({0.2: (1.0, 0.98, 1.02), 0.4: (1.3, 1.2, 1.4), 0.6: (2.1, 2.0, 2.2)})
     assert speed_order(summary).empty
     assert any("None: in every line" in line for line in _order_lines(summary))
+
+
+def test_the_speed_target_verdict_reads_the_interval():
+    """Met only where the whole interval reaches the target; missed (with the shortfall) where
+    it lies below; a variant outside the quality margin never counts."""
+    from spade.report.markdown import _speed_target_lines
+
+    base = {"task": "mri", "criterion": "l1", "target": 0.0}
+    best = pd.DataFrame([
+        {**base, "arch": "du", "strategy": "supervised", "ratio": 0.6, "within": True, "speedup": 2.1,
+         "speedup_low": 2.0, "speedup_high": 2.2},
+        {**base, "arch": "du", "strategy": "school", "ratio": 0.4, "within": True, "speedup": 1.2,
+         "speedup_low": 1.1, "speedup_high": 1.3},
+        {**base, "arch": "deq", "strategy": "supervised", "ratio": 0.2, "within": True, "speedup": 1.14,
+         "speedup_low": 1.07, "speedup_high": 1.17},
+        {**base, "arch": "deq", "strategy": "school", "ratio": 0.6, "within": False, "speedup": 3.0,
+         "speedup_low": 2.9, "speedup_high": 3.1},
+        {**base, "arch": "varnet", "strategy": "supervised", "ratio": 0.4, "within": True, "speedup": 1.5,
+         "speedup_low": 1.4, "speedup_high": 1.6},
+        {**base, "arch": "edsr", "strategy": "supervised", "ratio": 0.6, "within": False, "speedup": 2.0,
+         "speedup_low": 1.9, "speedup_high": 2.1},
+    ])
+    rows = {line.split("|")[2].strip(): line for line in _speed_target_lines(best, 1.5) if line.startswith("| mri")}
+    assert rows["du"].rstrip(" |").endswith("met") and "supervised" in rows["du"]
+    assert "missed (1.32x short)" in rows["deq"], "the school row is outside the margin: not counted"
+    assert "not resolved" in rows["varnet"]
+    assert "no variant within the margin" in rows["edsr"]

@@ -55,9 +55,10 @@ def _cell(column: str, v) -> str:
     return str(v)
 
 
-def markdown(summary: pd.DataFrame, validation: pd.DataFrame | None = None) -> str:
+def markdown(summary: pd.DataFrame, validation: pd.DataFrame | None = None, speed_target: float | None = None) -> str:
     """Markdown tables, one per task and split (and test set, where there are several);
-    with ``validation`` (the validation split's summary), the headline chosen on it."""
+    with ``validation`` (the validation split's summary), the headline chosen on it, and
+    with ``speed_target`` whether each arch's fastest headline variant reaches it."""
     out = ["# SPADE study summary", ""]
     cols = ["arch", "ratio", "actual_ratio", "strategy", "psnr", "ssim", "params", "macs", "latency_ms", "speedup",
             "time_saved", "macs_speedup", "amdahl_speedup", "prior_share", "iterations", "iterations_max"]
@@ -85,7 +86,8 @@ def markdown(summary: pd.DataFrame, validation: pd.DataFrame | None = None) -> s
                 *table(cols, [[_speedup_cell(r) if c == "speedup" else _cell(c, r[c]) for c in cols]
                               for _, r in part.iterrows()]), ""]
     if validation is not None:
-        out += _headline_lines(headline(validation, summary))
+        best = headline(validation, summary)
+        out += _headline_lines(best) + (_speed_target_lines(best, speed_target) if speed_target else [])
     out += _order_lines(summary) + _target_lines(summary) + _cost_lines(summary)
     return "\n".join(out)
 
@@ -131,6 +133,32 @@ def _headline_lines(best: pd.DataFrame) -> list[str]:
     header = ["task", "arch", "strategy", "", "criterion", "ratio", "speedup", "val minus unpruned (dB)",
               "test minus unpruned (dB)", "epochs", "prior evaluations"]
     return lines + table(header, rows) + [""]
+
+
+def _speed_target_lines(best: pd.DataFrame, target: float) -> list[str]:
+    """Per task and arch, the fastest headline variant within the margin over every strategy
+    against ``target``: met where its speedup interval lies at or above it, missed where it
+    lies below (with the shortfall), else not resolved; missed where no variant is within."""
+    if best.empty:
+        return []
+    lines = [f"## Speed target: {target:g}x within {NO_LOSS_DB} dB", "",
+             f"Per task and arch, the fastest variant of the headline above that is within {NO_LOSS_DB} dB on "
+             f"validation, over every strategy; `met` where its speedup interval lies at or above {target:g}x, "
+             "`missed` where it lies below (shortfall: the target over the speedup), else not resolved.", ""]
+    cells = []
+    for (task, arch), part in best.groupby(["task", "arch"], sort=False):
+        within = part[part.within.astype(bool) & part.speedup.notna()]
+        if within.empty:
+            cells.append([task, arch, "", "", "", "", "missed: no variant within the margin"])
+            continue
+        r = within.loc[within.speedup.idxmax()]
+        low, high = _num(r.speedup_low), _num(r.speedup_high)
+        verdict = ("met" if low >= target else f"missed ({target / r.speedup:.2f}x short)" if high < target
+                   else NOT_RESOLVED)
+        cells.append([task, arch, r.strategy, criterion_label(r.criterion, r.target), f"{r.ratio:g}",
+                      format_ratio(r.speedup, low, high), verdict])
+    header = ["task", "arch", "strategy", "criterion", "ratio", "speedup", "verdict"]
+    return lines + table(header, cells) + [""]
 
 
 def _num(value) -> float:
@@ -276,7 +304,8 @@ def extra_markdown(extras: pd.DataFrame) -> str:
 
 
 def write_tables(summary: pd.DataFrame, csv_path, md_path, extras: pd.DataFrame | None = None,
-                 extras_path=None, validation: pd.DataFrame | None = None, headline_path=None) -> None:
+                 extras_path=None, validation: pd.DataFrame | None = None, headline_path=None,
+                 speed_target: float | None = None) -> None:
     """The summary as CSV and Markdown; the extra timings beside it; with ``validation``
     (the validation split's summary), the headline chosen on it (CSV at ``headline_path``)."""
     Path(csv_path).parent.mkdir(parents=True, exist_ok=True)
@@ -286,7 +315,7 @@ def write_tables(summary: pd.DataFrame, csv_path, md_path, extras: pd.DataFrame 
         if col in summary:  # counts stay exact (a float format would round 1,769,472 MACs)
             summary[col] = summary[col].round().astype("Int64")
     summary.to_csv(csv_path, index=False, float_format="%.6g")
-    md = markdown(summary, validation)
+    md = markdown(summary, validation, speed_target)
     if validation is not None and headline_path is not None:
         headline(validation, summary).to_csv(headline_path, index=False, float_format="%.6g")
     if extras is not None and extras_path is not None:

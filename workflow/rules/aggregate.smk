@@ -22,6 +22,7 @@ rule summary:
         "../envs/spade.yaml"
     params:
         seed=config["seed"],
+        speed_target=config["benchmark"].get("speed_target"),
     script:
         "../scripts/summary.py"
 

@@ -13,6 +13,7 @@ if "bench" in snakemake.input.keys():  # the study's summary: quality merged wit
     # the headline is chosen on the validation split's summary, then read once on test
     validation = summarise(read_scores(snakemake.input.validation), bench, costs, seed)
     write_tables(summarise(scores, bench, costs, seed), snakemake.output.csv, snakemake.output.md,
-                 extra_timings(bench), snakemake.output.extras, validation, snakemake.output.headline)
+                 extra_timings(bench), snakemake.output.extras, validation, snakemake.output.headline,
+                 snakemake.params.speed_target)
 else:  # the validation table: quality only
     write_tables(summarise(scores, seed=seed), snakemake.output.csv, snakemake.output.md)
