@@ -12,6 +12,8 @@ first convolution's input has nothing upstream to prune.
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch_pruning as tp
 from torch import nn
@@ -116,7 +118,7 @@ def prune_prior_auto(prior: nn.Module, example, ratio: float, criterion: str = "
     its fastest width at or above the one ``ratio`` asks for (uniform allocation), the
     channels removed ranked by ``criterion`` as for exact widths. Returns each group's
     ``(current, asked, chosen)`` widths."""
-    from spade.widths import LatencyTable, input_sizes, plan_widths
+    from spade.widths import LatencyTable, input_sizes, median_ms, plan_widths
 
     if not 0 < ratio < 1:
         raise ValueError(f"pruning ratio must lie in (0, 1), got {ratio}")
@@ -124,10 +126,21 @@ def prune_prior_auto(prior: nn.Module, example, ratio: float, criterion: str = "
         raise ValueError(f"auto widths need uniform allocation; criterion {criterion!r} allocates globally")
     if latency is None:
         latency = LatencyTable(device=next(prior.parameters()).device)
-    sizes = input_sizes(prior, lambda: forward_fn(prior, example) if forward_fn else prior(example))
-    graph = tp.DependencyGraph().build_dependency(prior, example_inputs=example, forward_fn=forward_fn)
-    groups = list(graph.get_all_groups(ignored_layers=output_convs(prior), root_module_types=(nn.Conv2d, nn.ConvTranspose2d)))
-    plan = plan_widths(groups, graph, ratio, sizes, latency)
+    run = lambda module: forward_fn(module, example) if forward_fn else module(example)  # noqa: E731
+    sizes = input_sizes(prior, lambda: run(prior))
+    graph, groups = _groups(prior, example, forward_fn)
+
+    def time_widths(widths: list[int]) -> float:
+        """The latency of a copy of the prior with each group narrowed to ``widths``."""
+        trial = copy.deepcopy(prior)
+        trial_graph, trial_groups = _groups(trial, example, forward_fn)
+        cuts = [(g[0][0].target.module, g[0][0].handler, list(range(w, len(g[0][1]))))
+                for g, w in zip(trial_groups, widths) if w < len(g[0][1])]
+        for module, handler, idxs in cuts:
+            trial_graph.get_pruning_group(module, handler, idxs).prune()
+        return median_ms(lambda: run(trial), latency.device)
+
+    plan = plan_widths(prior, groups, graph, ratio, sizes, latency, time_widths)
     rank = importance(criterion)
     # every group's ranking before any group is pruned, as Torch-Pruning's own pruner does
     removals = []
@@ -139,6 +152,14 @@ def prune_prior_auto(prior: nn.Module, example, ratio: float, criterion: str = "
     for module, handler, idxs in removals:
         graph.get_pruning_group(module, handler, idxs).prune()
     return plan
+
+
+def _groups(prior: nn.Module, example, forward_fn=None) -> tuple:
+    """Torch-Pruning's dependency graph of ``prior`` and its prunable groups (every
+    convolution but the output one as a root), in a fixed order."""
+    graph = tp.DependencyGraph().build_dependency(prior, example_inputs=example, forward_fn=forward_fn)
+    groups = graph.get_all_groups(ignored_layers=output_convs(prior), root_module_types=(nn.Conv2d, nn.ConvTranspose2d))
+    return graph, list(groups)
 
 
 def taylor_gradients(model: nn.Module, measurements) -> int:

@@ -2,12 +2,15 @@
 runs fastest on this device at or above the number of channels the ratio asks for.
 
 A CPU or GPU kernel does not run a convolution in time proportional to its MACs: some
-widths (multiples of the vector width, of a tile) run faster than narrower ones. The
-latency of each convolution shape a group touches is measured once per device
-(:class:`LatencyTable`, cached in a JSON file with its provenance) and a group's cost at
-width ``w`` is the sum of its convolutions' latencies with the group's channels at ``w`` and
-every other group's at the width the ratio asks for. The choice is greedy per group; the
-channels kept are ranked by the criterion as for exact widths.
+widths (multiples of the vector width, of a tile) run faster than narrower ones, and a
+convolution timed alone does not run as it does between its neighbours (layout conversions
+between odd widths, caches): a table of single convolutions chose 28-of-32-channel EDSR
+groups that ran slower in the network than all 32. So the cost of a group at width ``w`` is
+the measured latency of the whole prior with that group at ``w`` and every other group at
+its planned width, at batch 1 on the device (:class:`LatencyTable`, keyed by the convolution
+shapes of the pruned prior and cached in a JSON file with its provenance). Groups are chosen
+one after another, from the unpruned widths down; the channels kept are ranked by the
+criterion as for exact widths.
 """
 
 from __future__ import annotations
@@ -47,6 +50,12 @@ def measure_conv(shape: tuple, device: torch.device, warmup: int = 3, repeats: i
         raise ValueError(f"no latency for a {kind}: Conv2d and ConvTranspose2d only")
     conv = conv.to(device).eval()
     x = torch.randn(1, cin, *size, device=device)
+    return median_ms(lambda: conv(x), device, warmup, repeats)
+
+
+def median_ms(run: Callable[[], object], device: torch.device, warmup: int = 3, repeats: int = 15) -> float:
+    """Median latency (ms) of ``run()`` under ``torch.inference_mode`` after ``warmup`` runs
+    (CUDA events after synchronisation on a GPU)."""
     times = []
     with torch.inference_mode():
         for i in range(warmup + repeats):
@@ -54,13 +63,13 @@ def measure_conv(shape: tuple, device: torch.device, warmup: int = 3, repeats: i
                 start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
                 torch.cuda.synchronize(device)
                 start.record()
-                conv(x)
+                run()
                 end.record()
                 torch.cuda.synchronize(device)
                 elapsed = start.elapsed_time(end)
             else:
                 t0 = time.perf_counter()
-                conv(x)
+                run()
                 elapsed = (time.perf_counter() - t0) * 1e3
             if i >= warmup:
                 times.append(elapsed)
@@ -115,10 +124,15 @@ class LatencyTable:
         table.entries = {str(k): float(v) for k, v in stored.get("entries", {}).items()}
         return table
 
-    def __call__(self, shape: tuple) -> float:
+    def __call__(self, shape: tuple, run: Callable[[], float] | None = None) -> float:
+        """The latency of ``shape``: a convolution's (:func:`conv_shape`) or a pruned prior's
+        (``("prior", [conv shapes])``), measured on first use: by ``run()`` (which times the
+        real module) where given and the table measures with its default, else by the
+        table's ``measure`` (a read-only table's refuses, a test's computes)."""
         key = json.dumps(shape)
         if key not in self.entries:
-            self.entries[key] = float(self.measure(shape, self.device))
+            default = self.measure is measure_conv
+            self.entries[key] = float(run() if run is not None and default else self.measure(shape, self.device))
             self.measured += 1
         return self.entries[key]
 
@@ -164,47 +178,38 @@ def _group_convs(group, graph) -> tuple[list[nn.Module], list[nn.Module]]:
     return outs, ins
 
 
-def group_cost(width: int, outs: list[nn.Module], ins: list[nn.Module], planned: dict[nn.Module, tuple[int, int]],
-               sizes: dict, table: Callable[[tuple], float]) -> float:
-    """Latency of a group's convolutions with its channels at ``width`` and the other
-    dimension of each at its planned width (``planned[conv] = (in, out)``)."""
-    total = 0.0
-    for conv in outs:
-        cin = width if conv in ins else planned[conv][0]
-        total += table(conv_shape(conv, cin, width, sizes[conv]))
-    for conv in ins:
-        if conv in outs:  # a convolution mapping the group to itself (a residual stream's own conv)
-            continue
-        cout = planned[conv][1]
-        total += table(conv_shape(conv, width, cout, sizes[conv]))
-    return total
-
-
 def fastest_width(asked: int, current: int, cost: Callable[[int], float]) -> int:
     """The width in ``[asked, current]`` with the lowest ``cost`` (the narrowest of equals)."""
     return min(range(asked, current + 1), key=lambda w: (cost(w), w))
 
 
-def plan_widths(groups: list, graph, ratio: float, sizes: dict,
-                table: Callable[[tuple], float]) -> list[tuple[int, int, int]]:
-    """``(current, asked, chosen)`` width of each group (Torch-Pruning groups, in order): asked
-    is what ``ratio`` keeps (as Torch-Pruning rounds it), chosen the fastest width at or above
-    it, group by group, each seeing the choices before it and the asked widths after it."""
+def plan_widths(prior: nn.Module, groups: list, graph, ratio: float, sizes: dict, table: LatencyTable,
+                time_widths: Callable[[list[int]], float]) -> list[tuple[int, int, int]]:
+    """``(current, asked, chosen)`` width of each group (Torch-Pruning groups of ``prior``, in
+    order): asked is what ``ratio`` keeps (as Torch-Pruning rounds it), chosen the width at or
+    above it whose whole prior runs fastest, group by group from the unpruned widths, each group
+    seeing the choices before it and the current widths after it; then the fastest of that plan,
+    the exact (asked) widths and the current ones. ``time_widths(widths)``: the latency of the
+    prior with each group at ``widths`` (called only for shapes the table lacks)."""
     convs = [_group_convs(g, graph) for g in groups]
     current = [len(g[0][1]) for g in groups]
     asked = [max(1, int(c * (1 - ratio))) for c in current]
-    planned = {m: (m.in_channels, m.out_channels) for m in sizes}
-    for (outs, ins), width in zip(convs, asked):
-        for m in outs:
-            planned[m] = (planned[m][0], width)
-        for m in ins:
-            planned[m] = (width, planned[m][1])
-    plan = []
-    for (outs, ins), cur, ask in zip(convs, current, asked):
-        chosen = fastest_width(ask, cur, lambda w: group_cost(w, outs, ins, planned, sizes, table))
-        for m in outs:
-            planned[m] = (planned[m][0], chosen)
-        for m in ins:
-            planned[m] = (chosen, planned[m][1])
-        plan.append((cur, ask, chosen))
-    return plan
+    order = [m for m in prior.modules() if isinstance(m, CONVS) and m in sizes]
+
+    def latency(widths: list[int]) -> float:
+        planned = {m: [m.in_channels, m.out_channels] for m in order}
+        for (outs, ins), width in zip(convs, widths):
+            for m in outs:
+                planned[m][1] = width
+            for m in ins:
+                planned[m][0] = width
+        key = ("prior", [conv_shape(m, *planned[m], sizes[m]) for m in order])
+        return table(key, run=lambda: time_widths(list(widths)))
+
+    chosen = list(current)
+    for i in range(len(groups)):
+        chosen[i] = fastest_width(asked[i], current[i], lambda w: latency(chosen[:i] + [w] + chosen[i + 1:]))
+    # one group at a time can settle on mixed widths that run slower together than the exact
+    # widths or the unpruned ones: the fastest of the three whole priors is kept (the widest of equals)
+    chosen = min((current, chosen, asked), key=latency)
+    return list(zip(current, asked, chosen))

@@ -16,13 +16,25 @@ from spade.widths import LatencyTable, conv_shape, fastest_width
 from conftest import ALL_SPECS, TINY_SPECS
 
 
-def macs_latency(shape, device=None):
+def per_conv(latency):
+    """A table's measure from a convolution's latency: a pruned prior's key (``("prior",
+    [conv shapes])``) costs the sum of its convolutions."""
+    def measure(shape, device=None):
+        if shape[0] == "prior":
+            return sum(latency(conv) for conv in shape[1])
+        return latency(shape)
+    return measure
+
+
+@per_conv
+def macs_latency(shape):
     """A latency proportional to MACs: narrower is always faster."""
     _, cin, cout, kernel, _, _, _, _, _, size = shape
     return cin * cout * kernel[0] * kernel[1] * size[0] * size[1] * 1e-9
 
 
-def multiple_of_8(shape, device=None):
+@per_conv
+def multiple_of_8(shape):
     """Widths that are multiples of 8 run at the cost of 8 fewer channels; others as MACs."""
     _, cin, cout, kernel, _, _, _, _, _, size = shape
     eff = [c - 8 if c % 8 == 0 else c for c in (cin, cout)]
@@ -131,6 +143,8 @@ def test_the_study_measures_once_and_pruning_jobs_only_read_the_table(pruned_du,
     plans = latency_table({"du": TINY_DU}, pruned_du["unlabelled"], [0.5], 0, 1, table_path)
     stored = json.loads(table_path.read_text())
     assert stored["entries"] and stored["identity"]["device"] == "cpu"
+    # timed in place: each entry is a whole pruned prior (its convolutions' shapes), not one conv
+    assert all(json.loads(key)[0] == "prior" for key in stored["entries"])
     plan = plans["du 0.5"]
     out = tmp_path / "auto.pt"
     prune(pruned_du["unpruned"], pruned_du["unlabelled"], 0.5, "l1", 0, out, "auto", latency_path=table_path)

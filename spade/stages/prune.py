@@ -83,7 +83,7 @@ def prune_to_speed(base_path, data_path, target: float, criterion: str, seed: in
 def latency_table(specs: dict[str, dict], data_path, ratios: list[float], seed: int, threads: int, out_json,
                   device_setting: str = "cpu") -> dict:
     """Measure, on the study's device with the whole machine, the latency of every
-    convolution shape that ``round_to: auto`` weighs when it prunes the networks of
+    pruned prior that ``round_to: auto`` tries when it prunes the networks of
     ``specs`` (``{arch: network config}``, the task of ``data_path``) at ``ratios``: the
     choice needs only the architecture, so random weights stand in for the trained ones
     (and for every seed's). Pruning jobs then read the table (:meth:`LatencyTable.read`)

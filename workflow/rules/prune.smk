@@ -60,7 +60,7 @@ rule prune_to_speed:
         "../scripts/prune_to_speed.py"
 
 
-# round_to: auto: the latency of every convolution shape the width choice weighs, measured
+# round_to: auto: the latency of every pruned prior the width choice tries, measured
 # once per task on the study's device with the whole machine (random weights: the choice
 # depends on the architecture only); pruning jobs read it and time nothing.
 rule latency_table:
