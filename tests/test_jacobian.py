@@ -57,3 +57,25 @@ def test_fine_tuning_with_the_penalty_lowers_it_and_only_deqs_take_it(mri_files,
         opts = {**OPTS, "jacobian_weight": 1.0}
         fit(build_model(TINY_SPECS["dncnn"]), make_strategy("supervised", "mri", opts), physics, train, val, opts, 3,
             tmp_path / "du.state.pt", tmp_path / "du.csv", log=lambda m: None)
+
+
+def test_the_weight_sweep_scores_each_weight_on_validation_only(tiny_run, tmp_path):
+    """spade.jacobian_sweep on a finished study: each weight fine-tunes the study's pruned DEQ
+    and is scored on validation beside the study's own supervised fit; the rule picks at most
+    one weight, and only one within the margin."""
+    import pandas as pd
+
+    from spade.jacobian_sweep import MARGIN_DB, sweep
+
+    results = tiny_run / "results"
+    table = sweep(results, 0.5, [0.01, 10.0], tmp_path)
+    assert table.weight.tolist() == [0.0, 0.01, 10.0]
+    reference = pd.read_csv(results / "metrics/val/mri/deq/l1-r0.5/supervised.csv")
+    assert table.val_psnr.iloc[0] == pytest.approx(reference.psnr.mean())
+    assert (table.iterations > 0).all() and table.val_psnr.between(5, 60).all()
+    picked = table[table.chosen]
+    assert len(picked) <= 1 and (picked.minus_supervised_db > -MARGIN_DB).all()
+    scored = {p.name for p in tmp_path.glob("*_val.csv")}
+    assert scored == {"jac0.01_val.csv", "jac10_val.csv"}
+    for name in scored:
+        assert set(pd.read_csv(tmp_path / name).split) == {"val"}, "the test split is never read"
