@@ -29,7 +29,7 @@ run: setup
 # docs/results.md: that run's note above its summary tables, regenerated, never retyped.
 results-doc:
 	$(BIN)/python -m spade.provenance results-page results/run.md results/tables/summary.md docs/results.md \
-		--validation results/tables/validation.md --extra results/tables/timing_spread.md
+		--validation results/tables/validation.md --extra results/tables/timing_spread.md results/tables/scale.md
 
 # The extended study (config/extended.yaml over the default: criteria and allocation, recipes,
 # a speed target, robustness under shift, the label-free ablation, speed at the paper's
