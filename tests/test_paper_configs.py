@@ -37,13 +37,14 @@ def job_counts(text):
 
 @pytest.mark.parametrize("name,expected", [
     # 2 archs x 5 ratios: 10 prunings, 30 fine-tunings, 2 scratch controls; every network of an
-    # arch scored in one job per split (test, and val for the headline's choice)
+    # arch scored in one job per split (test, and val for the headline's choice), the DEQ's by
+    # its own rule
     ("fastmri_brain_multicoil", {"make_dataset": 1, "train_unpruned": 2, "prune": 10, "finetune": 30,
-                                 "train_scratch": 2, "evaluate_networks": 4, "benchmark": 2, "summary": 1}),
+                                 "train_scratch": 2, "evaluate_networks": 2, "evaluate_deq_networks": 2, "benchmark": 2, "summary": 1}),
     ("sr_div2k_x2", {"make_dataset": 1, "train_unpruned": 2, "prune": 10, "finetune": 30, "train_scratch": 2,
-                     "evaluate_networks": 4}),
+                     "evaluate_networks": 2, "evaluate_deq_networks": 2}),
     ("sr_div2k_x4", {"make_dataset": 1, "train_unpruned": 2, "prune": 10, "finetune": 30, "train_scratch": 2,
-                     "evaluate_networks": 4}),
+                     "evaluate_networks": 2, "evaluate_deq_networks": 2}),
 ])
 def test_paper_config_builds_its_dag_on_stand_ins(tmp_path, name, expected):
     paper = PAPER / f"{name}.yaml"

@@ -72,7 +72,9 @@ def cluster(tmp_path_factory):
 
 
 NETWORK_RULES = {"train_unpruned", "train_scratch", "finetune", "evaluate_networks", "evaluate_networks_shifted",
-                 "benchmark", "benchmark_again"}
+                 "evaluate_deq_networks", "evaluate_deq_networks_shifted", "benchmark", "benchmark_again",
+                 # auto widths' latency table and the width rules' timing run on the study's device
+                 "latency_table", "time_scale"}
 # with recipes (not in the default study) also train_unpruned_long
 
 
