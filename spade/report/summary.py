@@ -299,9 +299,9 @@ def speed_order(summary: pd.DataFrame) -> pd.DataFrame:
         unpruned = pd.DataFrame([{"ratio": 0.0, "speedup": 1.0, "speedup_low": 1.0, "speedup_high": 1.0}])
         pruned = part[~part.strategy.isin(UNPRUNED_KINDS)]
         for (criterion, strategy), line in pruned.groupby(["criterion", "strategy"], sort=False):
-            line = pd.concat([unpruned, line[cols]], ignore_index=True).sort_values("ratio")
-            for i, less in enumerate(line.itertuples()):
-                for more in list(line.itertuples())[i + 1:]:
+            points = list(pd.concat([unpruned, line[cols]], ignore_index=True).sort_values("ratio").itertuples())
+            for i, less in enumerate(points):
+                for more in points[i + 1:]:
                     if more.ratio > less.ratio and more.speedup < less.speedup:
                         pairs.append({"task": task, "arch": arch, "criterion": criterion, "strategy": strategy,
                                       "ratio": more.ratio, "speedup": more.speedup, "speedup_low": more.speedup_low,

@@ -15,7 +15,7 @@ import spade.study as paths
 from spade.config import check_config, load_schema
 from spade.provenance import CONFIG_DIGEST_VAR, config_digest
 from spade.study import Study
-from spade.variants import PRIOR_OFF, SCRATCH, UNPRUNED, Variant
+from spade.variants import FIXED_ITERATION_ARCHS, PRIOR_OFF, SCRATCH, UNPRUNED, Variant
 
 # Strict first (unknown keys named with their path, command-line numbers converted, what
 # each task and arch needs, strategy names from the registry), then Snakemake's
@@ -71,7 +71,9 @@ CRITERION = "|".join(config["criteria"])
 
 # The DEQ runs recipes no other arch runs (-jac): its evaluation jobs write other files, so
 # they are a rule of their own (rules/evaluate.smk).
-NON_DEQ_ARCHS = "|".join(a for a in config["archs"] if a != "deq") or "none"
+NON_DEQ_ARCHS = (
+    "|".join(a for a in config["archs"] if a in FIXED_ITERATION_ARCHS) or "none"
+)
 
 
 wildcard_constraints:
