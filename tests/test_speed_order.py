@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from spade.report.markdown import _order_lines
+from spade.report.speed_markdown import order_lines
 from spade.report.summary import speed_order
 
 
@@ -24,20 +24,20 @@ def test_a_more_pruned_network_that_runs_slower_is_listed_with_its_verdict():
     # 0.2 is slower than the unpruned network, its interval below 1: a fault; 0.6 below 0.4 at
     # the median with overlapping intervals: not resolved
     assert got == {(0.0, 0.2): True, (0.4, 0.6): False}
-    text = "\n".join(_order_lines(summary))
+    text = "\n".join(order_lines(summary))
     assert "| slower |" in text and "not resolved" in text
 
 
 def test_monotone_speedups_list_nothing():
     summary = rows({0.2: (1.0, 0.98, 1.02), 0.4: (1.3, 1.2, 1.4), 0.6: (2.1, 2.0, 2.2)})
     assert speed_order(summary).empty
-    assert any("None: in every line" in line for line in _order_lines(summary))
+    assert any("None: in every line" in line for line in order_lines(summary))
 
 
 def test_the_speed_target_verdict_reads_the_interval():
     """Met only where the whole interval reaches the target; missed (with the shortfall) where
     it lies below; a variant outside the quality margin never counts."""
-    from spade.report.markdown import _speed_target_lines
+    from spade.report.speed_markdown import speed_target_lines
 
     base = {"task": "mri", "criterion": "l1", "target": 0.0}
     best = pd.DataFrame([
@@ -54,7 +54,7 @@ def test_the_speed_target_verdict_reads_the_interval():
         {**base, "arch": "edsr", "strategy": "supervised", "ratio": 0.6, "within": False, "speedup": 2.0,
          "speedup_low": 1.9, "speedup_high": 2.1},
     ])
-    rows = {line.split("|")[2].strip(): line for line in _speed_target_lines(best, 1.5) if line.startswith("| mri")}
+    rows = {line.split("|")[2].strip(): line for line in speed_target_lines(best, 1.5) if line.startswith("| mri")}
     assert rows["du"].rstrip(" |").endswith("met") and "supervised" in rows["du"]
     assert "missed (1.32x short)" in rows["deq"], "the school row is outside the margin: not counted"
     assert "not resolved" in rows["varnet"]

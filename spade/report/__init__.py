@@ -1,11 +1,12 @@
 """The study's report: the tidy summary (:mod:`.summary`), its Markdown tables
-(:mod:`.markdown`), seaborn figures (:mod:`.figures`) and one palette (:mod:`.palette`)."""
+(:mod:`.markdown`, its speed sections :mod:`.speed_markdown`), seaborn figures (:mod:`.figures`) and one palette (:mod:`.palette`)."""
 
 from spade.report.figures import (plot_examples, plot_fit_curves, plot_psnr_vs_latency, plot_psnr_vs_ratio,
                                   plot_psnr_vs_speedup, plot_robustness, plot_speedup)
-from spade.report.markdown import (extra_markdown, label_free_markdown, markdown, robustness_markdown,
-                                   scale_markdown, seeds_markdown, timing_spread_markdown, write_tables)
+from spade.report.markdown import (extra_markdown, label_free_markdown, markdown, robustness_markdown, seeds_markdown,
+                                   write_tables)
 from spade.report.palette import order, palette
+from spade.report.speed_markdown import scale_markdown, timing_spread_markdown
 from spade.report.summary import (extra_timings, headline, primary, read_costs, read_curves, read_scores, robustness,
                                   seed_spread, summarise, timing_spread)
 

@@ -1,5 +1,6 @@
-"""Every Markdown table the study writes: the summary's, the robustness, label-free and
-scale tables, and the extra timings; one cell formatter and one table builder."""
+"""The study's Markdown tables: the summary's (its speed sections in
+:mod:`spade.report.speed_markdown`), the robustness, label-free and seed tables, and the
+extra timings; one cell formatter."""
 
 from __future__ import annotations
 
@@ -8,19 +9,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from spade.report.summary import (EXTRA_COLUMNS, NO_LOSS_DB, PRIOR_MARGIN_DB, criterion_label, criterion_labels,
-                                  headline, speed_order)
+from spade.report.speed_markdown import headline_lines, order_lines, speed_target_lines
+from spade.report.summary import EXTRA_COLUMNS, PRIOR_MARGIN_DB, criterion_label, criterion_labels, headline
+from spade.report.tables import table
 from spade.stats import NOT_RESOLVED, format_difference, format_ratio
 from spade.variants import IDENTITY, SCRATCH, UNPRUNED, UNPRUNED_KINDS, UNPRUNED_LONG
 
 # columns a table shows only where the run has them (benchmarks predating the breakdown lack them)
 OPTIONAL = {"macs_speedup", "amdahl_speedup", "prior_share"}
-
-
-def table(header: list[str], rows: list[list]) -> list[str]:
-    """The lines of one Markdown table (cells already formatted)."""
-    return ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header),
-            *("| " + " | ".join(map(str, row)) + " |" for row in rows)]
 
 
 def _speedup_cell(r) -> str:
@@ -87,82 +83,17 @@ def markdown(summary: pd.DataFrame, validation: pd.DataFrame | None = None, spee
                               for _, r in part.iterrows()]), ""]
     if validation is not None:
         best = headline(validation, summary)
-        out += _headline_lines(best) + (_speed_target_lines(best, speed_target) if speed_target else [])
-    out += _order_lines(summary) + _target_lines(summary) + _cost_lines(summary)
+        out += headline_lines(best) + (speed_target_lines(best, speed_target) if speed_target else [])
+    out += order_lines(summary) + _target_lines(summary) + _cost_lines(summary)
     return "\n".join(out)
 
 
-def _order_lines(summary: pd.DataFrame) -> list[str]:
-    """The pairs where pruning more made a network slower (:func:`speed_order`)."""
-    if "speedup" not in summary or summary.speedup.isna().all():
-        return []
-    pairs = speed_order(summary)
-    lines = ["## More pruned, yet slower", "",
-             "Every pair of the same task, arch, criterion and strategy (the unpruned network as ratio 0, "
-             "speedup 1) where the more-pruned network has the lower median speedup: `slower` where the two "
-             "intervals over timing rounds lie apart, else not resolved.", ""]
-    if pairs.empty:
-        return lines + ["None: in every line, pruning more never lowered the median speedup.", ""]
-    cells = [[r.task, r.arch, criterion_label(r.criterion), r.strategy, f"{r.less_pruned_ratio:g}",
-              format_ratio(r.less_pruned_speedup, r.less_pruned_low, r.less_pruned_high), f"{r.ratio:g}",
-              format_ratio(r.speedup, r.speedup_low, r.speedup_high), "slower" if r.slower else NOT_RESOLVED]
-             for r in pairs.itertuples()]
-    header = ["task", "arch", "criterion", "strategy", "ratio", "speedup", "more pruned", "speedup", "verdict"]
-    return lines + table(header, cells) + [""]
 
 
-def _headline_lines(best: pd.DataFrame) -> list[str]:
-    if best.empty:
-        return []
-    lines = [f"## Largest speedup within {NO_LOSS_DB} dB of the unpruned network, chosen on validation", "",
-             "Per strategy (a recipe suffix: -long, -iter), over every criterion and ratio: on the validation split, "
-             f"the fastest variant whose PSNR minus the unpruned network has its 95% interval's lower bound above "
-             f"-{NO_LOSS_DB} dB; where none has, the one closest to the unpruned network (marked `closest`). Its "
-             "test numbers are read once, after the choice. Speedups: median over timing rounds on validation "
-             "images [interval]. Compute: the most epochs and prior evaluations (epochs x images x prior calls "
-             "per image) of the strategy's fits.", ""]
-    rows = []
-    for _, r in best.iterrows():
-        test = (format_difference(r.test_db, r.test_low, r.test_high) if "test_db" in r and pd.notna(r.test_db)
-                else "")
-        rows.append([r.task, r.arch, r.strategy, "" if r.within else "closest", criterion_label(r.criterion, r.target),
-                     f"{r.ratio:g}", format_ratio(r.speedup, _num(r.speedup_low), _num(r.speedup_high)),
-                     format_difference(r.val_db, r.val_low, r.val_high), test,
-                     "" if pd.isna(r.fit_epochs) else int(r.fit_epochs),
-                     "" if pd.isna(r.fit_prior_calls) else f"{int(r.fit_prior_calls):,}"])
-    header = ["task", "arch", "strategy", "", "criterion", "ratio", "speedup", "val minus unpruned (dB)",
-              "test minus unpruned (dB)", "epochs", "prior evaluations"]
-    return lines + table(header, rows) + [""]
 
 
-def _speed_target_lines(best: pd.DataFrame, target: float) -> list[str]:
-    """Per task and arch, the fastest headline variant within the margin over every strategy
-    against ``target``: met where its speedup interval lies at or above it, missed where it
-    lies below (with the shortfall), else not resolved; missed where no variant is within."""
-    if best.empty:
-        return []
-    lines = [f"## Speed target: {target:g}x within {NO_LOSS_DB} dB", "",
-             f"Per task and arch, the fastest variant of the headline above that is within {NO_LOSS_DB} dB on "
-             f"validation, over every strategy; `met` where its speedup interval lies at or above {target:g}x, "
-             "`missed` where it lies below (shortfall: the target over the speedup), else not resolved.", ""]
-    cells = []
-    for (task, arch), part in best.groupby(["task", "arch"], sort=False):
-        within = part[part.within.astype(bool) & part.speedup.notna()]
-        if within.empty:
-            cells.append([task, arch, "", "", "", "", "missed: no variant within the margin"])
-            continue
-        r = within.loc[within.speedup.idxmax()]
-        low, high = _num(r.speedup_low), _num(r.speedup_high)
-        verdict = ("met" if low >= target else f"missed ({target / r.speedup:.2f}x short)" if high < target
-                   else NOT_RESOLVED)
-        cells.append([task, arch, r.strategy, criterion_label(r.criterion, r.target), f"{r.ratio:g}",
-                      format_ratio(r.speedup, low, high), verdict])
-    header = ["task", "arch", "strategy", "criterion", "ratio", "speedup", "verdict"]
-    return lines + table(header, cells) + [""]
 
 
-def _num(value) -> float:
-    return float("nan") if value is None or pd.isna(value) else float(value)
 
 
 def _cost_lines(summary: pd.DataFrame) -> list[str]:
@@ -349,44 +280,8 @@ def label_free_markdown(scores: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def scale_markdown(timings: pd.DataFrame, note: str = "") -> str:
-    """The scale table (:mod:`spade.scale`): measured vs MAC vs Amdahl speedup per scale and ratio."""
-    lines = ["# Speed at the paper's scale", "", *([note, ""] if note else []),
-             "Random weights (timing depends on widths and shapes only); DEQ at fixed iterations; every variant "
-             "timed side by side with its unpruned network. Amdahl: the unpruned prior share of the time divided "
-             "by the prior's MAC reduction, the rest unchanged. Exact at equal MACs: the speedup exact widths "
-             "reach at the row's MACs (interpolated between the exact rows), to compare width rules at equal "
-             "MACs; auto keeps every channel where no narrower width at or above the ratio's runs faster.", ""]
-    header = ["scale", "arch", "input", "ratio", "widths", "params", "GMACs", "latency ms", "speedup", "MAC speedup",
-              "Amdahl bound", "measured / Amdahl", "exact at equal MACs"]
-    cells = []
-    for _, r in timings.iterrows():
-        widths = r.widths if isinstance(r.widths, str) and r.widths else "unpruned"  # "" reads back as NaN
-        equal = r.get("exact_speedup_at_macs", float("nan"))
-        cells.append([r.scale, r.arch, r["input"], f"{r.ratio:g}", widths, f"{int(r.params):,}",
-                      f"{r.macs / 1e9:.2f}", f"{r.latency_ms:.1f}", f"{r.speedup:.2f}", f"{r.macs_speedup:.2f}",
-                      f"{r.amdahl_speedup:.2f}", f"{r.speedup / r.amdahl_speedup:.0%}",
-                      "" if pd.isna(equal) or widths in ("unpruned", "exact") else f"{equal:.2f}"])
-    shares = timings.drop_duplicates(["scale", "arch"])
-    lines += [*table(header, cells), "", "Prior share of the unpruned network's time: " + ", ".join(
-        f"{r.scale} {r.arch} {r.prior_share:.0%}" for _, r in shares.iterrows()) + ".", ""]
-    return "\n".join(lines)
 
 
-def timing_spread_markdown(spread: pd.DataFrame) -> str:
-    """The timing-spread table (:func:`spade.report.summary.timing_spread`)."""
-    ratio = spread.again_over_first
-    lines = ["# Two benchmark jobs of one run", "",
-             f"The same {len(spread)} variants timed by two jobs: the second job's speedup over the first's is "
-             f"{ratio.median():.3f} at the median, from {ratio.min():.3f} to {ratio.max():.3f} "
-             f"(median absolute change {(ratio - 1).abs().median():.1%}, largest {(ratio - 1).abs().max():.1%}).", ""]
-    cells = [[r.task, r.arch, criterion_label(r.criterion, r.target), f"{r.ratio:g}", r.strategy, int(r.batch),
-              format_ratio(r.speedup_median_first, r.speedup_low_first, r.speedup_high_first),
-              format_ratio(r.speedup_median_again, r.speedup_low_again, r.speedup_high_again),
-              f"{r.again_over_first:.3f}"] for _, r in spread.iterrows()]
-    header = ["task", "arch", "criterion", "ratio", "strategy", "batch", "speedup, job 1", "speedup, job 2",
-              "job 2 / job 1"]
-    return "\n".join(lines + table(header, cells)) + "\n"
 
 
 def seeds_markdown(spread: pd.DataFrame) -> str:

@@ -8,7 +8,7 @@ import pandas as pd
 import torch
 
 from spade.provenance import environment
-from spade.report.markdown import scale_markdown
+from spade.report.speed_markdown import scale_markdown
 from spade.stages.context import log, start_job
 
 
