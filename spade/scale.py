@@ -52,14 +52,16 @@ def scale_network(spec: dict, seed: int, iterations: int | None) -> torch.nn.Mod
 
 def time_scale(name: str, spec: dict, physics, ratios: list[float], round_tos: list[int | str | None], seed: int,
                iterations: int | None, warmup: int, repeats: int, breakdown_repeats: int,
-               device: torch.device = torch.device("cpu")) -> pd.DataFrame:
-    """One row per variant of one scale: the unpruned network and each ratio x rounding,
-    timed side by side; latency (median), measured speedup, MAC speedup of the whole
-    network, and the Amdahl bound of the unpruned prior share and the prior's MAC cut.
-    ``round_to`` ``"auto"``: widths from a latency table measured here, on ``device``."""
+               device: torch.device = torch.device("cpu"), batch_sizes: tuple[int, ...] = (1,)) -> pd.DataFrame:
+    """One row per variant of one scale and batch size: the unpruned network and each ratio x
+    rounding, timed side by side; latency (median, per batch), measured speedup, MAC speedup
+    of the whole network, and the Amdahl bound of the unpruned prior share (at that batch) and
+    the prior's MAC cut. ``round_to`` ``"auto"``: widths from a latency table measured here, on
+    ``device``, at batch 1 (the study's rule), so a larger batch shows how they carry over."""
     torch.manual_seed(seed)
     size = physics.mask.shape[-1]
-    y = physics.forward(torch.rand(1, 2, size, size))
+    images = torch.rand(max(batch_sizes), 2, size, size)
+    y = physics.forward(images[:1])
     base = scale_network(spec, seed, iterations)
     example = physics.init(y)
     variants, labels = {"unpruned": base}, {"unpruned": (0.0, None)}
@@ -73,37 +75,41 @@ def time_scale(name: str, spec: dict, physics, ratios: list[float], round_tos: l
                 continue
             label = f"r{ratio}" + ("/auto" if round_to == AUTO else f"/round{round_to}" if round_to else "/exact")
             variants[label], labels[label] = pruned, (float(ratio), round_to)
-    costs = {k: bench.cost(m, physics, y) for k, m in variants.items()}
+    costs = {k: bench.cost(m, physics, y) for k, m in variants.items()}  # per image
     variants = {k: m.to(device) for k, m in variants.items()}
-    times = bench.time_variants(variants, physics.to(device), y.to(device), warmup, repeats, device)
-    share = bench.time_breakdown(variants["unpruned"], physics, y, breakdown_repeats, device)["prior_share"]
-    ref_ms, ref = statistics.median(times["unpruned"]), costs["unpruned"]
+    physics = physics.to(device)
+    ref = costs["unpruned"]
     rows = []
-    for label, model in variants.items():
-        ratio, round_to = labels[label]
-        c = costs[label]
-        latency = statistics.median(times[label])
-        rows.append({
-            "scale": name, "arch": spec["arch"], "ratio": ratio,
-            "widths": "" if label == "unpruned" else ("auto" if round_to == AUTO else
-                                                      f"round_to {round_to}" if round_to else "exact"),
-            "params": c["params"], "macs": c["macs"], "prior_macs": c["prior_macs"], "latency_ms": latency,
-            "speedup": ref_ms / latency, "macs_speedup": ref["macs"] / c["macs"],
-            "amdahl_speedup": bench.amdahl_speedup(share, ref["prior_macs"] / c["prior_macs"]),
-            "prior_share": share, "iterations": iterations if hasattr(model, "max_iter") else None,
-            "input": "x".join(map(str, y.shape[1:])), "repeats": repeats,
-        })
+    for batch in batch_sizes:
+        y = physics.forward(images[:batch].to(device))
+        times = bench.time_variants(variants, physics, y, warmup, repeats, device)
+        share = bench.time_breakdown(variants["unpruned"], physics, y, breakdown_repeats, device)["prior_share"]
+        ref_ms = statistics.median(times["unpruned"])
+        for label, model in variants.items():
+            ratio, round_to = labels[label]
+            c = costs[label]
+            latency = statistics.median(times[label])
+            rows.append({
+                "scale": name, "arch": spec["arch"], "batch": batch, "ratio": ratio,
+                "widths": "" if label == "unpruned" else ("auto" if round_to == AUTO else
+                                                          f"round_to {round_to}" if round_to else "exact"),
+                "params": c["params"], "macs": c["macs"], "prior_macs": c["prior_macs"], "latency_ms": latency,
+                "speedup": ref_ms / latency, "macs_speedup": ref["macs"] / c["macs"],
+                "amdahl_speedup": bench.amdahl_speedup(share, ref["prior_macs"] / c["prior_macs"]),
+                "prior_share": share, "iterations": iterations if hasattr(model, "max_iter") else None,
+                "input": "x".join(map(str, y.shape[1:])), "repeats": repeats,
+            })
     return with_exact_at_equal_macs(pd.DataFrame(rows))
 
 
 def with_exact_at_equal_macs(rows: pd.DataFrame) -> pd.DataFrame:
     """Add ``exact_speedup_at_macs``: the speedup exact widths reach at each variant's MACs,
-    interpolated linearly in MACs between the exact rows of its scale and arch (the unpruned
+    interpolated linearly in MACs between the exact rows of its scale, arch and batch (the unpruned
     network at full MACs among them; empty outside their range). Rounded and auto widths keep
     other channel counts than exact ones at the same ratio, so this compares the width rules at
     equal MACs rather than at equal ratio."""
     out = []
-    for _, group in rows.groupby(["scale", "arch"], sort=False):
+    for _, group in rows.groupby([c for c in ("scale", "arch", "batch") if c in rows], sort=False):
         exact = group[group.widths.isin(["", "exact"])].sort_values("macs")
         low, high = exact.macs.min(), exact.macs.max()
         group = group.assign(exact_speedup_at_macs=[

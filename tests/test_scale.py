@@ -55,3 +55,16 @@ def test_exact_speedup_at_equal_macs_is_interpolated_between_the_exact_rows():
     got = with_exact_at_equal_macs(rows).exact_speedup_at_macs.tolist()
     assert got[:4] == pytest.approx([1.0, 1.2, 2.0, 1.6])  # auto at 40: halfway between 1.2 and 2.0
     assert pd.isna(got[4]), "below the most-pruned exact row: no interpolation"
+
+
+def test_every_variant_is_timed_at_each_batch_size_with_per_image_macs():
+    physics = scale_physics(32, 1, 4, 0.08)
+    table = time_scale("small", DEQ, physics, [0.5], [None], 0, 2, 0, 1, 1, batch_sizes=(1, 3))
+    assert list(table.batch) == [1, 1, 3, 3] and list(table.widths) == ["", "exact"] * 2
+    assert list(table.input) == ["2x32x32"] * 4, "the input shape per image"
+    assert (table[table.widths == ""].speedup == 1.0).all(), "each batch against its own unpruned run"
+    one, three = table[table.batch == 1], table[table.batch == 3]
+    assert list(one.macs) == list(three.macs), "MACs per image, whatever the batch"
+    assert (three.latency_ms.values > 0).all()
+    text = scale_markdown(table)
+    assert "| small | deq | 2x32x32 | 3 | 0.5 | exact |" in text and "small deq batch 3 " in text

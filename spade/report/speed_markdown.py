@@ -89,20 +89,24 @@ def scale_markdown(timings: pd.DataFrame, note: str = "") -> str:
              "timed side by side with its unpruned network. Amdahl: the unpruned prior share of the time divided "
              "by the prior's MAC reduction, the rest unchanged. Exact at equal MACs: the speedup exact widths "
              "reach at the row's MACs (interpolated between the exact rows), to compare width rules at equal "
-             "MACs; auto keeps every channel where no narrower width at or above the ratio's runs faster.", ""]
-    header = ["scale", "arch", "input", "ratio", "widths", "params", "GMACs", "latency ms", "speedup", "MAC speedup",
-              "Amdahl bound", "measured / Amdahl", "exact at equal MACs"]
+             "MACs; auto keeps every channel where no narrower width at or above the ratio's runs faster. "
+             "GMACs per image; latency per batch.", ""]
+    batches = "batch" in timings and timings.batch.nunique() > 1  # a batch column where several were timed
+    header = ["scale", "arch", "input", *(["batch"] if batches else []), "ratio", "widths", "params", "GMACs",
+              "latency ms", "speedup", "MAC speedup", "Amdahl bound", "measured / Amdahl", "exact at equal MACs"]
     cells = []
     for _, r in timings.iterrows():
         widths = r.widths if isinstance(r.widths, str) and r.widths else "unpruned"  # "" reads back as NaN
         equal = r.get("exact_speedup_at_macs", float("nan"))
-        cells.append([r.scale, r.arch, r["input"], f"{r.ratio:g}", widths, f"{int(r.params):,}",
-                      f"{r.macs / 1e9:.2f}", f"{r.latency_ms:.1f}", f"{r.speedup:.2f}", f"{r.macs_speedup:.2f}",
-                      f"{r.amdahl_speedup:.2f}", f"{r.speedup / r.amdahl_speedup:.0%}",
+        cells.append([r.scale, r.arch, r["input"], *([int(r.batch)] if batches else []), f"{r.ratio:g}", widths,
+                      f"{int(r.params):,}", f"{r.macs / 1e9:.2f}", f"{r.latency_ms:.1f}", f"{r.speedup:.2f}",
+                      f"{r.macs_speedup:.2f}", f"{r.amdahl_speedup:.2f}", f"{r.speedup / r.amdahl_speedup:.0%}",
                       "" if pd.isna(equal) or widths in ("unpruned", "exact") else f"{equal:.2f}"])
-    shares = timings.drop_duplicates(["scale", "arch"])
+    keys = ["scale", "arch", *(["batch"] if batches else [])]
+    shares = timings.drop_duplicates(keys)
     lines += [*table(header, cells), "", "Prior share of the unpruned network's time: " + ", ".join(
-        f"{r.scale} {r.arch} {r.prior_share:.0%}" for _, r in shares.iterrows()) + ".", ""]
+        f"{r.scale} {r.arch}" + (f" batch {int(r.batch)}" if batches else "") + f" {r.prior_share:.0%}"
+        for _, r in shares.iterrows()) + ".", ""]
     return "\n".join(lines)
 
 

@@ -25,7 +25,7 @@ def time_scale(name: str, setting: dict, opts: dict, seed: int, threads: int, ou
                             float(setting["center_fraction"]), seed)
     table = time_one(name, setting["network"], physics, list(opts["ratios"]), list(opts["round_to"]), seed,
                      int(opts["deq_iterations"]), int(opts["warmup"]), int(opts["repeats"]),
-                     int(opts["breakdown_repeats"]), device)
+                     int(opts["breakdown_repeats"]), device, tuple(int(b) for b in opts.get("batch_sizes", [1])))
     env = environment(seed, str(device))
     table = table.assign(device=str(device), threads=torch.get_num_threads(), torch=env.get("torch"),
                          coils=int(setting["coils"]))
