@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from spade.choices import choices_markdown, curve_score, model_of, pick, read_choices
-from spade.study import FINETUNED, UNPRUNED_HISTORY
+from spade.paths import FINETUNED, UNPRUNED_HISTORY
 
 ROOT = Path(__file__).resolve().parents[1]
 

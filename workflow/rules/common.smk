@@ -11,7 +11,7 @@ from snakemake.logging import logger
 from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir).parent))
-import spade.study as paths
+import spade.paths as paths
 from spade.config import check_config, load_schema
 from spade.provenance import CONFIG_DIGEST_VAR, config_digest
 from spade.study import Study
