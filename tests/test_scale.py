@@ -27,7 +27,7 @@ def test_every_ratio_with_exact_and_rounded_widths_beside_the_unpruned_network()
     assert table.input.iloc[0] == "4x2x32x32"
     text = scale_markdown(table, "note")
     assert "| small | deq | 4x2x32x32 | 0.3 | round_to 8 |" in text and "Prior share" in text
-    assert text.startswith("# Speed at the study's scale and at small"), "the title names the scales timed"
+    assert text.startswith("# Speed of the width rules at the scales `small`"), "the title names the scales timed"
     study_only = scale_markdown(table.assign(scale="study"))
     assert study_only.startswith("# Speed of the width rules at the study's scale\n")
     # as read back from the CSV (the unpruned row's empty widths become NaN)

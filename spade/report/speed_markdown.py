@@ -81,9 +81,9 @@ def speed_target_lines(best: pd.DataFrame, target: float) -> list[str]:
 
 def scale_markdown(timings: pd.DataFrame, note: str = "") -> str:
     """The scale table (:mod:`spade.scale`): measured vs MAC vs Amdahl speedup per scale and ratio."""
-    scales = [s for s in timings.scale.unique() if s != "study"]
-    title = ("Speed of the width rules at the study's scale" if not scales
-             else "Speed at the study's scale and at " + ", ".join(map(str, scales)))
+    scales = [str(s) for s in timings.scale.unique()]
+    title = ("Speed of the width rules at the study's scale" if scales == ["study"]
+             else "Speed of the width rules at the scales " + ", ".join(f"`{s}`" for s in scales))
     lines = [f"# {title}", "", *([note, ""] if note else []),
              "Random weights (timing depends on widths and shapes only); DEQ at fixed iterations; every variant "
              "timed side by side with its unpruned network. Amdahl: the unpruned prior share of the time divided "
