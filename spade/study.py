@@ -372,7 +372,8 @@ class Study:
     def scale_specs(self) -> dict[tuple[str, str], dict]:
         """(scale, arch) -> what `time_scale` times: the study's MRI networks at the study's
         image size and coils (scale "study", embedded data), and each `scale_timing.scales`
-        entry's networks; every scale with the study's mask settings."""
+        entry's networks (with the entry's own `round_to` where it has one); every scale with the
+        study's mask settings."""
         block, mri = self.config["scale_timing"], self.config["data"].get("mri", {})
         common = {"acceleration": mri.get("acceleration", 4), "center_fraction": mri.get("center_fraction", 0.08)}
         specs = {}
@@ -383,7 +384,8 @@ class Study:
         for name, scale in block["scales"].items():
             for arch, net in scale["networks"].items():
                 specs[(name, arch)] = {**common, "size": scale["size"], "coils": scale["coils"],
-                                       "network": {"arch": arch, **net}}
+                                       "network": {"arch": arch, **net},
+                                       **({"round_to": scale["round_to"]} if "round_to" in scale else {})}
         return specs
 
     def all_outputs(self) -> list[str]:

@@ -153,3 +153,13 @@ def test_a_repeat_must_repeat_the_studys_own_variants():
     assert any("'seeds.repeat': holds the study's own seed 0" in p for p in problems)
     assert not [p for p in study_problems(_config(seeds={"repeat": [], "ratios": [0.6], "strategies": []}))
                 if "seeds" in p]
+
+
+def test_a_scale_may_have_its_own_width_rules():
+    deq = {"prior": {"name": "edsr", "features": 8, "blocks": 1}}
+    config = _config(scale_timing={"ratios": [0.5], "round_to": [None, "auto"], "scales": {
+        "big": {"size": 64, "coils": 2, "networks": {"deq": deq}},
+        "huge": {"size": 96, "coils": 2, "round_to": [None, 8], "networks": {"deq": deq}}}})
+    specs = Study(config).scale_specs()
+    assert "round_to" not in specs[("big", "deq")], "the block's rules (scale_timing.round_to)"
+    assert specs[("huge", "deq")]["round_to"] == [None, 8]

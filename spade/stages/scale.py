@@ -16,14 +16,16 @@ def time_scale(name: str, setting: dict, opts: dict, seed: int, threads: int, ou
                device_setting: str = "cpu") -> pd.DataFrame:
     """Time one network at one scale (:func:`spade.scale.time_scale`): ``setting`` holds the
     image ``size``, ``coils``, the mask's ``acceleration`` and ``center_fraction``, and the
-    ``network`` spec; ``opts`` the config's ``scale_timing`` block."""
+    ``network`` spec, and ``round_to`` where the scale has its own width rules; ``opts`` the
+    config's ``scale_timing`` block."""
     from spade.scale import scale_physics
     from spade.scale import time_scale as time_one
 
     device = start_job(seed, threads, device_setting, timed=True)
     physics = scale_physics(int(setting["size"]), int(setting["coils"]), int(setting["acceleration"]),
                             float(setting["center_fraction"]), seed)
-    table = time_one(name, setting["network"], physics, list(opts["ratios"]), list(opts["round_to"]), seed,
+    round_to = list(setting.get("round_to", opts["round_to"]))  # a scale's own width rules, if it has them
+    table = time_one(name, setting["network"], physics, list(opts["ratios"]), round_to, seed,
                      int(opts["deq_iterations"]), int(opts["warmup"]), int(opts["repeats"]),
                      int(opts["breakdown_repeats"]), device, tuple(int(b) for b in opts.get("batch_sizes", [1])))
     env = environment(seed, str(device))
