@@ -8,8 +8,8 @@ Nothing here imports torch.
 
 from __future__ import annotations
 
-from spade.paths import (BENCH, DATA, FINETUNED, LABEL_FREE, LATENCY, METRICS_CLASSICAL, METRICS_NETWORK, METRICS_VARIANT,
-                         PRUNED_MODEL, SCRATCH_MODEL, UNPRUNED_LONG_MODEL, UNPRUNED_MODEL, seed_run)
+from spade.paths import (BENCH, DATA, FINETUNED, LABEL_FREE, LATENCY, METRICS_CLASSICAL, METRICS_NETWORK,
+                         METRICS_VARIANT, PRUNED_MODEL, SCRATCH_MODEL, UNPRUNED_LONG_MODEL, UNPRUNED_MODEL, seed_run)
 from spade.strategies import StrategyName
 from spade.variants import (AUTO, CLASSICAL, PRIOR_OFF, PRUNED, SCRATCH, UNPRUNED, UNPRUNED_LONG, Variant, is_shifted,
                             ratio_label, shift_split)
