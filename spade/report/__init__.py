@@ -1,5 +1,6 @@
 """The study's report: the tidy summary (:mod:`.summary`), its Markdown tables
-(:mod:`.markdown`; the speed sections in :mod:`.speed_markdown`), seaborn figures (:mod:`.figures`) and one palette (:mod:`.palette`)."""
+(:mod:`.markdown`; the speed sections in :mod:`.speed_markdown`), seaborn figures
+(:mod:`.figures`) and one palette (:mod:`.palette`)."""
 
 from spade.report.figures import (plot_examples, plot_fit_curves, plot_psnr_vs_latency, plot_psnr_vs_ratio,
                                   plot_psnr_vs_speedup, plot_robustness, plot_speedup)
