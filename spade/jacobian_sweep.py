@@ -19,28 +19,38 @@ from pathlib import Path
 import pandas as pd
 
 from spade.checkpoint import load_payload
+from spade.paths import DATA, FINETUNED, METRICS_VARIANT, PRUNED_MODEL
 from spade.stages import finetune
 from spade.stages.evaluate import evaluate
+from spade.variants import PRUNED, Variant
 
 MARGIN_DB = 0.1
+
+
+def _in(results: Path, template: str, **fields) -> Path:
+    """A study path template (:mod:`spade.paths`) inside the ``results`` folder given."""
+    return results / template.format(run="", **fields).removeprefix("results/")
 
 
 def sweep(results: Path, ratio: float, weights: list[float], out_dir: Path, task: str = "mri") -> pd.DataFrame:
     """One row per weight (0: the study's supervised fit): mean validation PSNR, iterations and
     the PSNR minus the reference; ``chosen`` marks the rule's pick."""
-    key = f"l1-r{float(ratio)}"
-    reference = results / f"finetuned/{task}/deq/{key}/supervised.pt"
-    opts = load_payload(reference)["meta"]["opts"]
-    scores = pd.read_csv(results / f"metrics/val/{task}/deq/{key}/supervised.csv")
+    key = Variant(task, "deq", "l1", ratio, PRUNED).key
+    reference = _in(results, FINETUNED, task=task, arch="deq", key=key, strategy="supervised")
+    meta = load_payload(f"{reference}.pt")["meta"]
+    opts, seed = meta["opts"], int(meta.get("seed") or 0)  # the study's seed, as its own fit used
+    metrics = _in(results, METRICS_VARIANT, split="val", task=task, arch="deq", key=key, strategy="supervised")
+    scores = pd.read_csv(f"{metrics}.csv")
     rows = [{"weight": 0.0, "val_psnr": scores.psnr.mean(), "iterations": scores.iterations.mean()}]
     out_dir.mkdir(parents=True, exist_ok=True)
-    data = results / f"data/{task}"
+    train, val = (_in(results, DATA, task=task, split=split) for split in ("train", "val"))
+    pruned = _in(results, PRUNED_MODEL, task=task, arch="deq", key=key)
     for weight in weights:
         stem = out_dir / f"jac{weight:g}"
         fit_opts = {**opts, "recipes": {**opts.get("recipes", {}), "jacobian_weight": float(weight)}}
-        finetune("supervised-jac", results / f"pruned/{task}/deq/{key}.pt", None, data / "train.h5",
-                 data / "val.h5", fit_opts, 0, 1, f"{stem}.pt", f"{stem}_history.csv", f"{stem}.state.pt", "cpu")
-        scored = evaluate(f"{stem}.pt", data / "val.h5", f"{stem}_val.csv", f"{stem}_val.npz", 0, 1)
+        finetune("supervised-jac", pruned, None, train, val, fit_opts, seed, 1, f"{stem}.pt", f"{stem}_history.csv",
+                 f"{stem}.state.pt", "cpu")
+        scored = evaluate(f"{stem}.pt", val, f"{stem}_val.csv", f"{stem}_val.npz", 0, 1)
         rows.append({"weight": float(weight), "val_psnr": scored.psnr.mean(), "iterations": scored.iterations.mean()})
     table = pd.DataFrame(rows)
     table["minus_supervised_db"] = table.val_psnr - table.val_psnr.iloc[0]
