@@ -1,0 +1,214 @@
+"""Runtimes a network is deployed in: eager PyTorch, channels-last and ONNX Runtime.
+
+A pruned network is only as fast as the runtime that runs it: eager PyTorch's NCHW
+convolutions run some narrower widths no faster than wider ones, where a deployment
+runtime (ONNX Runtime's CPU provider, with its blocked NCHWc kernels) turns the cut in
+MACs into time. :func:`deployed` gives a copy of a network whose priors run in a runtime
+while the physics and the solver (unrolled steps, Anderson) stay in torch; the priors are
+exported with ``torch.onnx`` at the first input shape they meet and checked against torch
+before they are used. Tensors cross into ONNX Runtime as zero-copy numpy views of the
+torch memory and come back the same way.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import io
+import os
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+EAGER = "eager"
+CHANNELS_LAST = "channels_last"
+ONNXRUNTIME = "onnxruntime"
+ONNXRUNTIME_CUDA = "onnxruntime-cuda"
+RUNTIMES = (EAGER, CHANNELS_LAST, ONNXRUNTIME, ONNXRUNTIME_CUDA)
+# the extra of pyproject.toml that installs the ONNX packages
+EXTRA = "deploy"
+# an exported prior or network must match torch to this fraction of the output's range
+TOLERANCE = 1e-4
+
+_PROVIDERS = {ONNXRUNTIME: "CPUExecutionProvider", ONNXRUNTIME_CUDA: "CUDAExecutionProvider"}
+
+
+def missing_packages(runtime: str) -> list[str]:
+    """The Python packages ``runtime`` needs that are not installed (none for torch's own)."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime {runtime!r}: expected one of {', '.join(RUNTIMES)}")
+    if runtime in (EAGER, CHANNELS_LAST):
+        return []
+    return [p for p in ("onnx", "onnxruntime") if importlib.util.find_spec(p) is None]
+
+
+def check_runtime(runtime: str, where: str = "benchmark.runtimes") -> None:
+    """Refuse a runtime whose packages are missing, naming them and the extra that installs them."""
+    missing = missing_packages(runtime)
+    if missing:
+        raise RuntimeError(f"{where}: runtime {runtime!r} needs the package(s) {', '.join(missing)}, not installed; "
+                           f"install them with `pip install -e '.[{EXTRA}]'` (or leave {runtime!r} out of {where})")
+    if runtime == ONNXRUNTIME_CUDA:
+        import onnxruntime
+
+        if _PROVIDERS[runtime] not in onnxruntime.get_available_providers():
+            raise RuntimeError(f"{where}: runtime {runtime!r} needs onnxruntime's CUDAExecutionProvider, which this "
+                               f"onnxruntime build lacks (install onnxruntime-gpu, or leave {runtime!r} out of {where})")
+
+
+def available(runtime: str) -> bool:
+    """Whether :func:`check_runtime` would accept ``runtime`` here."""
+    try:
+        check_runtime(runtime)
+    except RuntimeError:
+        return False
+    return True
+
+
+class ExportError(RuntimeError):
+    """A module ``torch.onnx`` cannot export, or whose export does not match torch."""
+
+
+def onnx_bytes(module: nn.Module, args: tuple) -> bytes:
+    """The ONNX model of ``module`` called on ``args`` (static shapes: ONNX Runtime plans
+    its kernels for them). An operation the exporter lacks is an :class:`ExportError`
+    naming the module and the operation; eager PyTorch still runs it."""
+    buf = io.BytesIO()
+    module = module.eval()
+    try:
+        with warnings.catch_warnings():
+            # the TorchScript exporter is deprecated in favour of the dynamo one, which needs
+            # onnxscript and runs minutes per prior here; the graphs of these CNNs are the same
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module, args, buf, dynamo=False, input_names=[f"in{i}" for i in range(len(args))],
+                              output_names=["out"], opset_version=17)
+    except Exception as err:  # the exporter raises many types; each names the operation
+        raise ExportError(f"torch.onnx cannot export {type(module).__name__}: {err} (runtime {EAGER!r} "
+                          f"still runs it: leave the ONNX runtimes out of benchmark.runtimes)") from err
+    return buf.getvalue()
+
+
+def _feed(sess, args, module: nn.Module) -> dict:
+    """ONNX Runtime's inputs: zero-copy numpy views of ``args``, by the session's names (an
+    export that traced an input into a constant has fewer inputs, and is refused)."""
+    names = [i.name for i in sess.get_inputs()]
+    if len(names) != len(args):
+        raise ExportError(f"the export of {type(module).__name__} takes {len(names)} of its {len(args)} inputs: "
+                          f"an operation left the traced graph (runtime {EAGER!r} still runs it)")
+    return {n: a.detach().contiguous().numpy() for n, a in zip(names, args)}
+
+
+def session(model_bytes: bytes, runtime: str = ONNXRUNTIME, threads: int | None = None):
+    """An ONNX Runtime session of ``model_bytes`` with all graph optimisations, sequential
+    execution and ``threads`` intra-op threads (default: torch's thread count, so that both
+    runtimes are timed on the same cores)."""
+    check_runtime(runtime)
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.intra_op_num_threads = int(threads or torch.get_num_threads())
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    return ort.InferenceSession(model_bytes, opts, providers=[_PROVIDERS[runtime]])
+
+
+def max_difference(reference: torch.Tensor, other: torch.Tensor) -> float:
+    """The largest absolute difference as a fraction of the reference's range."""
+    scale = float(reference.max() - reference.min()) or 1.0
+    return float((reference - other).abs().max()) / scale
+
+
+class OrtModule(nn.Module):
+    """A module that runs ``module`` in ONNX Runtime: exported, and checked against torch
+    within :data:`TOLERANCE`, at each new input shape. Inputs are float32 CPU tensors (a
+    non-contiguous one is made contiguous), passed as zero-copy numpy views; the output is a
+    zero-copy torch view of ONNX Runtime's array."""
+
+    def __init__(self, module: nn.Module, runtime: str = ONNXRUNTIME, threads: int | None = None):
+        super().__init__()
+        check_runtime(runtime)
+        if runtime == ONNXRUNTIME_CUDA:
+            raise ExportError(f"{ONNXRUNTIME_CUDA!r} runs whole exported files (spade export); inside the "
+                              "iteration the torch tensors live on the CPU side of this wrapper")
+        self.module = module.eval()
+        self.runtime, self.threads = runtime, threads
+        self._sessions: dict[tuple, object] = {}
+        self.max_difference = 0.0
+
+    def _session(self, x: torch.Tensor):
+        key = tuple(x.shape)
+        if key not in self._sessions:
+            example = x.detach().clone()
+            sess = session(onnx_bytes(self.module, (example,)), self.runtime, self.threads)
+            with torch.inference_mode():
+                reference = self.module(example)
+            out = torch.from_numpy(sess.run(None, _feed(sess, (example,), self.module))[0])
+            diff = max_difference(reference, out)
+            if not diff <= TOLERANCE:
+                raise ExportError(f"{type(self.module).__name__} in {self.runtime} differs from torch by {diff:.2e} "
+                                  f"of the output range (tolerance {TOLERANCE:g})")
+            self.max_difference = max(self.max_difference, diff)
+            self._sessions[key] = sess
+            self._input = sess.get_inputs()[0].name
+        return self._sessions[key]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.requires_grad and torch.is_grad_enabled():
+            raise RuntimeError("an ONNX Runtime prior runs inference only (no gradients)")
+        x = x.detach().contiguous()
+        sess = self._session(x)
+        return torch.from_numpy(sess.run(None, {self._input: x.numpy()})[0])
+
+
+def _replace(model: nn.Module, old: nn.Module, new: nn.Module) -> None:
+    """Put ``new`` where ``model`` holds ``old`` (every place it is registered)."""
+    for name, parent in list(model.named_modules()):
+        for child_name, child in list(parent.named_children()):
+            if child is old:
+                setattr(parent, child_name, new)
+
+
+def deployed(model: nn.Module, runtime: str, threads: int | None = None) -> nn.Module:
+    """A copy of ``model`` (an MBDL network with ``priors()``) that runs in ``runtime``:
+    ``eager`` the network itself, ``channels_last`` NHWC weights, ``onnxruntime`` every prior
+    in ONNX Runtime inside torch's iteration. The copy's ``priors()`` are the deployed priors
+    (so hooks that time the prior time the runtime)."""
+    if runtime == EAGER:
+        return model
+    if runtime == CHANNELS_LAST:
+        return copy.deepcopy(model).to(memory_format=torch.channels_last)
+    check_runtime(runtime)
+    copied = copy.deepcopy(model).eval()
+    old = copied.priors()
+    new = [OrtModule(p, runtime, threads) for p in old]
+    for o, n in zip(old, new):
+        _replace(copied, o, n)
+    copied.priors = lambda: list(new)  # what the timing hooks and the breakdown look at
+    return copied
+
+
+def export(module: nn.Module, args: tuple, path, runtime: str = ONNXRUNTIME, tolerance: float = TOLERANCE) -> float:
+    """Write ``module`` called on ``args`` as an ONNX file at ``path`` after checking it:
+    ONNX Runtime's output on ``args`` must equal torch's within ``tolerance`` of the output
+    range, else nothing is written. Returns that difference."""
+    data = onnx_bytes(module, args)
+    import onnx
+
+    onnx.checker.check_model(onnx.load_from_string(data))
+    sess = session(data, runtime)
+    with torch.inference_mode():
+        reference = module(*args)
+    out = torch.from_numpy(sess.run(None, _feed(sess, tuple(a.cpu() for a in args), module))[0])
+    diff = max_difference(reference.detach().cpu(), out)
+    if not diff <= tolerance:
+        raise ExportError(f"the exported {type(module).__name__} differs from torch by {diff:.2e} of the output "
+                          f"range (tolerance {tolerance:g}); nothing written to {path}")
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return diff
