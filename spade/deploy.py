@@ -13,58 +13,20 @@ torch memory and come back the same way.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import io
 import os
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
-EAGER = "eager"
-CHANNELS_LAST = "channels_last"
-ONNXRUNTIME = "onnxruntime"
-ONNXRUNTIME_CUDA = "onnxruntime-cuda"
-RUNTIMES = (EAGER, CHANNELS_LAST, ONNXRUNTIME, ONNXRUNTIME_CUDA)
-# the extra of pyproject.toml that installs the ONNX packages
-EXTRA = "deploy"
+from spade.runtimes import (CHANNELS_LAST, EAGER, EXTRA, ONNX_RUNTIMES, ONNXRUNTIME, ONNXRUNTIME_CUDA,  # noqa: F401
+                            PROVIDERS, RUNTIMES, available, check_runtime, missing_packages)
+
 # an exported prior or network must match torch to this fraction of the output's range
 TOLERANCE = 1e-4
-
-_PROVIDERS = {ONNXRUNTIME: "CPUExecutionProvider", ONNXRUNTIME_CUDA: "CUDAExecutionProvider"}
-
-
-def missing_packages(runtime: str) -> list[str]:
-    """The Python packages ``runtime`` needs that are not installed (none for torch's own)."""
-    if runtime not in RUNTIMES:
-        raise ValueError(f"unknown runtime {runtime!r}: expected one of {', '.join(RUNTIMES)}")
-    if runtime in (EAGER, CHANNELS_LAST):
-        return []
-    return [p for p in ("onnx", "onnxruntime") if importlib.util.find_spec(p) is None]
-
-
-def check_runtime(runtime: str, where: str = "benchmark.runtimes") -> None:
-    """Refuse a runtime whose packages are missing, naming them and the extra that installs them."""
-    missing = missing_packages(runtime)
-    if missing:
-        raise RuntimeError(f"{where}: runtime {runtime!r} needs the package(s) {', '.join(missing)}, not installed; "
-                           f"install them with `pip install -e '.[{EXTRA}]'` (or leave {runtime!r} out of {where})")
-    if runtime == ONNXRUNTIME_CUDA:
-        import onnxruntime
-
-        if _PROVIDERS[runtime] not in onnxruntime.get_available_providers():
-            raise RuntimeError(f"{where}: runtime {runtime!r} needs onnxruntime's CUDAExecutionProvider, which this "
-                               f"onnxruntime build lacks (install onnxruntime-gpu, or leave {runtime!r} out of {where})")
-
-
-def available(runtime: str) -> bool:
-    """Whether :func:`check_runtime` would accept ``runtime`` here."""
-    try:
-        check_runtime(runtime)
-    except RuntimeError:
-        return False
-    return True
 
 
 class ExportError(RuntimeError):
@@ -113,7 +75,7 @@ def session(model_bytes: bytes, runtime: str = ONNXRUNTIME, threads: int | None 
     opts.intra_op_num_threads = int(threads or torch.get_num_threads())
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
-    return ort.InferenceSession(model_bytes, opts, providers=[_PROVIDERS[runtime]])
+    return ort.InferenceSession(model_bytes, opts, providers=[PROVIDERS[runtime]])
 
 
 def max_difference(reference: torch.Tensor, other: torch.Tensor) -> float:
@@ -124,16 +86,13 @@ def max_difference(reference: torch.Tensor, other: torch.Tensor) -> float:
 
 class OrtModule(nn.Module):
     """A module that runs ``module`` in ONNX Runtime: exported, and checked against torch
-    within :data:`TOLERANCE`, at each new input shape. Inputs are float32 CPU tensors (a
-    non-contiguous one is made contiguous), passed as zero-copy numpy views; the output is a
-    zero-copy torch view of ONNX Runtime's array."""
+    within :data:`TOLERANCE`, at each new input shape. ONNX Runtime reads the float32 input
+    where torch holds it and writes its output into a torch tensor (I/O binding on the CPU
+    or the GPU: no copy either way; a non-contiguous input is made contiguous first)."""
 
     def __init__(self, module: nn.Module, runtime: str = ONNXRUNTIME, threads: int | None = None):
         super().__init__()
         check_runtime(runtime)
-        if runtime == ONNXRUNTIME_CUDA:
-            raise ExportError(f"{ONNXRUNTIME_CUDA!r} runs whole exported files (spade export); inside the "
-                              "iteration the torch tensors live on the CPU side of this wrapper")
         self.module = module.eval()
         self.runtime, self.threads = runtime, threads
         self._sessions: dict[tuple, object] = {}
@@ -142,7 +101,7 @@ class OrtModule(nn.Module):
     def _session(self, x: torch.Tensor):
         key = tuple(x.shape)
         if key not in self._sessions:
-            example = x.detach().clone()
+            example = x.detach().cpu().clone()
             sess = session(onnx_bytes(self.module, (example,)), self.runtime, self.threads)
             with torch.inference_mode():
                 reference = self.module(example)
@@ -152,16 +111,23 @@ class OrtModule(nn.Module):
                 raise ExportError(f"{type(self.module).__name__} in {self.runtime} differs from torch by {diff:.2e} "
                                   f"of the output range (tolerance {TOLERANCE:g})")
             self.max_difference = max(self.max_difference, diff)
-            self._sessions[key] = sess
-            self._input = sess.get_inputs()[0].name
+            self._sessions[key] = (sess, sess.get_inputs()[0].name, sess.get_outputs()[0].name, tuple(out.shape))
         return self._sessions[key]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.requires_grad and torch.is_grad_enabled():
             raise RuntimeError("an ONNX Runtime prior runs inference only (no gradients)")
         x = x.detach().contiguous()
-        sess = self._session(x)
-        return torch.from_numpy(sess.run(None, {self._input: x.numpy()})[0])
+        sess, name_in, name_out, shape_out = self._session(x)
+        out = torch.empty(shape_out, dtype=torch.float32, device=x.device)
+        kind, index = ("cuda", x.device.index or 0) if x.device.type == "cuda" else ("cpu", 0)
+        binding = sess.io_binding()
+        binding.bind_input(name_in, kind, index, np.float32, list(x.shape), x.data_ptr())
+        binding.bind_output(name_out, kind, index, np.float32, list(shape_out), out.data_ptr())
+        if kind == "cuda":
+            torch.cuda.current_stream(x.device).synchronize()  # torch's writes land before ONNX Runtime reads
+        sess.run_with_iobinding(binding)
+        return out
 
 
 def _replace(model: nn.Module, old: nn.Module, new: nn.Module) -> None:

@@ -69,6 +69,18 @@ def prior_channels(model: nn.Module) -> int:
     return total
 
 
+class _Pruner(tp.pruner.MetaPruner):
+    """Torch-Pruning's pruner with ``round_to`` as :func:`spade.plan.kept_channels` rounds:
+    down to a multiple, never below one multiple (Torch-Pruning's own rounding removes a
+    whole group whose share is narrower), a group no wider than it untouched."""
+
+    def _round_to(self, n_pruned, current_channels, round_to):
+        kept = current_channels - n_pruned
+        if current_channels <= round_to:
+            return 0
+        return current_channels - max(round_to, kept - kept % round_to)
+
+
 def make_pruner(prior: nn.Module, example, ratio: float, criterion: str = "l1",
                 round_to: int | None = None, steps: int = 1, forward_fn=None) -> tp.pruner.MetaPruner:
     """Torch-Pruning's pruner that removes ``ratio`` of the channels of every prunable group
@@ -80,7 +92,7 @@ def make_pruner(prior: nn.Module, example, ratio: float, criterion: str = "l1",
     if not 0 < ratio < 1:
         raise ValueError(f"pruning ratio must lie in (0, 1), got {ratio}")
     _, is_global = parse_criterion(criterion)
-    return tp.pruner.MetaPruner(
+    return _Pruner(
         prior,
         example,
         importance=importance(criterion),

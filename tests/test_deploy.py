@@ -107,8 +107,10 @@ def test_unexportable_module_names_the_module_and_the_fallback(tmp_path):
 
 
 def test_missing_runtime_names_the_package_and_extra(monkeypatch):
-    real = deploy.importlib.util.find_spec
-    monkeypatch.setattr(deploy.importlib.util, "find_spec", lambda n: None if n == "onnxruntime" else real(n))
+    import spade.runtimes as runtimes
+
+    real = runtimes.importlib.util.find_spec
+    monkeypatch.setattr(runtimes.importlib.util, "find_spec", lambda n: None if n == "onnxruntime" else real(n))
     with pytest.raises(RuntimeError, match=r"onnxruntime.*pip install -e '\.\[deploy\]'"):
         deploy.check_runtime(deploy.ONNXRUNTIME)
     deploy.check_runtime(deploy.EAGER)  # torch's own runtimes need nothing more

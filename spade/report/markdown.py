@@ -16,7 +16,7 @@ from spade.stats import NOT_RESOLVED, format_difference, format_ratio
 from spade.variants import IDENTITY, SCRATCH, UNPRUNED, UNPRUNED_KINDS, UNPRUNED_LONG
 
 # columns a table shows only where the run has them (benchmarks predating the breakdown lack them)
-OPTIONAL = {"macs_speedup", "amdahl_speedup", "prior_share"}
+OPTIONAL = {"macs_speedup", "amdahl_speedup", "prior_share", "runtime", "eager_speedup", "total_speedup"}
 
 
 def _speedup_cell(r) -> str:
@@ -26,6 +26,15 @@ def _speedup_cell(r) -> str:
     if r.strategy == UNPRUNED or pd.isna(r.get("speedup_low")):
         return f"{r.speedup:.3f}"
     return format_ratio(r.speedup, r.speedup_low, r.speedup_high)
+
+
+def _eager_cell(r) -> str:
+    """The same variant's speedup in eager PyTorch, with its interval over timing rounds."""
+    if pd.isna(r.get("eager_speedup")):
+        return ""
+    if r.strategy == UNPRUNED or pd.isna(r.get("eager_speedup_low")):
+        return f"{r.eager_speedup:.3f}"
+    return format_ratio(r.eager_speedup, r.eager_speedup_low, r.eager_speedup_high)
 
 
 def _cell(column: str, v) -> str:
@@ -40,7 +49,7 @@ def _cell(column: str, v) -> str:
         return f"{v:g}"
     if column == "target":
         return f"{v:g}x" if v else ""
-    if column in ("macs_speedup", "amdahl_speedup"):
+    if column in ("macs_speedup", "amdahl_speedup", "total_speedup"):
         return f"{v:.2f}"
     if column in ("time_saved", "prior_share"):
         return f"{100 * v:.1f}%"
@@ -56,8 +65,8 @@ def markdown(summary: pd.DataFrame, validation: pd.DataFrame | None = None, spee
     with ``validation`` (the validation split's summary), the headline chosen on it, and
     with ``speed_target`` whether each arch's fastest headline variant reaches it."""
     out = ["# SPADE study summary", ""]
-    cols = ["arch", "ratio", "actual_ratio", "strategy", "psnr", "ssim", "params", "macs", "latency_ms", "speedup",
-            "time_saved", "macs_speedup", "amdahl_speedup", "prior_share", "iterations", "iterations_max"]
+    cols = ["arch", "ratio", "actual_ratio", "strategy", "psnr", "ssim", "params", "macs", "runtime", "latency_ms",
+            "speedup", "eager_speedup", "total_speedup", "time_saved", "macs_speedup", "amdahl_speedup", "prior_share", "iterations", "iterations_max"]
     cols = [c for c in cols if c in summary and summary[c].notna().any() or c not in OPTIONAL]
     if summary.criterion.replace("", np.nan).dropna().nunique() > 1:  # rows differ by criterion too
         cols.insert(cols.index("ratio"), "criterion")
@@ -79,7 +88,8 @@ def markdown(summary: pd.DataFrame, validation: pd.DataFrame | None = None, spee
             note += ["Unpruned minus prior-off (dB): " + ", ".join(
                 f"{r.arch} {r.prior_margin_db:+.2f}" for _, r in margins.iterrows()) + ".", ""]
         out += [f"## {title}", "", *note, *_readings(part),
-                *table(cols, [[_speedup_cell(r) if c == "speedup" else _cell(c, r[c]) for c in cols]
+                *table(cols, [[_speedup_cell(r) if c == "speedup" else _eager_cell(r) if c == "eager_speedup"
+                               else _cell(c, r[c]) for c in cols]
                               for _, r in part.iterrows()]), ""]
     if validation is not None:
         best = headline(validation, summary)

@@ -31,10 +31,14 @@ UNIT = "volume"
 
 # a speedup's spread over timing rounds (spade.stages.benchmark.run_benchmark)
 SPEEDUP_SPREAD = ["speedup_median", "speedup_low", "speedup_high", "speedup_coverage", "rounds"]
+# the main rows' runtime (spade.deploy) and, where the deploy runtime is not eager PyTorch, the
+# same variant's eager speedup and the deployed variant's speedup over the eager unpruned network
+RUNTIME = ["runtime", "runtime_difference", "eager_latency_ms", "eager_speedup", "eager_speedup_low",
+           "eager_speedup_high", "total_speedup"]
 
 COLUMNS = KEYS + ["psnr", "ssim", "psnr_std", "ssim_std", "n_images", "actual_ratio", "params", "macs",
                   "prior_params", "prior_macs", "latency_ms", "latency_p25_ms", "latency_p75_ms", "speedup",
-                  "speedup_low", "speedup_high", "speedup_coverage", "rounds", "time_saved", "macs_speedup",
+                  "speedup_low", "speedup_high", "speedup_coverage", "rounds", *RUNTIME, "time_saved", "macs_speedup",
                   "amdahl_speedup", "prior_share", "physics_share", "other_share", "batch_latency_ms", "batch_speedup", "batch", "iterations",
                   "iterations_max", "bench_images", "bench_iterations", "prior_margin_db", "prior_inactive",
                   "device", "convention", "fit_seconds", "fit_peak_rss_mb", "fit_peak_gpu_mb", "fit_train_images",
@@ -191,7 +195,7 @@ def paired_columns(scores: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
 
 
 def _merge_bench(agg: pd.DataFrame, bench: pd.DataFrame) -> pd.DataFrame:
-    bench = with_target(bench[bench.setting == "eager"].copy())
+    bench = with_target(bench[bench.setting == MAIN].copy())
     bench["criterion"] = bench["criterion"].fillna("")
     key = list(IDENTITY)
     where = [k if k != "strategy" else "_timed" for k in key]
@@ -201,7 +205,7 @@ def _merge_bench(agg: pd.DataFrame, bench: pd.DataFrame) -> pd.DataFrame:
     agg["_timed"] = [timed_strategy(a, s) for a, s in zip(agg.arch, agg.strategy)]  # whose timing stands for it
     breakdown = [c for c in ("prior_share", "prior_ms", "physics_ms", "other_ms", "breakdown_total_ms")
                  if c in bench.columns]  # benchmarks written before the time breakdown lack them
-    spread = [c for c in SPEEDUP_SPREAD if c in bench.columns]  # benchmarks before timing rounds lack them
+    spread = [c for c in SPEEDUP_SPREAD + RUNTIME if c in bench.columns]  # older benchmarks lack them
     cols = COST + ["latency_ms", "latency_p25_ms", "latency_p75_ms", "images", "iterations", "batch"] + breakdown + spread
     one = first[key + cols].rename(columns={"strategy": "_timed", "images": "bench_images",
                                              "iterations": "bench_iterations", "batch": "_batch1"})
@@ -365,7 +369,7 @@ def timing_spread(first: pd.DataFrame, again: pd.DataFrame) -> pd.DataFrame:
     networks, and ``again / first``: how far two jobs of one run disagree."""
     key = list(IDENTITY) + ["batch"]
     cols = key + ["speedup_median", "speedup_low", "speedup_high"]
-    main = [t[t.setting == "eager"][cols].fillna({"criterion": ""}) for t in (first, again)]
+    main = [t[t.setting == MAIN][cols].fillna({"criterion": ""}) for t in (first, again)]
     table = main[0].merge(main[1], on=key, suffixes=("_first", "_again"), validate="one_to_one")
     table["again_over_first"] = table.speedup_median_again / table.speedup_median_first
     return table[table.strategy != UNPRUNED].reset_index(drop=True)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import torch
 
 from spade import benchmark as bench
+from spade import deploy
 from spade.provenance import environment, write_json
 from spade.stages.context import open_split, start_job, timing_input
 from spade.stages.evaluate import load_variant
@@ -18,6 +20,14 @@ def _batch(y, params, batch: int, physics):
     """``(y, operator)`` of one image repeated to fill a batch."""
     yb = y.expand(batch, *y.shape[1:]).contiguous()
     return yb, batch_physics(physics, {k: v[None].expand(batch, *v.shape) for k, v in params.items()})
+
+
+def _runtime_gap(model, deployed, physics, y) -> float:
+    """Largest |deployed - torch| reconstruction difference, as a fraction of the image range."""
+    if deployed is model or model is None:
+        return 0.0
+    with torch.inference_mode():
+        return deploy.max_difference(model(y, physics), deployed(y, physics))
 
 
 def run_benchmark(variants: list[dict], data_path, opts: dict, device_setting: str, threads: int,
@@ -33,7 +43,13 @@ def run_benchmark(variants: list[dict], data_path, opts: dict, device_setting: s
     each time every image (``repeats`` interleaved runs of every variant); each round gives
     every variant a latency and a speedup against the unpruned network, and the row holds
     the median speedup over rounds with its distribution-free interval
-    (:func:`spade.stats.median_interval`)."""
+    (:func:`spade.stats.median_interval`).
+
+    ``opts['runtimes']``: the runtimes every variant is timed in (:mod:`spade.deploy`), all in
+    the same interleaved rounds; the main rows run in ``opts['deploy_runtime']`` (the runtime
+    the headline reads), the others are labelled ``variant@runtime``. Each main row also holds
+    its eager speedup (eager variant against the eager unpruned network, with its interval)
+    and its total speedup (deployed variant against the eager unpruned network)."""
     device = start_job(0, threads, device_setting, timed=True)
     task, physics, data = open_split(data_path, False)
     n_images = max(1, min(int(opts.get("images", 1)), len(data)))
@@ -51,10 +67,23 @@ def run_benchmark(variants: list[dict], data_path, opts: dict, device_setting: s
     costs = {name: bench.cost(m, single, y0) for name, m in models.items()}
     unpruned_channels = next((costs[n]["prior_channels"] for n in models if idents[n]["strategy"] == UNPRUNED), None)
     models = {name: m.to(device) for name, m in models.items()}
+    runtimes = list(opts.get("runtimes") or [deploy.EAGER])
+    main_runtime = opts.get("deploy_runtime") or runtimes[0]
+    for runtime in runtimes:
+        deploy.check_runtime(runtime)
+    torch_models = models
+    models = {name: deploy.deployed(m, main_runtime) for name, m in torch_models.items()}
+    # how far the deployed reconstruction is from torch's, image 0 (a DEQ: at the study's tolerance)
+    gap = {name: _runtime_gap(torch_models[name], models[name], single.to(device), y0.to(device))
+           for name in models}
     # where the time goes, per main variant, on image 0 at batch 1 (apart from the timing)
     breakdown = {name: bench.time_breakdown(m, single, y0, int(opts.get("breakdown_repeats", 5)), device)
                  for name, m in models.items()}
-    models.update(bench.labelled_variants(models, opts))
+    extra = bench.labelled_variants(models, opts)
+    for runtime in runtimes:
+        if runtime != main_runtime:
+            extra.update({f"{name}@{runtime}": deploy.deployed(m, runtime) for name, m in torch_models.items()})
+    models.update(extra)
     rounds = max(1, int(opts.get("rounds", 1)))
     reference = next((n for n in models if n in idents and idents[n]["strategy"] == UNPRUNED), None)
     rows = []
@@ -88,7 +117,18 @@ def run_benchmark(variants: list[dict], data_path, opts: dict, device_setting: s
                 median, low, high, coverage = median_interval(speedups)
                 spread = {"speedup_median": median, "speedup_low": low, "speedup_high": high,
                           "speedup_coverage": coverage}
-            rows.append({**idents[variant], "variant": name, "setting": setting, "batch": batch,
+            eager = {}
+            if setting == bench.MAIN and main_runtime != deploy.EAGER and f"{name}@{deploy.EAGER}" in per_round:
+                # the same variant in eager PyTorch, and this row's time against eager unpruned
+                own, base = np.array(per_round[f"{name}@{deploy.EAGER}"]), np.array(per_round[f"{reference}@{deploy.EAGER}"])
+                median, low, high, _ = median_interval(base / own)
+                eager = {"eager_latency_ms": float(np.mean([np.median(s) for s in samples[f"{name}@{deploy.EAGER}"]])),
+                         "eager_speedup": median, "eager_speedup_low": low, "eager_speedup_high": high,
+                         "total_speedup": float(np.median(base / np.array(per_round[name])))}
+            runtime = setting if setting in deploy.RUNTIMES else main_runtime
+            rows.append({**idents[variant], "variant": name, "setting": setting,
+                         "runtime": runtime, "batch": batch, **eager,
+                         "runtime_difference": gap[variant] if runtime == main_runtime else float("nan"),
                          "latency_ms": per.latency_ms.mean(), "latency_p25_ms": per.latency_p25_ms.mean(),
                          "latency_p75_ms": per.latency_p75_ms.mean(), "latency_min_ms": per.latency_min_ms.min(),
                          "images": n_images, "repeats": int(opts["repeats"]), "rounds": rounds,
