@@ -94,6 +94,10 @@ def schema_problems(config: dict, schema: dict) -> list[str]:
     return lines
 
 
+from spade.plan import dropped_ratios  # noqa: E402 (torch-free, after the module's own imports)
+from spade.runtimes import check_runtime  # noqa: E402
+
+
 def study_problems(config: dict) -> list[str]:
     """What the schema cannot say: the entries each task and arch of the study needs."""
     lines = []
@@ -147,8 +151,33 @@ def study_problems(config: dict) -> list[str]:
         if not set(config.get("models", {}).get(arch, {})) & set(config.get("tasks", [])):
             lines.append(f"config key 'models.{arch}' names none of the tasks {config.get('tasks')}: arch {arch!r} "
                          "would run nowhere")
+    bench = config.get("benchmark") or {}
+    runtimes = bench.get("runtimes") or []
+    if bench.get("deploy_runtime") and runtimes and bench["deploy_runtime"] not in runtimes:
+        lines.append(f"config key 'benchmark.deploy_runtime': {bench['deploy_runtime']!r} is not among "
+                     f"benchmark.runtimes {runtimes}")
+    for runtime in runtimes:
+        try:
+            check_runtime(runtime)
+        except (RuntimeError, ValueError) as err:
+            lines.append(f"config key {err}")
     lines += list(_empty_layers(config))
+    lines += list(_repeated_widths(config))
     return lines
+
+
+def _repeated_widths(config: dict):
+    """Ratios that prune a studied network to no widths of their own (spade.plan): they would
+    label the unpruned network, or a smaller ratio's network, as another pruned variant."""
+    for arch, per_task in config.get("models", {}).items():
+        for task, spec in per_task.items():
+            if arch not in config.get("archs", []) or task not in config.get("tasks", []) or "prior" not in spec:
+                continue
+            for ratio, why in dropped_ratios(spec["prior"], config.get("ratios", []), config.get("round_to"),
+                                             config.get("criteria") or ["l1"]).items():
+                yield (f"config key 'ratios': ratio {ratio:g} {why} for models.{arch}.{task}.prior with round_to "
+                       f"{config.get('round_to')} (spade.plan); every ratio must prune each network to widths of its "
+                       "own: drop it, or change round_to or the prior's features")
 
 
 def _empty_layers(config: dict):
@@ -157,6 +186,8 @@ def _empty_layers(config: dict):
     have ``prior.features`` of them."""
     import math
 
+    if isinstance(config.get("round_to"), int):
+        return  # an integer round_to keeps at least one multiple of it (spade.plan)
     for arch, per_task in config.get("models", {}).items():
         if arch not in config.get("archs", []):
             continue
@@ -174,11 +205,12 @@ def _empty_layers(config: dict):
 def study_warnings(config: dict) -> list[str]:
     """Settings that run, but not as a reader of the config might expect."""
     ratios = config.get("ratios", [])
+    lines = []
     skipped = [r for r in config.get("scratch_ratios", []) if r not in ratios]
     if skipped:  # e.g. --config 'ratios=[0.1,0.3]' over the default scratch_ratios [0.4]
-        return [f"scratch_ratios {skipped} are not among ratios {ratios}: no scratch control at "
-                f"{'them' if len(skipped) > 1 else 'it'} (a scratch network takes the widths pruned at its ratio)"]
-    return []
+        lines.append(f"scratch_ratios {skipped} are not among ratios {ratios}: no scratch control at "
+                     f"{'them' if len(skipped) > 1 else 'it'} (a scratch network takes the widths pruned at its ratio)")
+    return lines
 
 
 def check_config(config: dict, schema: dict) -> list[str]:

@@ -60,7 +60,7 @@ def test_labelled_rows_relax_only_pruned_equilibrium_networks():
     with torch.inference_mode():
         torch.testing.assert_close(extra["du@channels_last"](y, physics), models["du"](y, physics))
     assert bench.split_label("l1-r0.5-none@tol=0.01") == ("l1-r0.5-none", "tol=0.01")
-    assert bench.split_label("unpruned") == ("unpruned", "eager")
+    assert bench.split_label("unpruned") == ("unpruned", bench.MAIN)
 
 
 def test_labelled_speedups_compare_with_the_eager_and_the_same_setting_base():

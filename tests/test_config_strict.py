@@ -47,11 +47,11 @@ def test_a_typo_in_any_block_is_refused_naming_its_path(path):
 
 
 def test_numbers_given_as_strings_on_the_command_line_are_converted():
-    cfg = with_key(("ratios",), ["0.1", "0.3", "0.4"])
+    cfg = with_key(("ratios",), ["0.25", "0.5", "0.75"])
     cfg["seed"] = "7"
     cfg["benchmark"]["repeats"] = "3"
     check_config(cfg, SCHEMA)
-    assert cfg["ratios"] == [0.1, 0.3, 0.4] and cfg["seed"] == 7 and cfg["benchmark"]["repeats"] == 3
+    assert cfg["ratios"] == [0.25, 0.5, 0.75] and cfg["seed"] == 7 and cfg["benchmark"]["repeats"] == 3
     with pytest.raises(ConfigError, match="config key 'ratios\\[0\\]'"):
         check_config(with_key(("ratios",), ["ten"]), SCHEMA)
 
@@ -72,12 +72,12 @@ def test_what_a_studied_task_needs_is_checked_up_front():
 
 
 def test_scratch_ratios_outside_ratios_warn():
-    warnings = check_config(with_key(("ratios",), [0.1, 0.3]), SCHEMA)
-    assert len(warnings) == 1 and "scratch_ratios [0.4]" in warnings[0]
+    warnings = check_config(with_key(("ratios",), [0.25, 0.75]), SCHEMA)
+    assert len(warnings) == 1 and "scratch_ratios [0.5]" in warnings[0]
 
 
 def test_command_line_overrides_from_the_repository_root(tmp_path):
-    res = snakemake("-n", "--config", "ratios=[0.1,0.3]", "--directory", str(tmp_path),
+    res = snakemake("-n", "--config", "ratios=[0.25,0.75]", "--directory", str(tmp_path),
                     "--configfile", str(ROOT / "config" / "config.yaml"))
     assert res.returncode == 0, res.stderr[-2000:]
     assert "no scratch control" in res.stdout + res.stderr
@@ -87,17 +87,29 @@ def test_command_line_overrides_from_the_repository_root(tmp_path):
 
 
 def test_a_ratio_that_empties_a_layer_is_refused_naming_it():
-    cfg = with_key(("ratios",), [0.2, 0.9])
-    with pytest.raises(ConfigError, match=r"ratio 0.9 would remove every channel .* models.varnet.mri.prior \(features: 8\)"):
+    cfg = with_key(("ratios",), [0.2, 0.95])
+    cfg["round_to"] = None  # exact widths (an integer round_to keeps at least one multiple)
+    with pytest.raises(ConfigError, match=r"ratio 0.95 would remove every channel .* models.varnet.mri.prior \(features: 16\)"):
         check_config(cfg, SCHEMA)
-    check_config(with_key(("ratios",), [0.85]), SCHEMA)  # 8 - ceil(6.8) = 1 channel kept
+    cfg["ratios"] = [0.9]
+    check_config(cfg, SCHEMA)  # 16 - ceil(14.4) = 1 channel kept
+
+
+def test_a_ratio_without_widths_of_its_own_is_refused_naming_it():
+    cfg = with_key(("ratios",), [0.25, 0.3, 0.5])  # 0.3 keeps 44 of 64 channels: 32 after rounding, as 0.5
+    with pytest.raises(ConfigError, match=r"ratio 0.5 gives the widths of ratio 0.3 \(32,\) for models.du.mri.prior"):
+        check_config(cfg, SCHEMA)
+    cfg = with_key(("ratios",), [0.1, 0.5])
+    cfg["models"]["du"]["mri"]["prior"]["features"] = 16
+    with pytest.raises(ConfigError, match=r"ratio 0.1 keeps every channel for models.du.mri.prior"):
+        check_config(cfg, SCHEMA)
 
 
 def test_booleans_and_numbers_from_the_command_line_are_converted():
     cfg = with_key(("protect",), "True")
-    cfg["ratios"] = ["0.2", "4e-1"]
+    cfg["ratios"] = ["0.25", "5e-1"]
     check_config(cfg, SCHEMA)
-    assert cfg["protect"] is True and cfg["ratios"] == [0.2, 0.4]
+    assert cfg["protect"] is True and cfg["ratios"] == [0.25, 0.5]
     with pytest.raises(ConfigError, match="protect"):
         check_config(with_key(("protect",), "yes please"), SCHEMA)
 

@@ -20,7 +20,7 @@ def _scores(rows):
 
 def _bench(rows):
     return pd.DataFrame([{"task": "mri", "arch": a, "criterion": c, "ratio": r, "strategy": s, "variant": s,
-                          "setting": "eager", "batch": 1, "latency_ms": lat, "latency_p25_ms": lat,
+                          "setting": "main", "batch": 1, "latency_ms": lat, "latency_p25_ms": lat,
                           "latency_p75_ms": lat, "images": 2, "iterations": float("nan"), "params": 10, "macs": macs,
                           "prior_params": 8, "prior_macs": macs, "actual_ratio": ar, "device": "cpu"}
                          for a, c, r, s, lat, macs, ar in rows])
