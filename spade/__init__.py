@@ -9,7 +9,7 @@ __version__ = "0.1.0"
 # The API for one's own network (spade.api; docs/api.md), imported on first use so that
 # the workflow, which imports spade.variants and spade.config, does not load torch for it.
 __all__ = ["Measurements", "Pairs", "PruneReport", "PruningError", "benchmark_variants", "candidate_priors",
-           "find_priors", "finetune", "load_network", "prune_priors", "save_network"]
+           "export", "find_priors", "finetune", "load_network", "prune_priors", "save_network"]
 
 
 def __getattr__(name):

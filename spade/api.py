@@ -23,6 +23,7 @@ call convention is given as ``reconstruct(net, y, physics)``.
 
 from __future__ import annotations
 
+import copy
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -37,7 +38,7 @@ from spade.priors import PriorSpec, PruneReport, candidate_priors, find_priors, 
 from spade.prune import PruningError
 
 __all__ = ["FORMAT", "Measurements", "Pairs", "PriorSpec", "PruneReport", "PruningError", "TensorSplit",
-           "benchmark_variants", "candidate_priors", "find_priors", "finetune", "load_network", "prune_priors",
+           "benchmark_variants", "candidate_priors", "export", "find_priors", "finetune", "load_network", "prune_priors",
            "save_network", "switch_off_inplace"]
 
 FORMAT = "spade-user-model/1"
@@ -143,7 +144,7 @@ def finetune(model: nn.Module, strategy: str, physics, data: TensorSplit, *, val
 def benchmark_variants(variants: dict[str, nn.Module], physics, y: torch.Tensor, *, reconstruct: Callable | None = None,
                        warmup: int = 2, repeats: int = 10, threads: int | None = None, device: str = "cpu",
                        iterations: Callable[[nn.Module], float] | str | None = None, priors: PriorSpec | None = None,
-                       breakdown_repeats: int = 3) -> pd.DataFrame:
+                       breakdown_repeats: int = 3, runtime: str = "eager") -> pd.DataFrame:
     """Latency (median of ``repeats`` interleaved runs after ``warmup``, under
     ``torch.inference_mode``, CUDA events on a GPU), parameters and MACs of each variant on
     the batch ``y``, side by side in this process; ``speedup`` against the first variant.
@@ -161,27 +162,39 @@ def benchmark_variants(variants: dict[str, nn.Module], physics, y: torch.Tensor,
     apart from the latency), ``prior_calls`` and ``prior_macs`` (per call), and
     ``amdahl_speedup``: the bound of shrinking only the priors, ``calls ratio / ((1 - s) + s /
     per-call MAC ratio)`` with ``s`` the first variant's prior share. A measured speedup far
-    below it points at time outside the priors' MACs (kernels that run narrow widths slowly)."""
+    below it points at time outside the priors' MACs (kernels that run narrow widths slowly).
+
+    ``runtime``: where the priors run (:mod:`spade.deploy`): ``eager`` (the networks as they
+    are), ``channels_last``, or ``onnxruntime`` (each prior, found as above, exported with
+    ``torch.onnx`` and run in ONNX Runtime inside the network's own iteration; the ``deploy``
+    extra). Parameters and MACs are counted on the torch networks."""
+    from spade import deploy
+
+    deploy.check_runtime(runtime, "runtime")
     if threads:
         torch.set_num_threads(int(threads))
     dev = torch.device(device)
-    nets = {k: (_Convention(m, reconstruct) if reconstruct else m).eval().to(dev) for k, m in variants.items()}
+    variants = {k: m.eval().to(dev) for k, m in variants.items()}
+    torch_nets = {k: (_Convention(m, reconstruct) if reconstruct else m) for k, m in variants.items()}
+    deployed = {k: _deploy(m, priors, runtime) for k, m in variants.items()}
+    nets = {k: (_Convention(m, reconstruct) if reconstruct else m) for k, m in deployed.items()}
     times = time_variants(nets, physics, y, warmup, repeats, dev)
     rows = []
     for name, net in nets.items():
-        row = {"variant": name, **summarise(times[name]), "params": count_params(variants[name]),
-               "macs": count_macs(net, lambda net=net: net(y.to(dev), physics.to(dev)))}
+        torch_net = torch_nets[name]
+        row = {"variant": name, "runtime": runtime, **summarise(times[name]), "params": count_params(variants[name]),
+               "macs": count_macs(torch_net, lambda net=torch_net: net(y.to(dev), physics.to(dev)))}
         iters = getattr(net.net if reconstruct else net, "last_iterations", None)
         if isinstance(iterations, str):
-            row["iterations"] = count_calls(variants[name], iterations, lambda net=net: net(y.to(dev), physics.to(dev)))
+            row["iterations"] = count_calls(deployed[name], iterations, lambda net=net: net(y.to(dev), physics.to(dev)))
         elif iterations is not None:
-            row["iterations"] = float(iterations(variants[name]))
+            row["iterations"] = float(iterations(deployed[name]))
         else:
             row["iterations"] = float(iters.float().mean()) if isinstance(iters, torch.Tensor) else None
-        found = _prior_modules(variants[name], priors)
+        found = _prior_modules(deployed[name], priors)
         if found:
-            run = lambda net=net: net(y.to(dev), physics.to(dev))  # noqa: E731
-            row.update(prior_work(found, run))
+            run = lambda net=torch_net: net(y.to(dev), physics.to(dev))  # noqa: E731
+            row.update(prior_work(_prior_modules(variants[name], priors), run))
             row["prior_share"] = time_breakdown(net, physics, y, breakdown_repeats, dev, found)["prior_share"]
         rows.append(row)
     table = pd.DataFrame(rows)
@@ -211,6 +224,43 @@ def count_calls(network: nn.Module, path: str, run: Callable[[], object]) -> flo
     finally:
         handle.remove()
     return float(calls[0])
+
+
+def _deploy(network: nn.Module, priors, runtime: str) -> nn.Module:
+    """``network`` with its priors (as :func:`_prior_modules` finds them) in ``runtime``."""
+    from spade import deploy
+
+    if runtime == deploy.EAGER:
+        return network
+    if runtime == deploy.CHANNELS_LAST:
+        return deploy.deployed_prior(network, runtime)
+    found = _prior_modules(network, priors)
+    if not found:
+        raise ValueError(f"runtime={runtime!r} runs the priors in {runtime}: name them (priors=...) or give "
+                         f"{type(network).__name__} a priors() method")
+    copied = copy.deepcopy(network)
+    names = {id(m): n for n, m in network.named_modules()}
+    modules = dict(copied.named_modules())
+    for prior in found:
+        path = names[id(prior)]
+        parent, _, attr = path.rpartition(".")
+        setattr(modules[parent] if parent else copied, attr, deploy.deployed_prior(modules[path], runtime))
+    if hasattr(copied, "priors") and priors is None:
+        swapped = [dict(copied.named_modules())[names[id(p)]] for p in found]
+        copied.priors = lambda: list(swapped)
+    return copied
+
+
+def export(module: nn.Module, example, path, tolerance: float = 1e-4) -> float:
+    """Write ``module`` (a pruned prior, or a whole network of tensors in and out) as an ONNX
+    file at ``path``, exported with ``torch.onnx`` at the shapes of ``example`` (a tensor or
+    a tuple of them), after checking that ONNX Runtime's output equals torch's within
+    ``tolerance`` of the output range; else nothing is written (:class:`spade.deploy.ExportError`).
+    Returns the difference."""
+    from spade import deploy
+
+    args = example if isinstance(example, tuple) else (example,)
+    return deploy.export(module.eval(), args, path, tolerance=tolerance)
 
 
 def _prior_modules(network: nn.Module, priors) -> list[nn.Module]:

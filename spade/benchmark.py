@@ -16,6 +16,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from spade.runtimes import MAIN
+
 
 def count_macs(module: nn.Module, run) -> int:
     """Multiply-accumulates of every convolution and linear layer during ``run()``,
@@ -242,10 +244,6 @@ def labelled_variants(models: dict[str, nn.Module], opts: dict) -> dict[str, nn.
         for name, model in models.items():
             extra[f"{name}@compile"] = torch.compile(copy.deepcopy(model))
     return extra
-
-
-# the setting of the main rows: every variant in the deploy runtime with the common solver
-MAIN = "main"
 
 
 def split_label(label: str) -> tuple[str, str]:

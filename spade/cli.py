@@ -110,20 +110,36 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True, help="per-image CSV to write")
 
     p = sub.add_parser("bench", help="time networks side by side",
-                       description="Latency (median of interleaved repeats after warm-up, inference mode, fixed "
+                       description="Latency (medians of interleaved rounds after warm-up, inference mode, fixed "
                                    "threads), parameters and MACs of every artifact, in one process, on the first "
-                                   "--images samples of a split, each with its own operator. DEQs run with the "
-                                   "solver their artifact records, so give variants of one study.")
+                                   "--images samples of a split, each with its own operator, in each --runtimes; "
+                                   "speedups against the first artifact with their interval over rounds. DEQs run "
+                                   "with the solver their artifact records, so give variants of one study. "
+                                   "Defaults: the config schema's benchmark block.")
     p.add_argument("models", type=Path, nargs="+", help="artifacts to time (the first is the reference)")
-    p.add_argument("--data", type=Path, required=True, help="a split (test.h5)")
-    p.add_argument("--batch-sizes", type=int, nargs="+", default=[1])
-    p.add_argument("--images", type=int, default=3)
-    p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--crop", type=int, default=48, help="SR: crop the low-resolution input to crop x crop")
+    p.add_argument("--data", type=Path, required=True, help="a split (val.h5)")
+    p.add_argument("--batch-sizes", type=int, nargs="+")
+    p.add_argument("--images", type=int)
+    p.add_argument("--warmup", type=int)
+    p.add_argument("--rounds", type=int, help="timing rounds (the speedup's interval needs several)")
+    p.add_argument("--repeats", type=int, help="interleaved runs of every variant per image and round")
+    p.add_argument("--crop", type=int, help="SR: crop the low-resolution input to crop x crop")
+    p.add_argument("--runtimes", nargs="+", help="eager, channels_last, onnxruntime, onnxruntime-cuda")
+    p.add_argument("--deploy-runtime", help="the runtime of the main rows (default: the first of --runtimes)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
     p.add_argument("-o", "--output", type=Path, help="CSV to write (default: print only)")
+
+    p = sub.add_parser("export", help="write a deployable ONNX file of a network's priors",
+                       description="Export each prior of a (pruned) artifact with torch.onnx at the shape its "
+                                   "iteration feeds it (the first sample of --data), check ONNX Runtime's output "
+                                   "against torch's on that input (within 1e-4 of the output range, else nothing "
+                                   "is written), and write it. The physics and the solver stay in the host code: "
+                                   "the MBDL iteration calls the exported prior.")
+    p.add_argument("model", type=Path, help="the artifact (.pt)")
+    p.add_argument("output", type=Path, help="OUT.onnx (several priors: OUT.0.onnx, OUT.1.onnx, ...)")
+    p.add_argument("--data", type=Path, required=True, help="a split of the task: its first sample fixes the shape")
+    p.add_argument("--batch", type=int, default=1, help="batch size the file is exported for (default 1)")
     return top
 
 
@@ -226,15 +242,58 @@ def run(args) -> None:
     elif args.command == "bench":
         import tempfile
 
-        opts = {"batch_sizes": args.batch_sizes, "images": args.images, "warmup": args.warmup,
-                "repeats": args.repeats, "crop": args.crop}
+        from spade.config import schema_defaults
+
+        given = {"batch_sizes": args.batch_sizes, "images": args.images, "warmup": args.warmup,
+                 "rounds": args.rounds, "repeats": args.repeats, "crop": args.crop, "runtimes": args.runtimes,
+                 "deploy_runtime": args.deploy_runtime}
+        opts = {**schema_defaults("benchmark"), "deq_loose_tol": None,
+                **{k: v for k, v in given.items() if v is not None}}
+        if args.deploy_runtime is None:
+            opts["deploy_runtime"] = opts["runtimes"][0]
         with tempfile.TemporaryDirectory() as tmp:
             out = args.output or Path(tmp) / "bench.csv"
             frame = stages.run_benchmark([{"path": str(m)} for m in args.models], args.data, opts, args.device,
                                          args.threads, out, Path(tmp) / "bench.json")
-        frame["speedup"] = frame.latency_ms.iloc[0] / frame.latency_ms
-        cols = ["variant", "batch", "latency_ms", "speedup", "params", "macs", "iterations"]
+        frame["vs_first"] = frame.latency_ms.iloc[0] / frame.latency_ms
+        # speedup_median/low/high: against the unpruned artifact among them, over the rounds
+        cols = [c for c in ("variant", "runtime", "batch", "latency_ms", "vs_first", "speedup_median", "speedup_low",
+                            "speedup_high", "eager_speedup", "params", "macs", "iterations") if c in frame]
+        print(f"{opts['rounds']} rounds of {opts['images']} image(s); main rows in {opts['deploy_runtime']}")
         print(frame[cols].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    elif args.command == "export":
+        written = _export(args)
+        for path, diff in written:
+            print(f"{path}: ONNX Runtime equals torch within {diff:.2e} of the output range")
+
+
+def _export(args) -> list[tuple[Path, float]]:
+    """Each prior of the artifact ``args.model`` exported at the shape its iteration feeds it."""
+    import torch
+
+    from spade import deploy
+    from spade.checkpoint import load_model
+    from spade.stages.context import open_split
+
+    from spade.physics import batch_physics
+
+    model, _ = load_model(args.model)
+    _, physics, data = open_split(args.data, False)
+    y = data.y[0][None].expand(args.batch, *data.y[0].shape).contiguous()
+    op = data.sample_physics(0)
+    op = batch_physics(physics, {k: v[None].expand(args.batch, *v.shape) for k, v in op.items()})
+    priors = model.priors()
+    inputs: dict[int, torch.Tensor] = {}  # each prior's first input
+    handles = [p.register_forward_pre_hook(lambda m, a, i=i: inputs.setdefault(i, a[0].detach().clone()))
+               for i, p in enumerate(priors)]
+    try:
+        with torch.inference_mode():
+            model.eval()(y, op)
+    finally:
+        for h in handles:
+            h.remove()
+    paths = [args.output] if len(priors) == 1 else [args.output.with_suffix(f".{i}.onnx") for i in range(len(priors))]
+    return [(path, deploy.export(prior, (inputs[i],), path)) for i, (prior, path) in enumerate(zip(priors, paths))]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -244,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         run(args)
-    except (ValueError, OSError, CheckpointError, DatasetFileError) as err:
+    except (ValueError, OSError, CheckpointError, DatasetFileError, RuntimeError) as err:
         print(f"{PROG} {args.command}: error: {err}", file=sys.stderr)
         return 2
     return 0

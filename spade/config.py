@@ -34,6 +34,22 @@ def load_schema(path) -> dict:
     return schema
 
 
+# the schema beside the package (an editable install or a checkout: the workflow's own file)
+SCHEMA_PATH = __import__("pathlib").Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def schema_defaults(*key: str) -> dict:
+    """The schema's defaults of the block at ``key`` (e.g. ``"benchmark"``): what the CLI and
+    the API fall back on, so that a default lives in the schema only."""
+    if not SCHEMA_PATH.exists():
+        raise FileNotFoundError(f"{SCHEMA_PATH}: the config schema is not beside the spade package (install it "
+                                "from a checkout: pip install -e .)")
+    node = load_schema(SCHEMA_PATH)
+    for k in key:
+        node = node["properties"][k]
+    return {name: prop["default"] for name, prop in node.get("properties", {}).items() if "default" in prop}
+
+
 def _dotted(path) -> str:
     return ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in path).replace(".[", "[") or "(top level)"
 

@@ -13,6 +13,9 @@ RUNTIMES = (EAGER, CHANNELS_LAST, ONNXRUNTIME, ONNXRUNTIME_CUDA)
 ONNX_RUNTIMES = (ONNXRUNTIME, ONNXRUNTIME_CUDA)
 # the extra of pyproject.toml that installs the ONNX packages
 EXTRA = "deploy"
+# the setting of a benchmark's main rows: every variant in the deploy runtime with the common
+# solver (the labelled extra rows are variant@setting)
+MAIN = "main"
 PROVIDERS = {ONNXRUNTIME: "CPUExecutionProvider", ONNXRUNTIME_CUDA: "CUDAExecutionProvider"}
 
 

@@ -217,3 +217,30 @@ def test_save_and_load_a_pruned_network_with_weights_only(tmp_path):
     with pytest.raises(ValueError, match="not a network written by spade.save_network"):
         torch.save({"x": torch.zeros(1)}, tmp_path / "other.pt")
         spade.load_network(tmp_path / "other.pt", build)
+
+
+def test_benchmark_runs_the_named_priors_in_onnxruntime(tmp_path):
+    """runtime="onnxruntime": the priors run in ONNX Runtime (the network's output unchanged
+    within 1e-4 of its range), MACs are counted on the torch network, and export writes a
+    checked file of a pruned prior."""
+    pytest.importorskip("onnxruntime")
+    from spade import deploy
+
+    x, y, op = data()
+    net = TwoPriors()
+    pruned = copy.deepcopy(net)
+    spade.prune_priors(pruned, ["smooth", "sharpen"], example=lambda m: m(y[:1], op), ratio=0.5)
+    eager = spade.benchmark_variants({"unpruned": net, "pruned": pruned}, op, y[:1], warmup=1, repeats=2,
+                                     priors=["smooth", "sharpen"])
+    ort = spade.benchmark_variants({"unpruned": net, "pruned": pruned}, op, y[:1], warmup=1, repeats=2,
+                                   priors=["smooth", "sharpen"], runtime="onnxruntime")
+    assert list(ort.runtime) == ["onnxruntime"] * 2 and list(ort.macs) == list(eager.macs)
+    assert list(ort.prior_calls) == [4, 4]
+    deployed = spade.api._deploy(pruned, ["smooth", "sharpen"], "onnxruntime")
+    assert isinstance(deployed.smooth, deploy.OrtModule) and not isinstance(pruned.smooth, deploy.OrtModule)
+    with torch.inference_mode():
+        assert deploy.max_difference(pruned(y[:1], op), deployed(y[:1], op)) <= 1e-4
+    x0 = op.init(y[:1])
+    assert spade.export(pruned.smooth, x0, tmp_path / "smooth.onnx") <= 1e-4 and (tmp_path / "smooth.onnx").exists()
+    with pytest.raises(ValueError, match="name them"):
+        spade.benchmark_variants({"a": net}, op, y[:1], warmup=0, repeats=1, runtime="onnxruntime")

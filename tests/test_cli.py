@@ -1,6 +1,7 @@
 """The `spade` command: each subcommand on the study's artifacts and split files, its help,
 and clear errors with exit status 2 on bad input."""
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -27,7 +28,7 @@ def unpruned(mri_files, tmp_path):
 def test_every_subcommand_has_complete_help():
     res = subprocess.run([str(SPADE), "--help"], capture_output=True, text=True)
     assert res.returncode == 0
-    for command in ("info", "prune", "finetune", "evaluate", "bench"):
+    for command in ("info", "prune", "finetune", "evaluate", "bench", "export"):
         assert command in res.stdout
         text = subprocess.run([str(SPADE), command, "--help"], capture_output=True, text=True).stdout
         assert text.startswith(f"usage: spade {command}") and "-h, --help" in text
@@ -51,7 +52,16 @@ def test_prune_finetune_evaluate_bench_info(unpruned, mri_files, tmp_path, capsy
     assert main(["bench", str(unpruned), str(tuned), "--data", str(mri_files["test"]), "--images", "1",
                  "--repeats", "2"]) == 0
     out = capsys.readouterr().out
-    assert "unpruned" in out and "l1-r0.5-school" in out and "speedup" in out
+    assert "unpruned" in out and "l1-r0.5-school" in out and "speedup_low" in out
+    assert out.startswith("6 rounds of 1 image(s)")  # the schema's rounds: an interval, not one sample
+    if importlib.util.find_spec("onnxruntime"):
+        assert main(["bench", str(unpruned), str(tuned), "--data", str(mri_files["test"]), "--images", "1",
+                     "--rounds", "2", "--runtimes", "onnxruntime", "eager"]) == 0
+        out = capsys.readouterr().out
+        assert "main rows in onnxruntime" in out and "l1-r0.5-school@eager" in out and "eager_speedup" in out
+        onnx_file = tmp_path / "prior.onnx"
+        assert main(["export", str(tuned), str(onnx_file), "--data", str(mri_files["test"])]) == 0
+        assert onnx_file.is_file() and "equals torch within" in capsys.readouterr().out
     assert main(["info", str(tuned)]) == 0
     out = capsys.readouterr().out
     assert "strategy': 'school'" in out and "params:" in out

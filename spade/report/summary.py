@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from spade.runtimes import MAIN
 from spade.report.palette import order
 from spade.stats import paired_difference
 from spade.variants import (EXTERNAL, IDENTITY, PRIOR_OFF, SCRATCH, SHIFT_PREFIX, UNPRUNED, UNPRUNED_KINDS, Variant,
