@@ -262,6 +262,14 @@ def _prior_margin(agg: pd.DataFrame) -> pd.DataFrame:
 NO_LOSS_DB = 0.1
 
 
+def pruning_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows of networks that prune: a variant whose widths are the unpruned network's
+    (auto widths where no narrower width runs faster: channel ratio 0) is no pruning result."""
+    if "actual_ratio" not in rows:
+        return rows
+    return rows[~(rows.actual_ratio.fillna(1.0) <= 0)]
+
+
 def headline(validation: pd.DataFrame, test: pd.DataFrame | None = None, margin: float = NO_LOSS_DB) -> pd.DataFrame:
     """The study's headline, chosen on validation: per task, arch and strategy (recipes
     included), the variant with the largest measured speedup among those whose PSNR minus
@@ -270,7 +278,7 @@ def headline(validation: pd.DataFrame, test: pd.DataFrame | None = None, margin:
     where none has, the one closest to the unpruned network. The chosen variant's test row
     (``test``: the summary; its first test set) is then reported beside it, once."""
     val = validation[validation.split == "val"]
-    pruned = val[~val.strategy.isin(UNPRUNED_KINDS)]
+    pruned = pruning_rows(val[~val.strategy.isin(UNPRUNED_KINDS)])
     tested = primary(test).set_index(list(IDENTITY)) if test is not None else None
     rows = []
     for (task, arch, strategy), part in pruned.groupby(["task", "arch", "strategy"], sort=False):
@@ -298,6 +306,7 @@ def speed_order(summary: pd.DataFrame) -> pd.DataFrame:
     fault of the widths on this device."""
     rows = primary(summary)
     rows = rows[rows.get("target", pd.Series(0.0, index=rows.index)).fillna(0) == 0].dropna(subset=["speedup"])
+    rows = pd.concat([rows[rows.strategy.isin(UNPRUNED_KINDS)], pruning_rows(rows[~rows.strategy.isin(UNPRUNED_KINDS)])])
     cols = ["ratio", "speedup", "speedup_low", "speedup_high"]
     pairs = []
     for (task, arch), part in rows.groupby(["task", "arch"], sort=False):
