@@ -245,9 +245,6 @@ def _deploy(network: nn.Module, priors, runtime: str) -> nn.Module:
         path = names[id(prior)]
         parent, _, attr = path.rpartition(".")
         setattr(modules[parent] if parent else copied, attr, deploy.deployed_prior(modules[path], runtime))
-    if hasattr(copied, "priors") and priors is None:
-        swapped = [dict(copied.named_modules())[names[id(p)]] for p in found]
-        copied.priors = lambda: list(swapped)
     return copied
 
 

@@ -118,6 +118,10 @@ class OrtModule(nn.Module):
                                    tuple(out.shape))
         return self._sessions[key]
 
+    def __deepcopy__(self, memo):
+        # sessions do not pickle: a copy exports anew at its first call of each shape
+        return OrtModule(copy.deepcopy(self.module, memo), self.runtime, self.threads)
+
     def forward(self, *args: torch.Tensor) -> torch.Tensor:
         if not all(isinstance(a, torch.Tensor) for a in args):
             raise ExportError(f"{type(self.module).__name__} takes a non-tensor argument; ONNX Runtime runs priors of "
@@ -160,8 +164,8 @@ def deployed_prior(prior: nn.Module, runtime: str, threads: int | None = None) -
 def deployed(model: nn.Module, runtime: str, threads: int | None = None) -> nn.Module:
     """A copy of ``model`` (an MBDL network with ``priors()``) that runs in ``runtime``:
     ``eager`` the network itself, ``channels_last`` NHWC weights, ``onnxruntime`` every prior
-    in ONNX Runtime inside torch's iteration. The copy's ``priors()`` are the deployed priors
-    (so hooks that time the prior time the runtime)."""
+    in ONNX Runtime inside torch's iteration. The copy's ``priors()`` (which reads its
+    attributes) are the deployed priors, so hooks that time the prior time the runtime."""
     if runtime == EAGER:
         return model
     if runtime == CHANNELS_LAST:
@@ -171,8 +175,7 @@ def deployed(model: nn.Module, runtime: str, threads: int | None = None) -> nn.M
     old = copied.priors()
     new = [deployed_prior(p, runtime, threads) for p in old]
     for o, n in zip(old, new):
-        _replace(copied, o, n)
-    copied.priors = lambda: list(new)  # what the timing hooks and the breakdown look at
+        _replace(copied, o, n)  # the copy's own priors() now returns them: the timing hooks see them
     return copied
 
 

@@ -52,12 +52,18 @@ def scale_network(spec: dict, seed: int, iterations: int | None) -> torch.nn.Mod
 
 def time_scale(name: str, spec: dict, physics, ratios: list[float], round_tos: list[int | str | None], seed: int,
                iterations: int | None, warmup: int, repeats: int, breakdown_repeats: int,
-               device: torch.device = torch.device("cpu"), batch_sizes: tuple[int, ...] = (1,)) -> pd.DataFrame:
-    """One row per variant of one scale and batch size: the unpruned network and each ratio x
-    rounding, timed side by side; latency (median, per batch), measured speedup, MAC speedup
-    of the whole network, and the Amdahl bound of the unpruned prior share (at that batch) and
-    the prior's MAC cut. ``round_to`` ``"auto"``: widths from a latency table measured here, on
-    ``device``, at batch 1 (the study's rule), so a larger batch shows how they carry over."""
+               device: torch.device = torch.device("cpu"), batch_sizes: tuple[int, ...] = (1,),
+               runtimes: tuple[str, ...] = ("eager",)) -> pd.DataFrame:
+    """One row per variant of one scale, batch size and runtime: the unpruned network and each
+    ratio x rounding, every one in every runtime (:mod:`spade.deploy`), all timed side by side;
+    latency (median, per batch), measured speedup against the unpruned network in the same
+    runtime and against the eager unpruned one, MAC speedup of the whole network, and the
+    Amdahl bound of the unpruned prior share (in that runtime, at that batch) and the prior's
+    MAC cut. ``round_to`` ``"auto"``: widths from a latency table measured here in eager
+    PyTorch, on ``device``, at batch 1 (the study's rule), so a larger batch shows how they
+    carry over."""
+    from spade import deploy
+
     torch.manual_seed(seed)
     size = physics.mask.shape[-1]
     images = torch.rand(max(batch_sizes), 2, size, size)
@@ -79,22 +85,27 @@ def time_scale(name: str, spec: dict, physics, ratios: list[float], round_tos: l
     variants = {k: m.to(device) for k, m in variants.items()}
     physics = physics.to(device)
     ref = costs["unpruned"]
+    timed = {(label, runtime): deploy.deployed(m, runtime) for runtime in runtimes for label, m in variants.items()}
+    names = {key: f"{key[0]}@{key[1]}" for key in timed}
     rows = []
     for batch in batch_sizes:
         y = physics.forward(images[:batch].to(device))
-        times = bench.time_variants(variants, physics, y, warmup, repeats, device)
-        share = bench.time_breakdown(variants["unpruned"], physics, y, breakdown_repeats, device)["prior_share"]
-        ref_ms = statistics.median(times["unpruned"])
-        for label, model in variants.items():
+        times = bench.time_variants({names[k]: m for k, m in timed.items()}, physics, y, warmup, repeats, device)
+        eager_ms = statistics.median(times[names[("unpruned", runtimes[0])]])
+        for (label, runtime), model in timed.items():
+            if label == "unpruned":
+                share = bench.time_breakdown(model, physics, y, breakdown_repeats, device)["prior_share"]
             ratio, round_to = labels[label]
             c = costs[label]
-            latency = statistics.median(times[label])
+            latency = statistics.median(times[names[(label, runtime)]])
+            ref_ms = statistics.median(times[names[("unpruned", runtime)]])
             rows.append({
-                "scale": name, "arch": spec["arch"], "batch": batch, "ratio": ratio,
+                "scale": name, "arch": spec["arch"], "runtime": runtime, "batch": batch, "ratio": ratio,
                 "widths": "" if label == "unpruned" else ("auto" if round_to == AUTO else
                                                           f"round_to {round_to}" if round_to else "exact"),
                 "params": c["params"], "macs": c["macs"], "prior_macs": c["prior_macs"], "latency_ms": latency,
-                "speedup": ref_ms / latency, "macs_speedup": ref["macs"] / c["macs"],
+                "speedup": ref_ms / latency, "speedup_vs_first_runtime": eager_ms / latency,
+                "macs_speedup": ref["macs"] / c["macs"],
                 "amdahl_speedup": bench.amdahl_speedup(share, ref["prior_macs"] / c["prior_macs"]),
                 "prior_share": share, "iterations": iterations if hasattr(model, "max_iter") else None,
                 "input": "x".join(map(str, y.shape[1:])), "repeats": repeats,
@@ -109,7 +120,7 @@ def with_exact_at_equal_macs(rows: pd.DataFrame) -> pd.DataFrame:
     other channel counts than exact ones at the same ratio, so this compares the width rules at
     equal MACs rather than at equal ratio."""
     out = []
-    for _, group in rows.groupby([c for c in ("scale", "arch", "batch") if c in rows], sort=False):
+    for _, group in rows.groupby([c for c in ("scale", "arch", "runtime", "batch") if c in rows], sort=False):
         exact = group[group.widths.isin(["", "exact"])].sort_values("macs")
         low, high = exact.macs.min(), exact.macs.max()
         group = group.assign(exact_speedup_at_macs=[

@@ -1,6 +1,8 @@
 """Deployed runtimes: ONNX Runtime reconstructions equal torch's, exports are checked, and a
 missing runtime or an unexportable module is refused clearly."""
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -116,3 +118,14 @@ def test_missing_runtime_names_the_package_and_extra(monkeypatch):
     deploy.check_runtime(deploy.EAGER)  # torch's own runtimes need nothing more
     with pytest.raises(ValueError, match="unknown runtime 'tvm'"):
         deploy.check_runtime("tvm")
+
+
+def test_a_deployed_network_copies():
+    model = _trained_like(build_model(ALL_SPECS["deq-edsr"]))
+    physics = SingleCoilMRI(cartesian_mask((16, 16), 3, 0.1))
+    y = physics.forward(torch.randn(1, 2, 16, 16))
+    ort_model = deploy.deployed(model, deploy.ONNXRUNTIME, threads=1)
+    with torch.inference_mode():
+        ort_model(y, physics)  # holds a session now
+        copied = copy.deepcopy(ort_model)
+        torch.testing.assert_close(copied(y, physics), ort_model(y, physics))

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 from conftest import ROOT, TINY, snakemake
 
 BIN = Path(sys.executable).parent
@@ -65,7 +66,10 @@ def test_tiny_study_leaves_every_output(tiny_run):
                          for s in STRATEGIES]
     missing = [p for p in expected if not (r / p).is_file()]
     assert not missing, missing
-    assert all((tiny_run / "logs").rglob("*.log"))
+    # every job leaves its log: one per training and benchmark job at least
+    logs = {p.relative_to(tiny_run / "logs").as_posix() for p in (tiny_run / "logs").rglob("*.log")}
+    wanted = [f"train/{task}/{arch}.log" for task, arch in STUDY] + [f"bench/{task}/{arch}.log" for task, arch in STUDY]
+    assert set(wanted) <= logs, sorted(set(wanted) - logs)
 
 
 def test_tiny_study_numbers_are_sane(tiny_run):
@@ -155,8 +159,14 @@ def test_arch_fit_override_replaces_the_task_setting(tiny_run):
             history = pd.read_csv(tiny_run / "results" / "finetuned" / "mri" / arch / "l1-r0.5" / f"{strategy}_history.csv")
             assert len(history) == epochs, (arch, strategy)
     assert len(pd.read_csv(tiny_run / "results" / "models" / "mri" / "varnet" / "unpruned_history.csv")) == 4
-    # scratch: the epochs of pruning's whole path (4 of training + 2 of fine-tuning)
-    assert len(pd.read_csv(tiny_run / "results" / "scratch" / "mri" / "varnet" / f"l1-r{SCRATCH}_history.csv")) == 6
+    # scratch: the epochs of pruning's whole path (4 of training + 2 of fine-tuning) as its cap;
+    # patience may stop it earlier, one epoch after its best
+    from spade.checkpoint import load_payload
+
+    meta = load_payload(tiny_run / "results" / "scratch" / "mri" / "varnet" / f"l1-r{SCRATCH}.pt")["meta"]
+    ran = len(pd.read_csv(tiny_run / "results" / "scratch" / "mri" / "varnet" / f"l1-r{SCRATCH}_history.csv"))
+    assert meta["opts"]["epochs"] == 6 and meta["cost"]["epochs"] == ran
+    assert ran == 6 or ran - meta["cost"]["best_epoch"] >= meta["opts"]["patience"]
 
 
 def test_rerun_has_nothing_to_do(tiny_run):
@@ -167,7 +177,7 @@ def test_rerun_has_nothing_to_do(tiny_run):
 
 def test_extra_timings_are_labelled_and_kept_apart(tiny_run):
     extras = pd.read_csv(tiny_run / "results" / "tables" / "extra_timings.csv")
-    assert set(extras.setting) == {"tol=0.01", "channels_last"}
+    assert set(extras.setting) == {"tol=0.01", "channels_last", "eager"}  # eager: benchmark.runtimes
     relaxed = extras[extras.setting == "tol=0.01"]
     # only pruned equilibrium networks are relaxed: every DEQ variant but the unpruned one
     # and its prior-off control (pruned kinds and the scratch control), per batch size
@@ -199,3 +209,45 @@ def test_every_artifact_names_the_resolved_config(tiny_run):
                  f"scratch/mri/du/l1-r{SCRATCH}.pt"):
         recorded.append(load_payload(r / path)["meta"]["config_sha256"])
     assert recorded == [digest] * len(recorded)
+
+
+def test_widths_follow_the_config_not_the_timings(tiny_run):
+    """round_to 4: every pruned prior has the widths spade.plan computes from the config
+    alone, on any machine; no latency table is timed or read."""
+    import yaml
+
+    from spade import plan
+    from spade.checkpoint import load_model
+    from spade.prune import output_convs
+
+    r = tiny_run / "results"
+    config = yaml.safe_load(TINY.read_text())
+    assert not (r / "latency").exists()
+    for task, arch in STUDY:
+        spec = config["models"][arch][task]["prior"]
+        for ratio in RATIOS:
+            model, payload = load_model(r / "pruned" / task / arch / f"l1-r{ratio}.pt")
+            assert payload["meta"]["round_to"] == config["round_to"]
+            last = {id(m) for p in model.priors() for m in output_convs(p)}
+            widths = {m.out_channels for p in model.priors() for m in p.modules()
+                      if isinstance(m, torch.nn.Conv2d) and id(m) not in last}
+            assert widths == set(plan.planned_widths(spec, float(ratio), config["round_to"])), (task, arch)
+
+
+def test_every_variant_is_timed_in_each_runtime(tiny_run):
+    """benchmark.runtimes [eager, onnxruntime], deploy onnxruntime: the main rows run in ONNX
+    Runtime (reconstructions within 1e-4 of torch's for fixed-step networks; a DEQ within its
+    solver's tolerance), each with its eager speedup and its total speedup over eager unpruned."""
+    for task, arch in STUDY:
+        bench = pd.read_csv(tiny_run / "results" / "bench" / task / f"{arch}.csv")
+        main = bench[bench.setting == "main"]
+        assert set(main.runtime) == {"onnxruntime"}
+        eager = bench[bench.setting == "eager"]
+        assert set(eager.variant.str.removesuffix("@eager")) == set(main.variant)
+        pruned = main[main.strategy != "unpruned"]
+        assert pruned.eager_speedup.notna().all() and (pruned.total_speedup > 0).all()
+        limit = 1e-4 if arch != "deq" else 1e-2
+        print(f"{task}/{arch}: largest |onnxruntime - torch| {main.runtime_difference.max():.2e} of the range")
+        assert (main.runtime_difference <= limit).all(), (task, arch)
+    summary = pd.read_csv(tiny_run / "results" / "tables" / "summary.csv")
+    assert {"runtime", "eager_speedup", "total_speedup"} <= set(summary.columns)

@@ -92,20 +92,29 @@ def scale_markdown(timings: pd.DataFrame, note: str = "") -> str:
              "MACs; auto keeps every channel where no narrower width at or above the ratio's runs faster. "
              "GMACs per image; latency per batch.", ""]
     batches = "batch" in timings and timings.batch.nunique() > 1  # a batch column where several were timed
-    header = ["scale", "arch", "input", *(["batch"] if batches else []), "ratio", "widths", "params", "GMACs",
-              "latency ms", "speedup", "MAC speedup", "Amdahl bound", "measured / Amdahl", "exact at equal MACs"]
+    runtimes = "runtime" in timings and timings.runtime.nunique() > 1  # and a runtime column
+    if runtimes:
+        lines += [f"Speedups are against the unpruned network in the same runtime; `vs {timings.runtime.iloc[0]}`: "
+                  f"against the unpruned network in {timings.runtime.iloc[0]}, what the runtime and the pruning buy "
+                  "together.", ""]
+    header = ["scale", "arch", "input", *(["runtime"] if runtimes else []), *(["batch"] if batches else []), "ratio",
+              "widths", "params", "GMACs", "latency ms", "speedup", *([f"vs {timings.runtime.iloc[0]}"] if runtimes else []),
+              "MAC speedup", "Amdahl bound", "measured / Amdahl", "exact at equal MACs"]
     cells = []
     for _, r in timings.iterrows():
         widths = r.widths if isinstance(r.widths, str) and r.widths else "unpruned"  # "" reads back as NaN
         equal = r.get("exact_speedup_at_macs", float("nan"))
-        cells.append([r.scale, r.arch, r["input"], *([int(r.batch)] if batches else []), f"{r.ratio:g}", widths,
+        cells.append([r.scale, r.arch, r["input"], *([r.runtime] if runtimes else []),
+                      *([int(r.batch)] if batches else []), f"{r.ratio:g}", widths,
                       f"{int(r.params):,}", f"{r.macs / 1e9:.2f}", f"{r.latency_ms:.1f}", f"{r.speedup:.2f}",
+                      *([f"{r.speedup_vs_first_runtime:.2f}"] if runtimes else []),
                       f"{r.macs_speedup:.2f}", f"{r.amdahl_speedup:.2f}", f"{r.speedup / r.amdahl_speedup:.0%}",
                       "" if pd.isna(equal) or widths in ("unpruned", "exact") else f"{equal:.2f}"])
-    keys = ["scale", "arch", *(["batch"] if batches else [])]
+    keys = ["scale", "arch", *(["runtime"] if runtimes else []), *(["batch"] if batches else [])]
     shares = timings.drop_duplicates(keys)
     lines += [*table(header, cells), "", "Prior share of the unpruned network's time: " + ", ".join(
-        f"{r.scale} {r.arch}" + (f" batch {int(r.batch)}" if batches else "") + f" {r.prior_share:.0%}"
+        f"{r.scale} {r.arch}" + (f" {r.runtime}" if runtimes else "") + (f" batch {int(r.batch)}" if batches else "")
+        + f" {r.prior_share:.0%}"
         for _, r in shares.iterrows()) + ".", ""]
     return "\n".join(lines)
 

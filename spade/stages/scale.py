@@ -27,14 +27,15 @@ def time_scale(name: str, setting: dict, opts: dict, seed: int, threads: int, ou
     round_to = list(setting.get("round_to", opts["round_to"]))  # a scale's own width rules, if it has them
     table = time_one(name, setting["network"], physics, list(opts["ratios"]), round_to, seed,
                      int(opts["deq_iterations"]), int(opts["warmup"]), int(opts["repeats"]),
-                     int(opts["breakdown_repeats"]), device, tuple(int(b) for b in opts.get("batch_sizes", [1])))
+                     int(opts["breakdown_repeats"]), device, tuple(int(b) for b in opts.get("batch_sizes", [1])),
+                     tuple(opts.get("runtimes") or ["eager"]))
     env = environment(seed, str(device))
     table = table.assign(device=str(device), threads=torch.get_num_threads(), torch=env.get("torch"),
                          coils=int(setting["coils"]))
     Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out_csv, index=False, float_format="%.6g")
     log.info("%s %s: %s", name, setting["network"]["arch"],
-             ", ".join(f"{r.ratio:g}/{r.widths or 'unpruned'} {r.speedup:.2f}x" for _, r in table.iterrows()))
+             ", ".join(f"{r.ratio:g}/{r.widths or 'unpruned'}/{r.runtime} {r.speedup:.2f}x" for _, r in table.iterrows()))
     return table
 
 
