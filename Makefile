@@ -40,7 +40,7 @@ extended: setup
 	$(BIN)/snakemake --cores $(CORES) $(EXTENDED) all validation && \
 	$(BIN)/snakemake $(EXTENDED) --report results/report.html && \
 	$(BIN)/python -m spade.provenance run-note extended/results/run.md --seconds $$(( $$(date +%s) - start )) \
-		--config config/config.yaml config/extended.yaml
+		--config config/config.yaml config/extended.yaml --root extended
 	@echo "done: extended/results/tables/, extended/results/figures/, extended/results/report.html"
 
 # docs/extended.md: that run's note above its summary, robustness, label-free and scale

@@ -88,7 +88,26 @@ def write_resolved_config(out_path, files: list[str], config: dict, budgets: dic
     tmp.replace(out_path)
 
 
-def run_note(seconds: float, config_paths=("config/config.yaml",)) -> str:
+def stage_seconds(root=".") -> dict[str, tuple[int, float]]:
+    """``{stage: (jobs, job-seconds)}`` from the Snakemake benchmark files under
+    ``root/benchmarks`` (``s``: each job's wall seconds), the stage being the first folder
+    (after a seed's ``seeds/<n>/`` or a run's prefix)."""
+    import csv
+
+    out: dict[str, tuple[int, float]] = {}
+    base = Path(root) / "benchmarks"
+    for path in sorted(base.rglob("*.tsv")) if base.is_dir() else []:
+        parts = path.relative_to(base).parts
+        stage = parts[2] if parts[0] == "seeds" and len(parts) > 3 else parts[0]
+        with path.open() as f:
+            rows = list(csv.DictReader(f, delimiter="\t"))
+        seconds = sum(float(r["s"]) for r in rows if r.get("s") not in (None, "", "NA"))
+        jobs, total = out.get(stage, (0, 0.0))
+        out[stage] = (jobs + 1, total + seconds)
+    return out
+
+
+def run_note(seconds: float, config_paths=("config/config.yaml",), root=".") -> str:
     """Markdown naming a finished run: commit (and whether the tree was clean), config hash,
     machine, load average and the Snakemake wall time."""
     import hashlib
@@ -116,6 +135,13 @@ def run_note(seconds: float, config_paths=("config/config.yaml",)) -> str:
         f"torch-pruning {env['torch_pruning']}",
         f"- load average at the end (1, 5, 15 min): {load}",
     ]
+    stages = stage_seconds(root)
+    if stages:
+        total = sum(s for _, s in stages.values())
+        lines.append(f"- job-seconds per stage (wall seconds of each job, summed; Snakemake benchmark files, "
+                     f"{total / 60:.1f} job-min in all; the timing stages (bench, scale) run alone on the machine): "
+                     + ", ".join(f"{stage} {s:.0f} s ({n} jobs)" for stage, (n, s) in
+                                 sorted(stages.items(), key=lambda kv: -kv[1][1])))
     return "\n".join(lines) + "\n"
 
 
@@ -148,6 +174,7 @@ if __name__ == "__main__":
     note_cmd.add_argument("out")
     note_cmd.add_argument("--seconds", type=float, required=True)
     note_cmd.add_argument("--config", nargs="+", default=["config/config.yaml"], help="the config files it ran")
+    note_cmd.add_argument("--root", default=".", help="the run's directory (its benchmarks/ folder)")
     page_cmd = sub.add_parser("results-page", help="build docs/results.md from a run note and its summary")
     page_cmd.add_argument("note")
     page_cmd.add_argument("summary")
@@ -159,7 +186,7 @@ if __name__ == "__main__":
     args = parser.parse_args()
     if args.cmd == "run-note":
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(run_note(args.seconds, args.config))
+        Path(args.out).write_text(run_note(args.seconds, args.config, args.root))
     else:
         validation = Path(args.validation).read_text() if args.validation else None
         extras = [Path(p).read_text() for p in args.extra]

@@ -68,3 +68,18 @@ def test_every_variant_is_timed_at_each_batch_size_with_per_image_macs():
     assert (three.latency_ms.values > 0).all()
     text = scale_markdown(table)
     assert "| small | deq | 2x32x32 | 3 | 0.5 | exact |" in text and "small deq batch 3 " in text
+
+
+def test_every_variant_is_timed_in_each_runtime():
+    """runtimes: each variant in eager PyTorch and in ONNX Runtime, side by side; speedups
+    against the unpruned network in the same runtime and against the eager unpruned one."""
+    pytest.importorskip("onnxruntime")
+    physics = scale_physics(32, 1, 4, 0.08)
+    table = time_scale("small", DEQ, physics, [0.5], [None], 0, 2, 0, 1, 1, runtimes=("eager", "onnxruntime"))
+    assert list(table.runtime) == ["eager", "eager", "onnxruntime", "onnxruntime"]
+    assert list(table.widths) == ["", "exact"] * 2 and table.macs.iloc[1] == table.macs.iloc[3]
+    same = table[table.widths == ""]
+    assert (same.speedup == 1.0).all() and same.speedup_vs_first_runtime.iloc[0] == 1.0
+    assert table.prior_share.between(0, 1).all()
+    text = scale_markdown(table, "note")
+    assert "| onnxruntime |" in text and "vs eager" in text

@@ -10,6 +10,8 @@ rule benchmark:
         info=f"{paths.BENCH}.json",
     log:
         "logs/bench/{task}/{arch}.log",
+    benchmark:
+        "benchmarks/bench/{task}/{arch}.tsv"
     conda:
         "../envs/spade.yaml"
     # Snakemake caps threads at --cores: the timing job takes the whole machine, so no
@@ -35,6 +37,8 @@ use rule benchmark as benchmark_again with:
         info=f"{paths.BENCH}.again.json",
     log:
         "logs/bench/{task}/{arch}.again.log",
+    benchmark:
+        "benchmarks/bench/{task}/{arch}.again.tsv"
 
 
 rule timing_spread:

@@ -11,6 +11,8 @@ rule evaluate_classical:
         examples=f"{paths.METRICS_CLASSICAL}.npz",
     log:
         "logs/evaluate/{split}/{task}/classical.log",
+    benchmark:
+        "benchmarks/evaluate/{split}/{task}/classical.tsv"
     conda:
         "../envs/spade.yaml"
     threads: config["threads"]["evaluate"]

@@ -9,6 +9,8 @@ rule time_scale:
         table=paths.SCALE,
     log:
         "logs/scale/{scale}/{arch}.log",
+    benchmark:
+        "benchmarks/scale/{scale}/{arch}.tsv"
     wildcard_constraints:
         scale="[A-Za-z0-9_]+",
         arch="du|deq|varnet",
