@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from spade.report.speed_markdown import headline_lines, order_lines, speed_target_lines
+from spade.report.speed_markdown import bound_lines, headline_lines, order_lines, speed_target_lines
 from spade.report.summary import EXTRA_COLUMNS, PRIOR_MARGIN_DB, criterion_label, criterion_labels, headline
 from spade.report.tables import table
 from spade.stats import NOT_RESOLVED, format_difference, format_ratio
@@ -87,6 +87,13 @@ def markdown(summary: pd.DataFrame, validation: pd.DataFrame | None = None, spee
         if len(margins):
             note += ["Unpruned minus prior-off (dB): " + ", ".join(
                 f"{r.arch} {r.prior_margin_db:+.2f}" for _, r in margins.iterrows()) + ".", ""]
+        runtime = part["runtime"].dropna().unique() if "runtime" in part else []
+        if len(runtime) and "eager_speedup" in cols:
+            note += [f"Timed in {', '.join(map(str, runtime))} (the deploy runtime; validation images, side by side "
+                     "in rounds): `speedup` against the unpruned network in that runtime; `eager_speedup` the same "
+                     "variant against the unpruned network, both in eager PyTorch; `total_speedup` the deployed "
+                     "variant against the eager unpruned network (what the runtime and the pruning buy together).",
+                     ""]
         out += [f"## {title}", "", *note, *_readings(part),
                 *table(cols, [[_speedup_cell(r) if c == "speedup" else _eager_cell(r) if c == "eager_speedup"
                                else _cell(c, r[c]) for c in cols]
@@ -94,7 +101,7 @@ def markdown(summary: pd.DataFrame, validation: pd.DataFrame | None = None, spee
     if validation is not None:
         best = headline(validation, summary)
         out += headline_lines(best) + (speed_target_lines(best, speed_target) if speed_target else [])
-    out += order_lines(summary) + _target_lines(summary) + _cost_lines(summary)
+    out += order_lines(summary) + bound_lines(summary) + _target_lines(summary) + _cost_lines(summary)
     return "\n".join(out)
 
 
@@ -233,10 +240,11 @@ def extra_markdown(extras: pd.DataFrame) -> str:
     if extras.empty:
         return ""
     out = ["## Labelled extra timings", "",
-           "Not part of the comparison above, where every variant runs eagerly with the same solver: "
+           "Not part of the comparison above, where every variant runs in the deploy runtime with the same solver: "
            "`tol=...` rows solve pruned DEQs to a looser tolerance (as the official SPADE code timed them), "
-           "`channels_last` and `compile` rows change how the same weights run. Speedups are against the "
-           "eager unpruned network and, where it was timed the same way, the unpruned network under that setting.",
+           "`eager`, `channels_last` and other runtime rows and `compile` rows run the same weights another way. "
+           "Speedups are against the eager unpruned network and, where it was timed the same way, the unpruned "
+           "network under that setting.",
            ""]
     cells = [[f"{v:.3g}" if isinstance(v, float) and not pd.isna(v) else ("" if pd.isna(v) else str(v))
               for v in r[EXTRA_COLUMNS]] for _, r in extras.iterrows()]

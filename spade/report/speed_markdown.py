@@ -10,6 +10,33 @@ from spade.report.tables import num, table
 from spade.stats import NOT_RESOLVED, format_difference, format_ratio
 
 
+def bound_lines(summary: pd.DataFrame) -> list[str]:
+    """How close the measured speedups come to their Amdahl bounds: per task and arch with a
+    fixed number of prior calls, the median over its pruned rows (one timing per widths) of
+    measured speedup / Amdahl bound, and the median over all of them; a DEQ's bound moves
+    with its iterations and is left out."""
+    from spade.report.summary import pruning_rows, primary
+    from spade.variants import FIXED_ITERATION_ARCHS, UNPRUNED_KINDS
+
+    rows = primary(summary)
+    if "amdahl_speedup" not in rows:
+        return []
+    rows = pruning_rows(rows[~rows.strategy.isin(UNPRUNED_KINDS) & rows.arch.isin(FIXED_ITERATION_ARCHS)])
+    rows = rows.dropna(subset=["speedup", "amdahl_speedup"]).drop_duplicates(["task", "arch", "criterion", "ratio",
+                                                                               "target", "strategy"])
+    rows = rows[rows.strategy == "none"] if (rows.strategy == "none").any() else rows  # the widths' own timing
+    if rows.empty:
+        return []
+    share = rows.speedup / rows.amdahl_speedup
+    parts = [f"{task} {arch} {s.median():.2f} ({len(s)} widths)"
+             for (task, arch), s in share.groupby([rows.task, rows.arch], sort=False)]
+    runtime = ", ".join(map(str, rows["runtime"].dropna().unique())) if "runtime" in rows else ""
+    return ["## Measured speedup against its Amdahl bound", "",
+            f"Measured speedup / Amdahl bound (test rows, every pruned width of the fixed-step networks"
+            + (f", timed in {runtime}" if runtime else "") + "; 1 is all the prior's MAC cut turned into time): "
+            + "; ".join(parts) + f"; median over all {len(share)}: **{share.median():.2f}**.", ""]
+
+
 def order_lines(summary: pd.DataFrame) -> list[str]:
     """The pairs where pruning more made a network slower (:func:`speed_order`)."""
     if "speedup" not in summary or summary.speedup.isna().all():
