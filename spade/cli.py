@@ -113,7 +113,8 @@ def parser() -> argparse.ArgumentParser:
                        description="Latency (medians of interleaved rounds after warm-up, inference mode, fixed "
                                    "threads), parameters and MACs of every artifact, in one process, on the first "
                                    "--images samples of a split, each with its own operator, in each --runtimes; "
-                                   "speedups against the first artifact with their interval over rounds. DEQs run "
+                                   "vs_first: against the first artifact; speedup_median/low/high: against the "
+                                   "unpruned artifact among them, with the interval over rounds. DEQs run "
                                    "with the solver their artifact records, so give variants of one study. "
                                    "Defaults: the config schema's benchmark block.")
     p.add_argument("models", type=Path, nargs="+", help="artifacts to time (the first is the reference)")

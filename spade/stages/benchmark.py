@@ -112,8 +112,10 @@ def run_benchmark(variants: list[dict], data_path, opts: dict, device_setting: s
             per = pd.DataFrame([bench.summarise(s) for s in samples[name]])
             channels = costs[variant]["prior_channels"]
             spread = {}
+            # against the unpruned network timed the same way (a runtime's own), else the main one
+            same = f"{reference}@{setting}" if f"{reference}@{setting}" in per_round else reference
             if reference is not None and rounds > 1:
-                speedups = np.array(per_round[reference]) / np.array(per_round[name])
+                speedups = np.array(per_round[same]) / np.array(per_round[name])
                 median, low, high, coverage = median_interval(speedups)
                 spread = {"speedup_median": median, "speedup_low": low, "speedup_high": high,
                           "speedup_coverage": coverage}
