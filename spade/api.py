@@ -276,7 +276,8 @@ def save_network(model: nn.Module, path, meta: dict | None = None) -> None:
     widths = {name: {a: int(getattr(m, a)) for a in _WIDTH_ATTRS if isinstance(getattr(m, a, None), int)}
               for name, m in model.named_modules()}
     inplace_off = [name for name, m in model.named_modules() if getattr(m, "inplace", None) is False]
-    save_atomic({"format": FORMAT, "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    save_atomic({"format": FORMAT, "params": count_params(model),
+                 "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                  "widths": {k: v for k, v in widths.items() if v}, "inplace_off": inplace_off, "meta": meta or {}},
                 path)
 

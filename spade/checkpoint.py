@@ -86,8 +86,14 @@ def load_payload(path) -> dict:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for corrupt or unsafe files
         raise CheckpointError(f"{path}: not a loadable weights-only artifact ({err})") from err
+    if isinstance(payload, dict) and payload and all(isinstance(v, torch.Tensor) for v in payload.values()):
+        raise CheckpointError(f"{path}: a plain state_dict ({len(payload)} tensors), not a spade artifact: load it into "
+                              "the network that wrote it with model.load_state_dict(torch.load(path, weights_only=True)); "
+                              "spade.save_network writes a pruned network with its widths (spade.load_network reads it)")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: 'format' is not {FORMAT!r}")
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise CheckpointError(f"{path}: not a study artifact (format {found!r}, expected {FORMAT!r}; a network of one's "
+                              "own is read by spade.load_network)")
     for key in ("spec", "layer_shapes", "state_dict"):
         if key not in payload:
             raise CheckpointError(f"{path}: missing key {key!r}")

@@ -159,8 +159,11 @@ def _user_network_info(path: Path) -> dict | None:
         return None
     state = payload["state_dict"]
     return {"file": str(path), "format": FORMAT, "written_by": "spade.save_network (load it with spade.load_network)",
-            "params": int(sum(v.numel() for k, v in state.items() if not k.endswith(("running_mean", "running_var",
-                                                                                      "num_batches_tracked")))),
+            # the parameters, as the prune report counts them (recorded by save_network); files
+            # written before it recorded them: the state_dict's tensors, buffers included
+            "params": int(payload["params"]) if "params" in payload else int(sum(
+                v.numel() for k, v in state.items() if not k.endswith(("running_mean", "running_var",
+                                                                       "num_batches_tracked")))),
             "layers_with_widths": len(payload.get("widths", {})),
             "widths": {k: v.get("out_channels") for k, v in payload.get("widths", {}).items() if "out_channels" in v},
             "inplace_off": payload.get("inplace_off", []), "meta": payload.get("meta", {})}

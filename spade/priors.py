@@ -110,12 +110,17 @@ def _capture_inputs(model: nn.Module, priors: dict[str, nn.Module], run: Callabl
     """``{prior: (args, kwargs)}``: every positional and keyword argument of each prior's
     first call while ``run(model)`` executes (a DRUNet's ``(x, sigma)`` included)."""
     seen: dict[str, tuple] = {}
+    called_inside: set[str] = set()  # submodules with convolutions, inside a prior, that did run
     handles = []
     for name, prior in priors.items():
         def hook(mod, args, kwargs, name=name):
             if name not in seen:
                 seen[name] = (_detached(tuple(args)), _detached(dict(kwargs)))
         handles.append(prior.register_forward_pre_hook(hook, with_kwargs=True))
+        for sub, m in prior.named_modules():
+            if sub and any(isinstance(c, (nn.Conv2d, nn.ConvTranspose2d)) for c in m.modules()):
+                handles.append(m.register_forward_pre_hook(
+                    lambda *_, path=f"{name}.{sub}": called_inside.add(path)))
     try:
         with torch.no_grad():
             run(model)
@@ -124,7 +129,13 @@ def _capture_inputs(model: nn.Module, priors: dict[str, nn.Module], run: Callabl
             h.remove()
     never = [n for n in priors if n not in seen]
     if never:
-        raise PruningError(f"prior(s) {never} were never called by the example run")
+        # a wrapper whose forward is never called (deepinv's PnP calls its denoiser from
+        # prox): point at the outermost submodules inside it that ran and hold convolutions
+        inner = sorted(p for p in called_inside if any(p.startswith(n + ".") for n in never)
+                       and not any(p.startswith(q + ".") for q in called_inside))
+        hint = (f"; inside it these submodules, which hold the convolutions, did run: {inner} (name those)"
+                if inner else "")
+        raise PruningError(f"prior(s) {never} were never called by the example run{hint}")
     return seen
 
 
@@ -153,7 +164,8 @@ def prune_priors(model: nn.Module, priors: PriorSpec, example, ratio: float, cri
     :func:`spade.prune.taylor_gradients`; the suffix ``_global`` ranks groups against each
     other under one overall budget).
 
-    ``example``: the priors' input (a tensor), a dict ``{prior path: tensor}``, or a
+    ``example``: the priors' input (a tensor), a dict ``{prior path: tensor}`` (or
+    ``{prior path: (x, sigma)}``: a tuple of the prior's positional arguments), or a
     callable ``run(model)`` that runs the whole network once (each prior's input is then
     captured, and the report counts MACs of that run). The image channels stay: each
     prior's last convolution keeps its outputs and its input has nothing upstream.
@@ -173,7 +185,8 @@ def prune_priors(model: nn.Module, priors: PriorSpec, example, ratio: float, cri
     if run is not None:
         inputs = _capture_inputs(model, found, run)
     elif isinstance(example, dict):
-        inputs = {n: ((example[n],), {}) for n in found}
+        # {path: tensor} or {path: (x, sigma)}: a tuple holds the prior's positional arguments
+        inputs = {n: (tuple(example[n]) if isinstance(example[n], (tuple, list)) else (example[n],), {}) for n in found}
     else:
         inputs = {n: ((example,), {}) for n in found}
     torch.manual_seed(seed)  # only the random criterion draws

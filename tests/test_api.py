@@ -244,3 +244,56 @@ def test_benchmark_runs_the_named_priors_in_onnxruntime(tmp_path):
     assert spade.export(pruned.smooth, x0, tmp_path / "smooth.onnx") <= 1e-4 and (tmp_path / "smooth.onnx").exists()
     with pytest.raises(ValueError, match="name them"):
         spade.benchmark_variants({"a": net}, op, y[:1], warmup=0, repeats=1, runtime="onnxruntime")
+
+
+class _Wrapper(nn.Module):
+    """deepinv's PnP shape: the network calls the wrapper's ``prox``, never its forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.denoiser = cnn(8)
+
+    def prox(self, x):
+        return self.denoiser(x)
+
+
+class _Sigma(nn.Module):
+    """A denoiser called as ``(x, sigma)``."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = cnn(8)
+
+    def forward(self, x, sigma):
+        return self.body(x) * sigma
+
+
+def test_mends_found_pruning_deepinv_networks(tmp_path, capsys):
+    x, y, op = data()
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.prior = nn.ModuleList([_Wrapper()])
+
+        def forward(self, y, physics):
+            return self.prior[0].prox(physics.init(y))
+
+    with pytest.raises(PruningError, match=r"never called.*\['prior\.0\.denoiser'\] \(name those\)"):
+        spade.prune_priors(Net(), ["prior.0"], example=lambda m: m(y[:1], op), ratio=0.5)
+    holder = nn.Module()
+    holder.den = _Sigma()
+    x0 = op.init(y[:1])
+    report = spade.prune_priors(holder, ["den"], example={"den": (x0, torch.tensor(0.1))}, ratio=0.5)
+    assert report.params_after < report.params_before
+    # spade info counts what the prune report counts, and names a plain state_dict for what it is
+    from spade.cli import main
+
+    net = TwoPriors()
+    report = spade.prune_priors(net, ["smooth"], example=y[:1], ratio=0.5)
+    spade.save_network(net, tmp_path / "mine.pt")
+    assert main(["info", str(tmp_path / "mine.pt")]) == 0
+    assert f"params: {report.params_after}" in capsys.readouterr().out
+    torch.save(net.state_dict(), tmp_path / "plain.pt")
+    assert main(["info", str(tmp_path / "plain.pt")]) == 2
+    assert "a plain state_dict" in capsys.readouterr().err

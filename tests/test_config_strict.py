@@ -126,3 +126,18 @@ def test_auto_widths_are_refused_with_stepwise_pruning_and_global_allocation():
         check_config(cfg, SCHEMA)
     with pytest.raises(ConfigError, match="round_to"):
         check_config(with_key(("round_to",), "fastest"), SCHEMA)
+
+
+def test_a_runtime_not_installed_is_refused_naming_package_and_extra(monkeypatch):
+    import spade.runtimes as runtimes
+
+    real = runtimes.importlib.util.find_spec
+    monkeypatch.setattr(runtimes.importlib.util, "find_spec", lambda n: None if n == "onnxruntime" else real(n))
+    with pytest.raises(ConfigError, match=r"runtime 'onnxruntime' needs the package\(s\) onnxruntime.*\.\[deploy\]"):
+        check_config(copy.deepcopy(DEFAULT), SCHEMA)
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["benchmark"].update(runtimes=["eager"], deploy_runtime="eager")
+    check_config(cfg, SCHEMA)  # eager PyTorch alone needs nothing more
+    cfg["benchmark"]["deploy_runtime"] = "onnxruntime"
+    with pytest.raises(ConfigError, match="deploy_runtime': 'onnxruntime' is not among benchmark.runtimes"):
+        check_config(cfg, SCHEMA)
