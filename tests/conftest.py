@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from spade.data import write_split
 from spade.physics import SuperResolution, blur_kernel, cartesian_mask
@@ -250,3 +253,68 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if STUDY_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.workflow)
+
+
+# ------------------------------------------------------------------ helpers several test modules share
+
+def photo(h, w, seed):
+    """A smooth colour test picture (uint8 RGB)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    chans = [0.5 + 0.4 * np.sin(rng.uniform(3, 12) * yy + rng.uniform(3, 12) * xx + rng.uniform(0, 6))
+             for _ in range(3)]
+    return (np.stack(chans, -1) * 255).round().astype(np.uint8)
+
+
+def write_images(folder, n, size=(40, 44), seed=0, fmt="png", gray=()):
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        img = photo(*size, seed + i)
+        if i in gray:
+            img = img[..., 0]
+        p = folder / f"{i + 1:04d}.{fmt}"
+        Image.fromarray(img).save(p)
+        paths.append(p)
+    return paths
+
+
+def corrupt(folder, name, how):
+    """Damage volume ``name`` of ``folder`` in one way."""
+    path = folder / name
+    if how == "truncated":
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    elif how == "corrupt":
+        path.write_bytes(np.random.default_rng(0).bytes(4096))
+    else:
+        with h5py.File(path, "a") as f:
+            if how == "no_kspace":
+                del f["kspace"]
+            elif how == "no_target":
+                del f["reconstruction_rss"]
+            elif how == "no_header":
+                del f["ismrmrd_header"]
+            elif how == "no_attr":
+                del f.attrs["acquisition"]
+            elif how == "dtype":
+                k = np.abs(f["kspace"][()])
+                del f["kspace"]
+                f["kspace"] = k.astype(np.float32)
+            elif how == "shape":
+                k = f["kspace"][()][:, 0]
+                del f["kspace"]
+                f["kspace"] = k
+            elif how == "nan":
+                f["kspace"][1, 0, 3, 3] = np.nan
+            elif how == "inf":
+                f["reconstruction_rss"][0, 2, 2] = np.inf
+            elif how == "undersampled":
+                f["mask"] = np.ones(20, dtype=np.float32)
+    return path
+
+
+def job_counts(text):
+    """Job stats of a dry run: {rule: count}."""
+    block = text[text.index("Job stats:"):]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", block, re.M)}

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import fastmri_volume, write_fastmri_file, write_fastmri_folder
+from conftest import corrupt, fastmri_volume, write_fastmri_file, write_fastmri_folder
 from spade.data import DatasetFileError, H5Split, build_dataset, read_physics
 from spade.data.fastmri import build_targets, coil_combine, crop_or_pad, parse_header, scan
 from spade.physics import MultiCoilMRI, SingleCoilMRI, batch_physics, make_physics
@@ -191,39 +191,7 @@ def test_training_and_evaluation_use_each_samples_operator(tmp_path):
     assert (frame.convention == "fastmri").all() and frame.psnr.between(5, 80).all()
 
 
-def _corrupt(folder, name, how):
-    """Damage volume ``name`` of ``folder`` in one way."""
-    path = folder / name
-    if how == "truncated":
-        data = path.read_bytes()
-        path.write_bytes(data[: len(data) // 2])
-    elif how == "corrupt":
-        path.write_bytes(np.random.default_rng(0).bytes(4096))
-    else:
-        with h5py.File(path, "a") as f:
-            if how == "no_kspace":
-                del f["kspace"]
-            elif how == "no_target":
-                del f["reconstruction_rss"]
-            elif how == "no_header":
-                del f["ismrmrd_header"]
-            elif how == "no_attr":
-                del f.attrs["acquisition"]
-            elif how == "dtype":
-                k = np.abs(f["kspace"][()])
-                del f["kspace"]
-                f["kspace"] = k.astype(np.float32)
-            elif how == "shape":
-                k = f["kspace"][()][:, 0]
-                del f["kspace"]
-                f["kspace"] = k
-            elif how == "nan":
-                f["kspace"][1, 0, 3, 3] = np.nan
-            elif how == "inf":
-                f["reconstruction_rss"][0, 2, 2] = np.inf
-            elif how == "undersampled":
-                f["mask"] = np.ones(20, dtype=np.float32)
-    return path
+
 
 
 @pytest.mark.parametrize("how,message", [
@@ -241,7 +209,7 @@ def _corrupt(folder, name, how):
 ])
 def test_bad_fastmri_files_stop_with_the_file_named_and_no_output(tmp_path, how, message):
     files = write_fastmri_folder(tmp_path / "raw", 4)
-    bad = _corrupt(tmp_path / "raw", files[2].name, how)
+    bad = corrupt(tmp_path / "raw", files[2].name, how)
     out = outputs(tmp_path)
     with pytest.raises(DatasetFileError, match=f"{bad.name}.*{message}"):
         build_dataset("mri", mri_cfg(tmp_path / "raw", acquisitions=None), 0, out)

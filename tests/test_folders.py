@@ -5,33 +5,12 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import photo, write_images
 from spade.data import DatasetFileError, H5Split, build_dataset, read_physics
 from spade.physics import make_physics
 
 torch.set_num_threads(1)
 SPLITS = ("train", "val", "test", "unlabelled")
-
-
-def photo(h, w, seed):
-    """A smooth colour test picture (uint8 RGB)."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
-    chans = [0.5 + 0.4 * np.sin(rng.uniform(3, 12) * yy + rng.uniform(3, 12) * xx + rng.uniform(0, 6))
-             for _ in range(3)]
-    return (np.stack(chans, -1) * 255).round().astype(np.uint8)
-
-
-def write_images(folder, n, size=(40, 44), seed=0, fmt="png", gray=()):
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(n):
-        img = photo(*size, seed + i)
-        if i in gray:
-            img = img[..., 0]
-        p = folder / f"{i + 1:04d}.{fmt}"
-        Image.fromarray(img).save(p)
-        paths.append(p)
-    return paths
 
 
 def sr_cfg(root, scale=2, **folders):

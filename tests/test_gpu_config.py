@@ -5,7 +5,7 @@ import subprocess
 
 import yaml
 from conftest import ROOT, snakemake
-from test_paper_configs import job_counts
+from conftest import job_counts
 
 CONFIG = ROOT / "config"
 

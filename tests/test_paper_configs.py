@@ -1,6 +1,5 @@
 """The paper-scale configs build their whole DAG on synthetic stand-ins of the data."""
 
-import re
 import shutil
 import subprocess
 
@@ -8,8 +7,7 @@ import pytest
 import yaml
 
 from conftest import SNAKEMAKE, write_fastmri_folder
-from test_folders import write_images
-from test_workflow import ROOT, snakemake
+from conftest import ROOT, job_counts, snakemake, write_images
 
 PAPER = ROOT / "config" / "paper"
 
@@ -27,12 +25,6 @@ def stand_ins(tmp_path, name):
         tests[s] = str(tmp_path / s)
     return {"data": {"sr": {"folders": {"train": str(tmp_path / "DIV2K_train_HR"),
                                         "val": str(tmp_path / "DIV2K_valid_HR"), "test": tests}}}}
-
-
-def job_counts(text):
-    """Job stats of a dry run: {rule: count}."""
-    block = text[text.index("Job stats:"):]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", block, re.M)}
 
 
 @pytest.mark.parametrize("name,expected", [

@@ -6,9 +6,7 @@ import pytest
 import yaml
 
 from conftest import write_fastmri_folder
-from test_fastmri import _corrupt
-from test_folders import write_images
-from test_workflow import snakemake
+from conftest import corrupt, snakemake, write_images
 
 TINY_PRIOR = {"name": "edsr", "features": 8, "blocks": 1, "res_scale": 1.0}
 
@@ -85,7 +83,7 @@ def test_real_data_study_reports_conventions_volumes_and_sets(real_run):
 def test_bad_fastmri_file_fails_the_snakemake_job_without_output(tmp_path):
     data = tmp_path / "data"
     files = write_fastmri_folder(data / "brain", 4)
-    _corrupt(data / "brain", files[1].name, "nan")
+    corrupt(data / "brain", files[1].name, "nan")
     cfg = tmp_path / "config.yaml"
     cfg.write_text(yaml.safe_dump(real_config(data)))
     work = tmp_path / "work"
