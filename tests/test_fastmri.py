@@ -42,7 +42,7 @@ def test_scan_reads_the_fastmri_layout(tmp_path):
 
 def test_coil_combination_matches_an_independent_computation():
     kspace, maps, objects = fastmri_volume(3, coils=6, seed=2)
-    t = build_targets(kspace.astype(np.complex128), (16, 16), 12)
+    t = build_targets(kspace.astype(np.complex128), (16, 16), 12, "acs")
     truth = crop_or_pad(objects, (16, 16))
     # with the true maps (sum |S|^2 = 1) the combination returns the object exactly
     coil = crop_or_pad(maps[None] * objects[:, None], (16, 16))
@@ -52,6 +52,32 @@ def test_coil_combination_matches_an_independent_computation():
     assert err < 0.02, err
     assert np.allclose((np.abs(t["maps"]) ** 2).sum(1), 1.0, atol=1e-6), "maps normalised: sum |S|^2 = 1"
     assert t["kspace"].shape == (3, 6, 16, 16)
+
+
+@pytest.mark.parametrize("method, aligned", [("espirit", 0.999), ("acs", 0.99)])
+def test_coil_maps_recover_known_maps(method, aligned):
+    """Both estimators against the known smooth maps of synthetic coil data: inside the
+    object each estimated map vector points along the true one (|<S, S_true>| near 1 per
+    pixel, whatever its phase), and combining with it returns the object's magnitude;
+    ESPIRiT's maps vanish outside the object."""
+    from spade.data.fastmri import coil_maps
+
+    kspace, truth, objects = fastmri_volume(2, shape=(48, 48), recon=(32, 32), coils=6, seed=3)
+    est = coil_maps(kspace.astype(np.complex128), 24, method)
+    inside = objects > 0.05 * objects.max()
+    inner = (np.conj(est) * truth[None]).sum(1)
+    norms = np.sqrt((np.abs(est) ** 2).sum(1) * (np.abs(truth[None]) ** 2).sum(1)).clip(1e-12)
+    covered = inside & ((np.abs(est) ** 2).sum(1) > 0.5)  # ESPIRiT's crop may drop faint edge pixels
+    alignment = (np.abs(inner) / norms)[covered]
+    print(f"{method}: mean alignment with the true maps {alignment.mean():.5f}, lowest {alignment.min():.4f}, "
+          f"object pixels covered {covered.sum() / inside.sum():.4f}")
+    assert alignment.mean() > aligned and covered.sum() > 0.97 * inside.sum()
+    coil_images = truth[None] * objects[:, None]
+    combined = np.abs(coil_combine(coil_images, est))
+    err = np.linalg.norm((combined - objects)[inside]) / np.linalg.norm(objects[inside])
+    assert err < 0.03, err
+    if method == "espirit":  # the eigenvalue crop: no sensitivity where no signal is
+        assert (np.abs(est).sum(1)[objects == 0] < 1e-3).mean() > 0.5
 
 
 def test_single_coil_target_is_the_esc_reconstruction(tmp_path):

@@ -14,10 +14,11 @@ attrs                  acquisition (e.g. AXT2, CORPD_FBK), max, norm, patient_id
 
 Targets (the paper's): coil images ``ifft2c(kspace)`` centre-cropped (zero-padded where
 smaller) to ``crop`` in image space, which also drops the readout oversampling;
-coil maps estimated from the central ``acs_lines x acs_lines`` block of their k-space
-(Hann-windowed low-resolution coil images divided by their root sum of squares, so
-``sum_c |S_c|^2 = 1``: the simple "ACS ratio" estimator that E2E-VarNet starts its
-sensitivity network from, in place of ESPIRiT); the target is the coil combination
+coil maps from the central ``acs_lines x acs_lines`` calibration block of their k-space:
+ESPIRiT (Uecker et al. 2014, sigpy's ``EspiritCalib``; the paper's maps, the default,
+``coil_maps: espirit``) or the "ACS ratio" (``coil_maps: acs``: Hann-windowed
+low-resolution coil images divided by their root sum of squares, so ``sum_c |S_c|^2 = 1``,
+the estimator E2E-VarNet starts its sensitivity network from); the target is the coil combination
 ``x = sum_c conj(S_c) coil_c``, a complex image, normalised to maximum magnitude 1 per
 slice or per volume. Measurements are ``y = M F S x`` (``simulated``, noise-free as in
 the paper, plus optional noise) or the acquired k-space itself, cropped and normalised
@@ -183,6 +184,41 @@ def estimate_coil_maps(coil_kspace: np.ndarray, acs_lines: int) -> np.ndarray:
     return maps / np.sqrt((np.abs(maps) ** 2).sum(axis=-3, keepdims=True)).clip(1e-30)
 
 
+# ESPIRiT's settings (sigpy's defaults but for the calibration width, which is the ACS block):
+# the kernel, the threshold on the calibration matrix's singular values (relative to the
+# largest) and the eigenvalue crop that zeroes the maps outside the object
+ESPIRIT = {"kernel_width": 6, "thresh": 0.02, "crop": 0.95, "max_iter": 100}
+COIL_MAPS = ("espirit", "acs")
+
+
+def espirit_coil_maps(coil_kspace: np.ndarray, acs_lines: int, **options) -> np.ndarray:
+    """ESPIRiT coil maps ``[..., C, H, W]`` of fully sampled coil k-space, one slice at a
+    time (sigpy's ``EspiritCalib`` on the central ``acs_lines`` calibration block, on the
+    CPU): the leading eigenvector maps, ``sum_c |S_c|^2 = 1`` inside the object and 0 where
+    the eigenvalue falls below ``crop`` (outside it)."""
+    from sigpy.mri.app import EspiritCalib
+
+    settings = {**ESPIRIT, **options}
+    h, w = coil_kspace.shape[-2:]
+    acs = int(min(acs_lines, h, w))
+    if acs < settings["kernel_width"] + 1:
+        raise ValueError(f"acs_lines must exceed ESPIRiT's kernel width {settings['kernel_width']}, got {acs_lines}")
+    flat = coil_kspace.reshape(-1, *coil_kspace.shape[-3:])
+    maps = np.stack([EspiritCalib(np.ascontiguousarray(k, dtype=np.complex64), calib_width=acs,
+                                  show_pbar=False, **settings).run() for k in flat])
+    return maps.reshape(coil_kspace.shape).astype(np.complex64)
+
+
+def coil_maps(coil_kspace: np.ndarray, acs_lines: int, method: str = "espirit") -> np.ndarray:
+    """Coil maps by ``method``: ``espirit`` (:func:`espirit_coil_maps`) or ``acs``
+    (:func:`estimate_coil_maps`)."""
+    if method == "espirit":
+        return espirit_coil_maps(coil_kspace, acs_lines)
+    if method == "acs":
+        return estimate_coil_maps(coil_kspace, acs_lines)
+    raise ValueError(f"data.mri.fastmri.coil_maps: {method!r}, expected one of {COIL_MAPS}")
+
+
 def coil_combine(coil_images: np.ndarray, maps: np.ndarray) -> np.ndarray:
     """``sum_c conj(S_c) coil_c`` over the coil axis (-3)."""
     return (np.conj(maps) * coil_images).sum(axis=-3)
@@ -199,14 +235,14 @@ def compress_coils(kspace: np.ndarray, virtual: int) -> np.ndarray:
     return np.einsum("cv,schw->svhw", basis.conj(), kspace)
 
 
-def build_targets(kspace: np.ndarray, crop: tuple[int, int], acs_lines: int) -> dict:
+def build_targets(kspace: np.ndarray, crop: tuple[int, int], acs_lines: int, method: str = "espirit") -> dict:
     """Complex targets ``[S, H, W]``, cropped coil k-space ``[S, C, H, W]`` and coil maps
-    (None for one coil) of fully sampled ``kspace [S, C, H', W']``."""
+    (None for one coil; ``method``: :func:`coil_maps`) of fully sampled ``kspace [S, C, H', W']``."""
     coil_images = crop_or_pad(ifft2c(kspace), crop)
     coil_kspace = fft2c(coil_images)
     if kspace.shape[1] == 1:
         return {"x": coil_images[:, 0], "kspace": coil_kspace, "maps": None}
-    maps = estimate_coil_maps(coil_kspace, acs_lines)
+    maps = coil_maps(coil_kspace, acs_lines, method)
     return {"x": coil_combine(coil_images, maps), "kspace": coil_kspace, "maps": maps}
 
 
@@ -310,6 +346,7 @@ def build_fastmri(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
     challenge = fcfg.get("challenge", "multicoil")
     crop = tuple(int(v) for v in fcfg.get("crop", (320, 320)))
     acs = int(fcfg.get("acs_lines", 24))
+    maps_method = fcfg.get("coil_maps", "espirit")
     kind = fcfg.get("mask", "fixed")
     accel, cf = float(cfg["acceleration"]), float(cfg["center_fraction"])
     normalise = fcfg.get("normalise", "volume")
@@ -356,7 +393,7 @@ def build_fastmri(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
                         raise DatasetFileError(f"{path}: {kspace.shape[1]} coils, but {n_coils[other]} has {other}: "
                                                "batches need one coil count; set data.mri.fastmri.coils to "
                                                "compress every volume to that many virtual coils")
-                t = build_targets(kspace, crop, acs)
+                t = build_targets(kspace, crop, acs, maps_method)
                 x = t["x"]
                 scale = np.abs(x).max(axis=(-2, -1), keepdims=True)
                 if normalise == "volume":
@@ -396,8 +433,9 @@ def build_fastmri(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
                 raise DatasetFileError(f"the {split} split of {fcfg['root']} holds no slice")
             provenance[split] = {
                 "source": f"fastMRI {challenge} (local files)", "volumes": records, "crop": list(crop),
-                "coil_maps": "ACS ratio: Hann-windowed central block, divided by RSS" if challenge == "multicoil"
-                else None, "acs_lines": acs, "mask": kind, "acceleration": accel, "center_fraction": cf,
+                "coil_maps": ({"espirit": f"ESPIRiT (sigpy EspiritCalib, {ESPIRIT})",
+                               "acs": "ACS ratio: Hann-windowed central block, divided by RSS"}[maps_method]
+                              if challenge == "multicoil" else None), "acs_lines": acs, "mask": kind, "acceleration": accel, "center_fraction": cf,
                 "mask_seed": "per file: sha256(seed, file name)" if kind != "fixed" else None,
                 "normalisation": f"per {normalise}: maximum target magnitude = 1",
                 "coil_compression": f"SVD to {virtual} virtual coils" if virtual else None,
