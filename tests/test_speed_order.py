@@ -54,8 +54,14 @@ def test_the_speed_target_verdict_reads_the_interval():
         {**base, "arch": "edsr", "strategy": "supervised", "ratio": 0.6, "within": False, "speedup": 2.0,
          "speedup_low": 1.9, "speedup_high": 2.1},
     ])
+    best = pd.concat([best, pd.DataFrame([
+        {**base, "arch": "deq", "strategy": "scratch", "ratio": 0.5, "within": True, "speedup": 3.0,
+         "speedup_low": 2.8, "speedup_high": 3.2}])], ignore_index=True)
     rows = {line.split("|")[2].strip(): line for line in speed_target_lines(best, 1.5) if line.startswith("| mri")}
-    assert rows["du"].rstrip(" |").endswith("met") and "supervised" in rows["du"]
-    assert "missed (1.32x short)" in rows["deq"], "the school row is outside the margin: not counted"
-    assert "not resolved" in rows["varnet"]
-    assert "no variant within the margin" in rows["edsr"]
+    cells = {arch: [c.strip() for c in line.split("|")[1:-1]] for arch, line in rows.items()}
+    assert cells["du"][6] == "met" and cells["du"][2] == "supervised"
+    # the school row is outside the margin, and scratch is the control, not a pruning result
+    assert cells["deq"][6] == "missed (1.32x short)" and cells["deq"][2] == "supervised"
+    assert cells["deq"][7].startswith("within at 0.5: 3.00x [2.80, 3.20] met")
+    assert "not resolved" in cells["varnet"][6]
+    assert "no pruned variant within the margin" in cells["edsr"][6]
