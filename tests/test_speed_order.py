@@ -62,6 +62,6 @@ def test_the_speed_target_verdict_reads_the_interval():
     assert cells["du"][6] == "met" and cells["du"][2] == "supervised"
     # the school row is outside the margin, and scratch is the control, not a pruning result
     assert cells["deq"][6] == "missed (1.32x short)" and cells["deq"][2] == "supervised"
-    assert cells["deq"][7].startswith("within at 0.5: 3.00x [2.80, 3.20] met")
+    assert cells["deq"][7] == "within at 0.5: 3.00x [2.80, 3.20], met"
     assert "not resolved" in cells["varnet"][6]
     assert "no pruned variant within the margin" in cells["edsr"][6]

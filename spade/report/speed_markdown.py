@@ -111,7 +111,8 @@ def speed_target_lines(best: pd.DataFrame, target: float) -> list[str]:
         control = ""
         if not scratch.empty:
             c = scratch.loc[scratch.speedup.idxmax()]
-            control = f"within at {c.ratio:g}: " + " ".join(_verdict(c, target))
+            cell, verdict = _verdict(c, target)
+            control = f"within at {c.ratio:g}: {cell}" + ("" if verdict == NOT_RESOLVED else f", {verdict}")
         elif (part.strategy == SCRATCH).any():
             control = "not within the margin"
         if pruned.empty:
