@@ -62,8 +62,8 @@ def _set(config, path, value) -> None:
 
 
 def coerce_numbers(config: dict, schema: dict) -> None:
-    """Turn numeric strings into numbers, and "true"/"false" into booleans, (in place)
-    wherever the schema asks for one: Snakemake's ``--config`` hands both over as text."""
+    """Turn numeric strings into numbers, "true"/"false" into booleans and "null" into None
+    (in place) wherever the schema asks for one: Snakemake's ``--config`` hands both over as text."""
     from jsonschema import Draft202012Validator
 
     validator = Draft202012Validator(schema)
@@ -76,7 +76,10 @@ def coerce_numbers(config: dict, schema: dict) -> None:
                 text = e.instance.strip().lower() if isinstance(e.instance, str) else None
                 if text is None:
                     continue
-                if "boolean" in wanted and text in ("true", "false"):
+                types = e.schema.get("type", []) if isinstance(e.schema, dict) else []
+                if text in ("null", "none") and "null" in ([types] if isinstance(types, str) else types):
+                    value = None  # --config 'round_to=null' (a string the schema also allows, by pattern)
+                elif "boolean" in wanted and text in ("true", "false"):
                     value = text == "true"
                 elif _NUMBER.match(text) and ("number" in wanted or "integer" in wanted):
                     value = float(text)

@@ -234,7 +234,9 @@ class StepwisePruning:
         # auto widths may keep every channel: on this device no width at or above the ratio's runs
         # faster than the current one, so the fastest network of the ratio is the unpruned one
         # (its rows say so: channel_ratio 0); exact and rounded widths that remove nothing are a fault
-        if params_after >= params and self.round_to != AUTO:
+        # rounded widths may reach the final ones before the last of several steps (8 channels,
+        # round_to 4: step 1 of 2 already keeps 4); the final widths are checked by fit_stepwise
+        if params_after >= params and self.round_to != AUTO and not (self.round_to and self.steps > 1):
             raise PruningError(
                 f"no channel was removed at ratio {self.ratio} (criterion {self.criterion}, step {self.done} of "
                 f"{self.steps}); check for in-place activations or layers too narrow to prune"

@@ -226,11 +226,12 @@ def tiny_run(tmp_path_factory):
 
 # The tiny extended study (config/extended.yaml's features on the SR du of the tiny config):
 # criteria and allocation, a recipe (distillation with iterative pruning), a speed target,
-# shifted test sets. Its l1 rows repeat part of
+# shifted test sets, at exact widths (round_to null, as config/extended.yaml: global allocation
+# needs them). Its l1 rows repeat part of
 # the tiny study from nothing, so tests/test_reliability.py compares the two runs.
 EXTENDED = ("tasks=[sr]", "archs=[du]", "ratios=[0.5]", "strategies=[school,distill-iter]",
             "first_criterion_only=[distill-iter]", "finetune={'recipes': {'budget': 2}}", "scratch_ratios=[]",
-            "criteria=[l1,taylor_global]", "target_speedups=[1.05]",
+            "criteria=[l1,taylor_global]", "target_speedups=[1.05]", "round_to=null",
             "target_search={'grid': [0.5, 0.75], 'warmup': 1, 'repeats': 5}",
             "shifts={'sr': {'noise': {'noise_std': 0.05}}}",
             "seeds={'repeat': [3], 'ratios': [0.5], 'strategies': ['school']}")

@@ -123,7 +123,8 @@ def test_each_job_asks_for_its_gpu_once_in_the_chosen_spelling(tmp_path, device,
         def __init__(self, resources):
             self.resources = Resources(resources)
 
-    jobs = planned_resources(tmp_path, f"device={device}", f"gpu_request={spelling}")
+    # round_to=auto: the latency table's job too (the default's widths need none)
+    jobs = planned_resources(tmp_path, f"device={device}", f"gpu_request={spelling}", "round_to=auto")
     assert {rule for rule, _ in jobs} >= NETWORK_RULES | {"make_dataset", "prune", "evaluate_classical"}
     for rule, resources in jobs:
         resources = {k: int(v) if v.isdigit() else v for k, v in resources.items()}
