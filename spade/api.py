@@ -241,10 +241,9 @@ def _deploy(network: nn.Module, priors, runtime: str) -> nn.Module:
     copied = copy.deepcopy(network)
     names = {id(m): n for n, m in network.named_modules()}
     modules = dict(copied.named_modules())
-    for prior in found:
-        path = names[id(prior)]
-        parent, _, attr = path.rpartition(".")
-        setattr(modules[parent] if parent else copied, attr, deploy.deployed_prior(modules[path], runtime))
+    for prior in found:  # the same swap as the study's networks get (spade.deploy.deployed)
+        inner = modules[names[id(prior)]]
+        deploy.replace_module(copied, inner, deploy.deployed_prior(inner, runtime))
     return copied
 
 

@@ -150,7 +150,7 @@ class OrtModule(nn.Module):
         return out
 
 
-def _replace(model: nn.Module, old: nn.Module, new: nn.Module) -> None:
+def replace_module(model: nn.Module, old: nn.Module, new: nn.Module) -> None:
     """Put ``new`` where ``model`` holds ``old`` (every place it is registered)."""
     for name, parent in list(model.named_modules()):
         for child_name, child in list(parent.named_children()):
@@ -184,7 +184,7 @@ def deployed(model: nn.Module, runtime: str, threads: int | None = None) -> nn.M
     old = copied.priors()
     new = [deployed_prior(p, runtime, threads) for p in old]
     for o, n in zip(old, new):
-        _replace(copied, o, n)  # the copy's own priors() now returns them: the timing hooks see them
+        replace_module(copied, o, n)  # the copy's own priors() now returns them: the timing hooks see them
     return copied
 
 
