@@ -261,9 +261,12 @@ def labelled_speedups(table: pd.DataFrame) -> pd.DataFrame:
     table[["base_variant", "setting"]] = table.variant.apply(lambda v: pd.Series(split_label(v)))
     rows = []
     for batch, part in table.groupby("batch"):
+        extras = part[part.setting != MAIN]
+        if extras.empty:  # a table of main rows only (the classical baselines'): nothing labelled
+            continue
         latency = dict(zip(part.variant, part.latency_ms))
         eager = latency.get("unpruned@eager", latency["unpruned"])
-        for _, r in part[part.setting != MAIN].iterrows():
+        for _, r in extras.iterrows():
             same = latency.get(f"unpruned@{r.setting}")
             rows.append({"batch": batch, "variant": r.base_variant, "setting": r.setting,
                          "latency_ms": r.latency_ms, "iterations": r.get("iterations"),

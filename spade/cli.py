@@ -104,6 +104,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("model", type=Path, nargs="?", help="the artifact (omit with --classical)")
     p.add_argument("--data", type=Path, required=True, help="a labelled split (test.h5, external.h5, val.h5)")
     p.add_argument("--classical", action="store_true", help="score the classical baseline instead")
+    p.add_argument("--cs", type=Path, metavar="LAMBDA_JSON",
+                   help="with --classical: score the compressed-sensing baseline this lambda choice describes "
+                        "(results/classical/mri/tv.json)")
     p.add_argument("--prior-off", action="store_true", help="score the unpruned network with its priors off")
     p.add_argument("--convention", help="metric convention (mri: volume-max, fastmri, paper; sr: y_border, rgb)")
     _common(p)
@@ -239,9 +242,16 @@ def run(args) -> None:
     elif args.command == "evaluate":
         if args.classical == (args.model is not None):
             raise ValueError("give a model artifact, or --classical without one")
+        if args.cs and not args.classical:
+            raise ValueError("--cs scores a classical baseline: give it with --classical, without a model")
+        cs = None
+        if args.cs:
+            from spade.stages.classical import read_lambda
+
+            cs = read_lambda(args.cs)
         frame = stages.evaluate(None if args.classical else args.model, args.data, args.output,
                                 args.output.with_suffix(".npz"), 0, args.threads, args.device, args.convention,
-                                args.prior_off)
+                                args.prior_off, cs)
         print(f"{args.output}: {len(frame)} images, PSNR {frame.psnr.mean():.2f} dB, SSIM {frame.ssim.mean():.4f}")
     elif args.command == "bench":
         import tempfile

@@ -182,7 +182,24 @@ def study_problems(config: dict) -> list[str]:
             lines.append(f"config key {err}")
     lines += list(_empty_layers(config))
     lines += list(_repeated_widths(config))
+    lines += list(_shared_subjects(config))
     return lines
+
+
+def _shared_subjects(config: dict):
+    """A subject of the embedded MRI named in two splits (data.mri.subjects, external): its
+    slices would be trained on and tested on."""
+    mri = config.get("data", {}).get("mri", {})
+    if "mri" not in config.get("tasks", []) or mri.get("source", "embedded") != "embedded":
+        return
+    named = [(split, name) for split, names in (mri.get("subjects") or {}).items() for name in names]
+    named += [("external", name) for name in mri.get("external") or []]
+    seen: dict[str, str] = {}
+    for split, name in named:
+        if name in seen and seen[name] != split:
+            yield (f"config key 'data.mri.subjects': subject {name!r} is in both {seen[name]!r} and {split!r}; a "
+                   "subject belongs to one split (no network may train on a validation or test subject)")
+        seen.setdefault(name, split)
 
 
 def _repeated_widths(config: dict):

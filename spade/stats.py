@@ -61,13 +61,15 @@ def resolved(low: float, high: float, null: float = 0.0) -> bool:
 
 
 def format_difference(diff: float, low: float, high: float, digits: int = 2, null: float = 0.0,
-                      unit: str = "") -> str:
-    """``+0.31 [+0.12, +0.50]``; with "not resolved" where the interval holds ``null``."""
+                      unit: str = "", one: str = "unit") -> str:
+    """``+0.31 [+0.12, +0.50]``; with "not resolved" where the interval holds ``null``;
+    ``one``: what the resampled unit is (subject, volume, image), named where there is only
+    one of them."""
     if math.isnan(diff):
         return ""
     text = f"{diff:+.{digits}f}{unit}"
     if math.isnan(low):
-        return f"{text} (no interval: one unit; {NOT_RESOLVED})"
+        return f"{text} (one {one}: no interval; {NOT_RESOLVED})"
     text += f" [{low:+.{digits}f}, {high:+.{digits}f}]"
     return text if resolved(low, high, null) else f"{text} {NOT_RESOLVED}"
 

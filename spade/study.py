@@ -8,11 +8,12 @@ Nothing here imports torch.
 
 from __future__ import annotations
 
-from spade.paths import (BENCH, DATA, FINETUNED, LABEL_FREE, LATENCY, METRICS_CLASSICAL, METRICS_NETWORK,
-                         METRICS_VARIANT, PRUNED_MODEL, SCRATCH_MODEL, UNPRUNED_LONG_MODEL, UNPRUNED_MODEL, seed_run)
+from spade.paths import (BENCH, BENCH_CLASSICAL, CS_LAMBDA, DATA, FINETUNED, LABEL_FREE, LATENCY, METRICS_CLASSICAL,
+                         METRICS_CS, METRICS_NETWORK, METRICS_VARIANT, PRUNED_MODEL, SCRATCH_MODEL, UNPRUNED_LONG_MODEL,
+                         UNPRUNED_MODEL, seed_run)
 from spade.strategies import StrategyName
-from spade.variants import (AUTO, CLASSICAL, PRIOR_OFF, PRUNED, SCRATCH, UNPRUNED, UNPRUNED_LONG, Variant, is_shifted,
-                            ratio_label, shift_split)
+from spade.variants import (AUTO, CLASSICAL, CS_PREFIX, PRIOR_OFF, PRUNED, SCRATCH, UNPRUNED, UNPRUNED_LONG, Variant,
+                            cs_arch, is_shifted, ratio_label, shift_split)
 
 # What a fit's options merge in from the shared `finetune` block, whatever the task.
 SHARED_FINETUNE = ("selfsup", "ssdu", "ei", "distill", "recipes")
@@ -101,6 +102,25 @@ class Study:
     def archs(self, task: str) -> list[str]:
         return [a for t, a in self.pairs() if t == task]
 
+    def cs_options(self) -> dict:
+        """`evaluate.cs` with the schema's defaults: the compressed-sensing baselines."""
+        from spade.config import schema_defaults
+
+        return {**schema_defaults("evaluate", "cs"), **(self.config.get("evaluate", {}).get("cs") or {})}
+
+    def cs_methods(self, task: str) -> list[str]:
+        """The compressed-sensing baselines of ``task`` (MRI only; SR keeps bicubic)."""
+        return list(self.cs_options()["methods"]) if task == "mri" else []
+
+    def classical_variants(self, task: str) -> list[Variant]:
+        """The rows with no network: the classical baseline (zero-filled, bicubic) and each
+        compressed-sensing baseline."""
+        return [Variant(task, CLASSICAL, strategy=CLASSICAL)] + [
+            Variant(task, cs_arch(m), strategy=CLASSICAL) for m in self.cs_methods(task)]
+
+    def cs_lambda_path(self, task: str, method: str) -> str:
+        return CS_LAMBDA.format(task=task, method=method)
+
     def scratch_ratios(self) -> list[float]:
         """The scratch controls' ratios (those of `scratch_ratios` on the grid)."""
         return [float(r) for r in self.config.get("scratch_ratios", []) if r in self.config["ratios"]]
@@ -136,9 +156,10 @@ class Study:
                 and v.strategy not in first]
 
     def has_external(self, task: str) -> bool:
-        """MRI on the embedded data has an external test set: real MR from sources that no
-        split trains on (spade.data.embedded.build_mri_external)."""
-        return task == "mri" and self.config["data"]["mri"].get("source", "embedded") == "embedded"
+        """MRI on the embedded data has an external test set where `data.mri.external` names
+        subjects: real MR from subjects that no split holds (spade.data.embedded.build_mri_external)."""
+        mri = self.config["data"].get("mri", {})
+        return task == "mri" and mri.get("source", "embedded") == "embedded" and bool(mri.get("external"))
 
     def shift_splits(self, task: str) -> list[str]:
         return [shift_split(name) for name in self.config["shifts"].get(task, {})]
@@ -171,6 +192,8 @@ class Study:
         return FINETUNED.format(run=run, task=v.task, arch=v.arch, key=v.key, strategy=v.strategy) + ".pt"
 
     def metrics_path(self, split: str, v: Variant, ext: str = ".csv") -> str:
+        if v.strategy == CLASSICAL and v.arch.startswith(CS_PREFIX):
+            return METRICS_CS.format(split=split, task=v.task, method=v.arch[len(CS_PREFIX):]) + ext
         if v.strategy == CLASSICAL:
             return METRICS_CLASSICAL.format(split=split, task=v.task) + ext
         if not v.is_pruned:
@@ -183,7 +206,7 @@ class Study:
         sets, :meth:`robustness_variants` only)."""
         paths = []
         for t in [task] if task else self.config["tasks"]:
-            paths.append(self.metrics_path(split, Variant(t, CLASSICAL, strategy=CLASSICAL)))
+            paths += [self.metrics_path(split, v) for v in self.classical_variants(t)]
             for arch in self.archs(t):
                 paths += [self.metrics_path(split, v) for v in self.unpruned_kinds(t, arch)]
                 kinds = self.robustness_variants(t, arch) if is_shifted(split) else self.variants(t, arch)
@@ -216,7 +239,10 @@ class Study:
         return [p for t in self.config["tasks"] for s in self.eval_splits(t) for p in self.metric_paths(s, t)]
 
     def bench_tables(self) -> list[str]:
-        return [BENCH.format(task=t, arch=a) + ".csv" for t, a in self.pairs()]
+        """Every timing table: one per task x arch, and the classical baselines' where a task
+        has compressed sensing."""
+        return [BENCH.format(task=t, arch=a) + ".csv" for t, a in self.pairs()] + [
+            BENCH_CLASSICAL.format(task=t) + ".csv" for t in self.config["tasks"] if self.cs_methods(t)]
 
     def spread_tables(self) -> tuple[str, str]:
         """The first task x arch's benchmark table and its second timing job's."""

@@ -21,6 +21,13 @@ SCRATCH = "scratch"  # the pruned widths trained from random init with the unpru
 # that separates what extra training buys from what recovery after pruning buys
 UNPRUNED_LONG = "unpruned-long"
 UNPRUNED_KINDS = (CLASSICAL, UNPRUNED, PRIOR_OFF, UNPRUNED_LONG)
+# A compressed-sensing baseline is a classical row whose arch is cs-<method> (spade.classical).
+CS_PREFIX = "cs-"
+
+
+def cs_arch(method: str) -> str:
+    """The arch column of compressed-sensing ``method``'s rows: ``cs-tv``."""
+    return CS_PREFIX + method
 
 # Channel importance criteria (spade.prune), each also with global allocation (suffix).
 CRITERIA = ("l1", "l2", "random", "taylor")
@@ -123,8 +130,8 @@ class Variant:
     @property
     def label(self) -> str:
         """A short label for logs and the labelled extra timings (tables merge on columns)."""
-        if not self.is_pruned:
-            return self.strategy
+        if not self.is_pruned:  # a compressed-sensing baseline by its method: cs-tv
+            return self.arch if self.arch.startswith(CS_PREFIX) else self.strategy
         point = f"x{self.target:g}" if self.target else f"r{self.ratio:g}"
         return f"{self.criterion}-{point}-{self.strategy}"
 

@@ -23,12 +23,12 @@ def test_slab_splits_keep_neighbours_together():
 
 
 def test_mri_builder_writes_provenance_and_consistent_measurements(tmp_path):
-    cfg = {"slices": [70, 110], "image_size": 24, "slab": 4, "gap": 1, "split_pattern": ["train", "val", "test"],
+    cfg = {"slices": [70, 110], "image_size": 24, "slab": 4, "gap": 1, "split_pattern": ["train", "train", "unlabelled"],
            "acceleration": 4, "center_fraction": 0.1, "noise_std": 0.0}
     out = {s: tmp_path / f"{s}.h5" for s in ("train", "val", "test")}
     counts = build_dataset("mri", cfg, 3, out)
     assert counts == {"train": 10, "val": 8, "test": 10} or sum(counts.values()) > 20
-    with h5py.File(out["test"]) as f:
+    with h5py.File(out["train"]) as f:
         prov = json.loads(f.attrs["provenance"])
         assert prov["seed"] == 3 and prov["acceleration"] == 4 and prov["slices"]
         assert "MNI" in prov["source"]
@@ -139,7 +139,7 @@ def test_bad_split_files_fail_with_file_and_key(tmp_path):
 
 
 def test_multicoil_mri_builder(tmp_path):
-    cfg = {"slices": [80, 100], "image_size": 24, "slab": 4, "gap": 0, "split_pattern": ["train", "val", "test"],
+    cfg = {"slices": [80, 100], "image_size": 24, "slab": 4, "gap": 0, "split_pattern": ["train"],
            "acceleration": 3, "center_fraction": 0.15, "noise_std": 0.0, "coils": 4, "phase": 0.5}
     out = {s: tmp_path / f"{s}.h5" for s in ("train", "val", "test")}
     build_dataset("mri", cfg, 0, out)

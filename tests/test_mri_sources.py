@@ -1,4 +1,4 @@
-"""The embedded MRI data: real sources, leakage-free splits, unlabelled and external sets."""
+"""The embedded MRI data: real sources, splits by subject, unlabelled and external sets."""
 
 import json
 
@@ -8,18 +8,20 @@ import pytest
 import torch
 
 from spade.data import H5Split, read_physics
+from spade.config import ConfigError, check_config, load_schema
 from spade.data.embedded import build_mri, build_mri_external, mri_plan
-from spade.data.mr_sources import augment_image, load_source, stack_indices
+from spade.data.mr_sources import SOURCE_NAMES, augment_image, load_source, stack_indices
 from spade.physics import make_physics
 
 SPLITS = ("train", "val", "test", "unlabelled")
-PATTERN = ["train", "train", "val", "train", "test", "unlabelled"]
+PATTERN = ["train", "train", "unlabelled"]
+SUBJECTS = {"train": ["mni_t1", "nipy_t1"], "val": ["dipy_s0", "s1045"], "test": ["dipy_t1", "dipy_b0"]}
 
 
 def small_cfg(**kw):
-    cfg = {"image_size": 16, "slab": 2, "gap": 1, "split_pattern": PATTERN, "stride": 8.0, "min_fill": 0.1,
-           "acceleration": 4, "center_fraction": 0.125, "noise_std": 0.0, "coils": 4, "phase": 0.5,
-           "sources": ["mni_t1", "nipy_t1"], "external": ["epi", "s1045"],
+    cfg = {"image_size": 16, "slab": 2, "gap": 1, "split_pattern": PATTERN, "stride": 8.0, "eval_stride": 8.0,
+           "min_fill": 0.1, "acceleration": 4, "center_fraction": 0.125, "noise_std": 0.0, "coils": 4, "phase": 0.5,
+           "subjects": SUBJECTS, "external": ["epi"],
            "orientations": ["axial", "coronal", "sagittal"],
            "augment": {"gamma": [0.7, 1.4], "invert": 0.5, "flip": True, "zoom": [1.0, 2.0]}}
     cfg.update(kw)
@@ -36,7 +38,7 @@ def built(tmp_path_factory):
     return cfg, out, counts, root / "external.h5", n_ext
 
 
-def test_splits_are_disjoint_and_gaps_respected():
+def test_no_held_out_subject_is_trained_on():
     cfg = small_cfg(stride=3.0, slab=3, gap=2)
     plan = mri_plan(cfg)
     owner = {}
@@ -45,7 +47,14 @@ def test_splits_are_disjoint_and_gaps_respected():
             assert e not in owner, f"{e} in {owner.get(e)} and {split}"
             owner[e] = split
     assert all(plan[s] for s in SPLITS)
-    for name in cfg["sources"]:
+    subjects = {s: {e[0] for e in plan[s]} for s in SPLITS}
+    # split by subject: no voxel of a validation or test subject in a training or unlabelled slice
+    assert subjects["val"] == set(SUBJECTS["val"]) and subjects["test"] == set(SUBJECTS["test"])
+    assert subjects["train"] == subjects["unlabelled"] == set(SUBJECTS["train"])
+    for held in ("val", "test"):
+        assert not subjects[held] & (subjects["train"] | subjects["unlabelled"])
+    assert not subjects["val"] & subjects["test"]
+    for name in SUBJECTS["train"]:
         vol = load_source(name)
         for orientation in cfg["orientations"]:
             if orientation not in vol.orientations:
@@ -55,14 +64,49 @@ def test_splits_are_disjoint_and_gaps_respected():
             for (i, a), (j, b) in zip(used, used[1:]):
                 if a != b:
                     assert j - i - 1 >= cfg["gap"], f"{name}/{orientation}: kept slices {i}, {j} straddle {a}/{b}"
-    # every split draws on both sources and on all three orientations of each
-    for split in ("train", "val", "test"):
-        assert {e[0] for e in plan[split]} == {"mni_t1", "nipy_t1"}
-    for name in cfg["sources"]:
+    for name in SUBJECTS["train"]:
         assert {e[1] for e in plan["train"] if e[0] == name} == {"axial", "coronal", "sagittal"}
     # the symmetric template: sagittal slices from one hemisphere only
     mni = load_source("mni_t1")
     assert all(e[2] >= mni.data.shape[0] // 2 for s in SPLITS for e in plan[s] if e[:2] == ("mni_t1", "sagittal"))
+
+
+def test_a_subject_in_two_splits_is_refused_naming_it(tmp_path):
+    twice = {**SUBJECTS, "test": ["dipy_t1", "nipy_t1"]}
+    with pytest.raises(ValueError, match="subject 'nipy_t1' is in both 'train' and 'test'"):
+        mri_plan(small_cfg(subjects=twice))
+    with pytest.raises(ValueError, match="subject 'epi' is in both 'val' and 'external'"):
+        build_mri_external(small_cfg(subjects={**SUBJECTS, "val": ["epi"]}), 0, tmp_path / "e.h5")
+    with pytest.raises(ValueError, match="split by subject"):
+        mri_plan(small_cfg(split_pattern=["train", "val", "test"]))
+    # and before any job: the config check names the subject
+    import yaml
+
+    config = yaml.safe_load(open("config/config.yaml"))
+    config["data"]["mri"]["subjects"]["val"] = ["epi", "mni_t1"]
+    with pytest.raises(ConfigError, match="subject 'mni_t1' is in both 'train' and 'val'"):
+        check_config(config, load_schema("workflow/schemas/config.schema.yaml"))
+
+
+def test_every_source_is_a_schema_subject_and_loads():
+    schema = load_schema("workflow/schemas/config.schema.yaml")
+    assert schema["definitions"]["mr_subject"]["enum"] == list(SOURCE_NAMES)
+    for name in SOURCE_NAMES:
+        vol = load_source(name)
+        assert vol.data.ndim == 3 and vol.peak > 0 and all(len(h) == 64 for h in vol.sha256().values())
+        for orientation in vol.orientations:
+            assert stack_indices(vol, orientation, 2.0, 0.1), f"{name}/{orientation} gives no slice"
+
+
+def test_splits_record_their_subjects(built):
+    _, out, _, ext, _ = built
+    for split, path in out.items():
+        with h5py.File(path) as f:
+            recorded = json.loads(f.attrs["subjects"])
+        expected = SUBJECTS["train"] if split in ("train", "unlabelled") else SUBJECTS[split]
+        assert recorded == sorted(expected)
+        assert sorted(set(H5Split(path, False).groups)) == recorded
+    assert H5Split(ext, True).subjects == ["epi"] and H5Split(ext, True).group_kind == "subject"
 
 
 def test_unlabelled_has_no_targets_and_counts_match(built):
@@ -85,14 +129,14 @@ def test_external_holds_only_held_out_sources_and_the_same_operator(built):
     data = H5Split(ext, True)
     assert len(data) == n_ext > 0
     srcs = {n.split("/")[0] for n in data.names}
-    assert srcs == {"epi", "s1045"} and not srcs & set(cfg["sources"])
+    assert srcs == {"epi"} and not srcs & {s for names in cfg["subjects"].values() for s in names}
     train_srcs = {n.split("/")[0] for n in H5Split(out["train"], True).names}
     assert not srcs & train_srcs
     with h5py.File(ext) as f:
         prov = json.loads(f.attrs["provenance"])
         assert f.attrs["split"] == "external"
     files = {k: v for s in prov["sources"].values() for k, v in s["files"].items()}
-    assert set(files) == {"example4d.nii.gz", "s1045.ima.gz"} and all(len(h) == 64 for h in files.values())
+    assert set(files) == {"example4d.nii.gz"} and all(len(h) == 64 for h in files.values())
     _, p_test = read_physics(out["test"])
     _, p_ext = read_physics(ext)
     assert np.array_equal(p_test["mask"], p_ext["mask"]) and np.array_equal(p_test["sens"], p_ext["sens"])
@@ -103,19 +147,13 @@ def test_external_holds_only_held_out_sources_and_the_same_operator(built):
     assert float(x.norm(dim=0).max()) <= 1.0 + 1e-5
 
 
-def test_training_and_external_sources_must_differ(tmp_path):
-    with pytest.raises(ValueError, match="both training and external"):
-        build_mri_external(small_cfg(external=["nipy_t1"]), 0, tmp_path / "e.h5")
-    with pytest.raises(ValueError, match="both training and external"):
-        mri_plan(small_cfg(external=["mni_t1"]))
-
-
 def test_orientations_option():
     plan = mri_plan(small_cfg(orientations=["coronal"]))
     entries = [e for s in SPLITS for e in plan[s]]
     assert entries and {e[1] for e in entries} == {"coronal"}
-    plan = mri_plan(small_cfg(sources=["mni_t1", "epi"], external=["s1045"], orientations=["coronal"]))
-    assert {e[0] for s in SPLITS for e in plan[s]} == {"mni_t1"}, "the EPI source is axial only"
+    subjects = {"train": ["mni_t1", "epi"], "val": ["dipy_t1"], "test": ["nipy_t1"]}
+    plan = mri_plan(small_cfg(subjects=subjects, external=[], orientations=["coronal"]))
+    assert {e[0] for s in ("train", "unlabelled") for e in plan[s]} == {"mni_t1"}, "the EPI source is axial only"
 
 
 def test_augmentation_touches_train_only_and_does_what_it_says(built, tmp_path):

@@ -164,3 +164,29 @@ def test_the_spread_across_seeds_sits_beside_each_seeds_interval():
     rows = {line.split(" | ")[0]: line for line in text.splitlines() if line.startswith("| s")}
     assert rows["| supervised"].endswith("| -0.50 to -0.30 | consistent |")
     assert rows["| scratch"].endswith("| -0.10 to +0.30 | not resolved |")
+
+
+def test_networks_are_compared_with_the_strongest_classical_baseline_over_subjects():
+    rows = []
+    # three test subjects (one image each but dipy_b0's two): zero-filled, TV, the unpruned du
+    for subject, images, zf, tv, du in (("s1045", 1, 20.0, 22.0, 25.0), ("dipy_t1", 1, 21.0, 24.0, 26.0),
+                                         ("dipy_b0", 2, 22.0, 23.0, 27.0)):
+        for i in range(images):
+            for arch, strategy, psnr in (("classical", "classical", zf), ("cs-tv", "classical", tv),
+                                         ("du", "unpruned", du), ("du", "none", du - 1.0)):
+                rows.append({"image": f"{subject}/{i}", "subject": subject, "task": "mri", "arch": arch,
+                             "criterion": "l1" if strategy == "none" else "", "ratio": 0.5 if strategy == "none" else 0.0,
+                             "strategy": strategy, "split": "test", "set": "", "psnr": psnr, "ssim": 0.5,
+                             "iterations": float("nan"), "convention": "c"})
+    scores = pd.DataFrame(rows)
+    table = summarise(scores).set_index(["arch", "strategy"])
+    unpruned = table.loc[("du", "unpruned")]
+    assert unpruned.best_classical == "cs-tv", "TV, not zero-filling, is the baseline to beat"
+    # paired image by image: (3 + 2 + 4 + 4) / 4 images
+    assert unpruned.minus_classical_db == pytest.approx(13 / 4)
+    assert unpruned.minus_classical_low > 0 and unpruned.units == 3 and unpruned.unit_kind == "subject"
+    text = markdown(summarise(scores))
+    assert "Unpruned minus the strongest classical baseline, cs-tv (dB, paired, 95% interval over 3 subjects): du +3.25" in text
+    assert "bootstrap interval over 3 subjects" in text
+    one = summarise(scores[scores.subject == "s1045"])
+    assert "du +3.00 (one subject: no interval; not resolved)" in markdown(one)

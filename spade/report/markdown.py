@@ -87,6 +87,7 @@ def markdown(summary: pd.DataFrame, validation: pd.DataFrame | None = None, spee
         if len(margins):
             note += ["Unpruned minus prior-off (dB): " + ", ".join(
                 f"{r.arch} {r.prior_margin_db:+.2f}" for _, r in margins.iterrows()) + ".", ""]
+        note += _classical_lines(part)
         runtime = part["runtime"].dropna().unique() if "runtime" in part else []
         if len(runtime) and "eager_speedup" in cols:
             note += [f"Timed in {', '.join(map(str, runtime))} (the deploy runtime; validation images, side by side "
@@ -158,7 +159,7 @@ def _target_lines(summary: pd.DataFrame) -> list[str]:
              "The smallest ratio of the search grid whose pruned, not fine-tuned network was measured at least "
              "the target faster on unlabelled measurements (a DEQ at fixed iterations); then fine-tuned like any "
              "ratio, timed with the benchmark (median over rounds on validation images [interval]) and scored on "
-             "the test split (PSNR minus the unpruned network, paired, 95% interval over volumes).", ""]
+             "the test split (PSNR minus the unpruned network, paired, 95% interval over subjects or volumes).", ""]
     cells = []
     nan = float("nan")
     for _, r in rows.iterrows():
@@ -189,17 +190,16 @@ def _readings(part: pd.DataFrame) -> list[str]:
         by_ratio = rows.drop_duplicates("ratio").set_index("ratio")
         cells.append([arch, f"{criterion} {strategy}" if several else strategy,
                       *(_difference(by_ratio.loc[r]) if r in by_ratio.index else "" for r in ratios)])
-    out += ["PSNR minus the unpruned network (dB), per ratio: paired over the same images, with the 95% "
-            "bootstrap interval over volumes (images where the split has no volumes); an interval that holds 0 "
-            "is not resolved.", "",
+    out += [f"PSNR minus the unpruned network (dB), per ratio: paired over the same images, with the 95% "
+            f"bootstrap interval over {_units(part)}; an interval that holds 0 is not resolved.", "",
             *table(["arch", "strategy", *(f"{r:g}" for r in ratios)], cells), ""]
     lines = []
     for _, sc in part[(part.strategy == SCRATCH) & part.scratch_minus_pruned_db.notna()].iterrows():
         gap = format_difference(sc.scratch_minus_pruned_db, sc.scratch_minus_pruned_low,
-                                sc.scratch_minus_pruned_high)
+                                sc.scratch_minus_pruned_high, one=_unit_kind(sc))
         lines.append(f"{sc.arch} at {sc.ratio:g}: scratch minus pruned + supervised (dB) {gap}")
     if lines:
-        out += ["Training the pruned widths from scratch against pruning (paired, 95% interval over volumes): "
+        out += [f"Training the pruned widths from scratch against pruning (paired, 95% interval over {_units(part)}): "
                 + "; ".join(lines) + ".", ""]
     longer = [f"{r.arch} {_difference(r)}" for _, r in part[part.strategy == UNPRUNED_LONG].iterrows()
               if pd.notna(r.get("minus_unpruned_db"))]
@@ -210,11 +210,42 @@ def _readings(part: pd.DataFrame) -> list[str]:
     return out
 
 
+def _classical_lines(part: pd.DataFrame) -> list[str]:
+    """Each unpruned network against the strongest classical baseline of the split (zero-filled,
+    compressed sensing, bicubic: the highest mean PSNR), paired, with its interval."""
+    if "minus_classical_db" not in part:
+        return []
+    rows = part[(part.strategy == UNPRUNED) & part.minus_classical_db.notna()]
+    if not len(rows):
+        return []
+    gains = "; ".join(
+        f"{r.arch} " + format_difference(r.minus_classical_db, r.minus_classical_low, r.minus_classical_high,
+                                         one=_unit_kind(r)) for _, r in rows.iterrows())
+    return [f"Unpruned minus the strongest classical baseline, {rows.best_classical.iloc[0]} (dB, paired, 95% "
+            f"interval over {_units(part)}): {gains}.", ""]
+
+
+def _unit_kind(r) -> str:
+    """What a row's interval resamples: subject, volume or image."""
+    kind = r.get("unit_kind")
+    return kind if isinstance(kind, str) and kind else "image"
+
+
+def _units(part: pd.DataFrame) -> str:
+    """The resampled units of a task and split, counted: "3 subjects", "one subject"."""
+    kinds = part.unit_kind.dropna() if "unit_kind" in part else pd.Series(dtype=object)
+    kind = kinds.iloc[0] if len(kinds) else "image"
+    count = part.units.max() if "units" in part and part.units.notna().any() else float("nan")
+    if pd.isna(count):
+        return f"{kind}s"
+    return f"one {kind}" if int(count) == 1 else f"{int(count)} {kind}s"
+
+
 def _difference(r) -> str:
     """A row's PSNR minus the unpruned network's, with its interval."""
     if pd.isna(r.get("minus_unpruned_db")):
         return ""
-    return format_difference(r.minus_unpruned_db, r.minus_unpruned_low, r.minus_unpruned_high)
+    return format_difference(r.minus_unpruned_db, r.minus_unpruned_low, r.minus_unpruned_high, one=_unit_kind(r))
 
 
 def robustness_markdown(drops: pd.DataFrame) -> str:
@@ -310,8 +341,8 @@ def seeds_markdown(spread: pd.DataFrame) -> str:
     lines = ["# The comparison repeated over seeds", "",
              "Each seed trains the unpruned network, prunes it, fine-tunes it and trains the controls anew on the "
              "same data (`seeds` in the config). Per seed: PSNR minus that seed's unpruned network, 95% bootstrap "
-             "interval over volumes (images where a split has none). Across seeds: mean, standard deviation, "
-             "range; `consistent` where every seed's interval excludes 0 on the same side; otherwise the "
+             "interval over subjects or volumes (images where a split has none). Across seeds: mean, standard "
+             "deviation, range; `consistent` where every seed's interval excludes 0 on the same side; otherwise the "
              f"difference is {NOT_RESOLVED} across seeds.", ""]
     per_seed = spread[spread.seed != "seeds"].copy()
     per_seed["criterion"] = per_seed.criterion.fillna("")

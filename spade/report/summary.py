@@ -9,8 +9,8 @@ import pandas as pd
 from spade.runtimes import MAIN
 from spade.report.palette import order
 from spade.stats import paired_difference
-from spade.variants import (EXTERNAL, IDENTITY, PRIOR_OFF, SCRATCH, SHIFT_PREFIX, UNPRUNED, UNPRUNED_KINDS, Variant,
-                            is_shifted, timed_strategy)
+from spade.variants import (CLASSICAL, EXTERNAL, IDENTITY, PRIOR_OFF, SCRATCH, SHIFT_PREFIX, UNPRUNED, UNPRUNED_KINDS,
+                            Variant, is_shifted, timed_strategy)
 
 # the strategy scratch is compared with: pruning plus fine-tuning on the same labelled data
 SUPERVISED = "supervised"
@@ -26,9 +26,16 @@ KEYS = list(IDENTITY) + ["split", "set"]
 # number of resampled units (volumes, or images where a split records none).
 PAIRED = ["minus_unpruned_db", "minus_unpruned_low", "minus_unpruned_high", "minus_unpruned_ssim",
           "minus_unpruned_ssim_low", "minus_unpruned_ssim_high", "units", "scratch_minus_pruned_db",
-          "scratch_minus_pruned_low", "scratch_minus_pruned_high"]
-# the resampling unit of a split's images where the split records one (spade.data: groups)
-UNIT = "volume"
+          "scratch_minus_pruned_low", "scratch_minus_pruned_high", "unit_kind", "best_classical",
+          "minus_classical_db", "minus_classical_low", "minus_classical_high"]
+# the resampling unit of a split's images where the split records one (spade.data: groups): the
+# embedded MRI's subjects, a real dataset's volumes; else its images
+UNITS = ("subject", "volume")
+
+
+def split_unit(part: pd.DataFrame) -> str | None:
+    """The column of ``part`` that names each image's resampling unit, if it records one."""
+    return next((u for u in UNITS if u in part.columns and part[u].notna().all()), None)
 
 # a speedup's spread over timing rounds (spade.stages.benchmark.run_benchmark)
 SPEEDUP_SPREAD = ["speedup_median", "speedup_low", "speedup_high", "speedup_coverage", "rounds"]
@@ -71,9 +78,10 @@ def read_scores(paths) -> pd.DataFrame:
     frames = [pd.read_csv(p, keep_default_na=False, na_values=[""]) for p in paths]
     scores = pd.concat(frames, ignore_index=True)
     scores = with_target(scores)
-    if UNIT in scores.columns:  # the external set, per source: its volumes differ in contrast and anatomy
+    unit = next((u for u in UNITS if u in scores.columns), None)
+    if unit:  # the external set, per subject: its subjects differ in contrast and anatomy
         external = scores.split == EXTERNAL
-        scores.loc[external, "set"] = scores.loc[external, UNIT]
+        scores.loc[external, "set"] = scores.loc[external, unit]
     missing = [k for k in IDENTITY + ("split",) if k not in scores.columns]
     if missing:
         raise ValueError(f"per-image scores lack the identity columns {missing}; rerun the evaluate stage")
@@ -168,16 +176,32 @@ def summarise(scores: pd.DataFrame, bench: pd.DataFrame | None = None,
             .drop(columns=["_o", "_s", "_split"]).reset_index(drop=True))
 
 
+def best_classical(scores: pd.DataFrame) -> dict:
+    """Per (task, split, set): the per-image scores of the classical row (zero-filled,
+    bicubic, compressed sensing) with the highest mean PSNR: the baseline to beat."""
+    out = {}
+    classical = scores[scores.strategy == CLASSICAL]
+    for where, part in classical.groupby(["task", "split", "set"], sort=False, dropna=False):
+        means = part.groupby("arch", sort=False).psnr.mean()
+        out[where] = part[part.arch == means.idxmax()]
+    return out
+
+
 def paired_columns(scores: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
-    """The :data:`PAIRED` columns of every row (``KEYS``) of the per-image ``scores``."""
+    """The :data:`PAIRED` columns of every row (``KEYS``) of the per-image ``scores``:
+    each network row minus its unpruned network and minus the best classical baseline of
+    its split (:func:`best_classical`), a scratch row minus pruning + supervised."""
     rows = []
-    for _, part in scores.groupby(["task", "arch", "split", "set"], sort=False, dropna=False):
-        unit = UNIT if UNIT in part.columns and part[UNIT].notna().all() else None
+    baselines = best_classical(scores)
+    for (task, _, split, set_name), part in scores.groupby(["task", "arch", "split", "set"], sort=False,
+                                                           dropna=False):
+        unit = split_unit(part)
         ref = part[part.strategy == UNPRUNED]
         variants = {k: g for k, g in part.groupby(list(IDENTITY), sort=False, dropna=False)}
         for ident, rows_of in variants.items():
             variant = dict(zip(IDENTITY, ident))
-            row = {**variant, "split": rows_of.split.iloc[0], "set": rows_of["set"].iloc[0]}
+            row = {**variant, "split": rows_of.split.iloc[0], "set": rows_of["set"].iloc[0],
+                   "unit_kind": unit or "image"}
             if len(ref) and variant["strategy"] != UNPRUNED:
                 psnr = paired_difference(rows_of, ref, "psnr", unit, seed)
                 ssim = paired_difference(rows_of, ref, "ssim", unit, seed)
@@ -185,6 +209,11 @@ def paired_columns(scores: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
                            minus_unpruned_high=psnr["high"], minus_unpruned_ssim=ssim["diff"],
                            minus_unpruned_ssim_low=ssim["low"], minus_unpruned_ssim_high=ssim["high"],
                            units=psnr["units"])
+            baseline = baselines.get((task, split, set_name))
+            if baseline is not None and variant["strategy"] != CLASSICAL:
+                gain = paired_difference(rows_of, baseline, "psnr", unit, seed)
+                row.update(best_classical=baseline.arch.iloc[0], minus_classical_db=gain["diff"],
+                           minus_classical_low=gain["low"], minus_classical_high=gain["high"], units=gain["units"])
             if variant["strategy"] == SCRATCH:
                 pruned = tuple({**variant, "strategy": SUPERVISED}[k] for k in IDENTITY)
                 if pruned in variants:

@@ -5,6 +5,7 @@ Every stage starts its job the same way (:mod:`spade.stages.context`).
 """
 
 from spade.stages.benchmark import run_benchmark
+from spade.stages.classical import benchmark_cs, choose_cs, evaluate_cs
 from spade.stages.context import load_physics, resolve_device, timing_input
 from spade.stages.data import make_data, make_external, make_shift
 from spade.stages.evaluate import evaluate, evaluate_many, load_variant
@@ -14,6 +15,6 @@ from spade.stages.prune import latency_table, prune, prune_to_speed
 from spade.stages.scale import scale_table, time_scale
 from spade.stages.train import train_scratch, train_unpruned, train_unpruned_long
 
-__all__ = ["evaluate", "evaluate_many", "finetune", "label_free_scores", "latency_table", "load_physics", "load_variant", "make_data", "make_external",
+__all__ = ["benchmark_cs", "choose_cs", "evaluate", "evaluate_cs", "evaluate_many", "finetune", "label_free_scores", "latency_table", "load_physics", "load_variant", "make_data", "make_external",
            "make_shift", "prune", "prune_to_speed", "resolve_device", "run_benchmark", "scale_table", "time_scale",
            "timing_input", "train_scratch", "train_unpruned", "train_unpruned_long"]

@@ -37,7 +37,8 @@ def run_benchmark(variants: list[dict], data_path, opts: dict, device_setting: s
     split; each with its own operator), at every batch size of ``opts`` (an image repeated to fill the
     batch), plus the labelled extra rows of :func:`spade.benchmark.labelled_variants`.
 
-    ``variants``: ``{"path": artifact, "prior_off": bool}``. Each row carries the variant's
+    ``variants``: ``{"path": artifact, "prior_off": bool}``, or ``{"cs": {method, lamda,
+    iterations}}`` for a compressed-sensing baseline (:mod:`spade.classical`). Each row carries the variant's
     identity; latency is the mean over images of each image's median, and a DEQ's
     iterations are the mean (and maximum) over those images. ``opts['rounds']`` rounds
     each time every image (``repeats`` interleaved runs of every variant); each round gives
@@ -60,7 +61,7 @@ def run_benchmark(variants: list[dict], data_path, opts: dict, device_setting: s
         images.append((timing_input(data.y[i][None], task, opts.get("crop")), data.sample_physics(i)))
     models, idents = {}, {}
     for v in variants:
-        model, variant = load_variant(v["path"], bool(v.get("prior_off")), task)
+        model, variant = load_variant(v.get("path"), bool(v.get("prior_off")), task, v.get("cs"))
         models[variant.label], idents[variant.label] = model, variant.columns()
     y0, params0 = images[0]
     single = batch_physics(physics, {k: v[None] for k, v in params0.items()})  # the operator of image 0

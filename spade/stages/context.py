@@ -94,3 +94,13 @@ def timing_input(y: torch.Tensor, task: str, crop: int | None) -> torch.Tensor:
         return y
     reps = [1] * (y.dim() - 2) + [-(-int(crop) // y.shape[-2]), -(-int(crop) // y.shape[-1])]
     return y.repeat(*reps)[..., : int(crop), : int(crop)]
+
+
+def data_ranges(data, physics, convention: str) -> dict:
+    """Per group (volume), the target's maximum: fastMRI's data range (``fastmri`` convention
+    only; empty otherwise: each image's own maximum)."""
+    ranges: dict = {}
+    if convention == "fastmri":
+        for g, x in zip(data.groups or ["all"] * len(data), data.x):
+            ranges[g] = max(ranges.get(g, 0.0), float(physics.display(x[None]).max()))
+    return ranges

@@ -14,8 +14,24 @@ from spade.variants import shift_split
 
 def make_data(task: str, cfg: dict, seed: int, outputs: dict[str, str], info_path) -> None:
     counts = build_dataset(task, cfg, seed, outputs)
-    write_json({"task": task, "counts": counts, "config": cfg, **environment(seed)}, info_path)
-    log.info("%s: %s", task, counts)
+    info = {"task": task, "counts": counts, "config": cfg}
+    subjects = split_subjects(outputs)
+    if subjects:
+        info["subjects"] = subjects
+    write_json({**info, **environment(seed)}, info_path)
+    log.info("%s: %s%s", task, counts, f"; subjects {subjects}" if subjects else "")
+
+
+def split_subjects(outputs: dict[str, str]) -> dict[str, list[str]]:
+    """The subjects each written split holds, where it records them (the embedded MRI)."""
+    import h5py
+
+    out = {}
+    for split, path in outputs.items():
+        with h5py.File(path, "r") as f:
+            if "subjects" in f.attrs:
+                out[split] = json.loads(f.attrs["subjects"])
+    return out
 
 
 def make_external(task: str, cfg: dict, seed: int, out_path) -> int:

@@ -12,7 +12,7 @@ import torch
 from spade.checkpoint import CheckpointError, load_model
 from spade.metrics import convention_for, prepare, score
 from spade.models import prior_off as switch_prior_off
-from spade.stages.context import log, open_split, sample_operator, start_job
+from spade.stages.context import data_ranges, log, open_split, sample_operator, start_job
 from spade.variants import CLASSICAL, IDENTITY, PRIOR_OFF, UNPRUNED, Variant
 
 
@@ -30,10 +30,17 @@ def reconstruct(model, physics, y: torch.Tensor) -> torch.Tensor:
         return physics.init(y) if model is None else model(y, physics)
 
 
-def load_variant(path, prior_off: bool = False, task: str | None = None) -> tuple[torch.nn.Module | None, Variant]:
+def load_variant(path, prior_off: bool = False, task: str | None = None,
+                 cs: dict | None = None) -> tuple[torch.nn.Module | None, Variant]:
     """``(model, variant)``: an artifact, its prior-off control (``prior_off``: the unpruned
-    network with every prior the identity), or the classical baseline (``path=None``, no
-    model)."""
+    network with every prior the identity), the classical baseline (``path=None``, no
+    model), or a compressed-sensing baseline (``path=None``, ``cs``: its ``method``,
+    ``lamda``, ``iterations`` and ``sigma``, :mod:`spade.classical`)."""
+    if path is None and cs is not None:
+        from spade.classical import ARCH, CSReconstructor
+
+        model = CSReconstructor(cs["method"], cs["lamda"], cs["iterations"], cs.get("sigma"))
+        return model.eval(), Variant(task, ARCH[cs["method"]], strategy=CLASSICAL)
     if path is None:
         return None, Variant(task, CLASSICAL, strategy=CLASSICAL)
     model, payload = load_model(path)
@@ -47,9 +54,11 @@ def load_variant(path, prior_off: bool = False, task: str | None = None) -> tupl
 
 
 def evaluate(model_path, test_path, out_csv, out_examples, n_examples: int, threads: int,
-             device_setting: str = "cpu", convention: str | None = None, prior_off: bool = False) -> pd.DataFrame:
+             device_setting: str = "cpu", convention: str | None = None, prior_off: bool = False,
+             cs: dict | None = None) -> pd.DataFrame:
     """Per-image PSNR/SSIM on a labelled split (test, external or val; ``model_path=None``:
-    the classical baseline; ``prior_off``: the unpruned network's prior-off control) under
+    the classical baseline, or with ``cs`` the compressed-sensing baseline it describes;
+    ``prior_off``: the unpruned network's prior-off control) under
     ``convention`` (the task's default when None; see :mod:`spade.metrics`). Every row
     carries the variant's identity and the split. Networks run on ``device``; metrics are
     computed on the CPU. Each image uses its own operator where the file holds per-sample
@@ -57,15 +66,14 @@ def evaluate(model_path, test_path, out_csv, out_examples, n_examples: int, thre
     device = start_job(0, threads, device_setting)
     task, physics, data = open_split(test_path, True)
     convention = convention_for(task, convention)
-    model, variant = load_variant(model_path, prior_off, task)
+    if cs is not None and task != "mri":
+        raise ValueError(f"{test_path}: compressed sensing is an MRI baseline, not one of task {task!r}")
+    model, variant = load_variant(model_path, prior_off, task, cs)
     if variant.task != task:
         raise ValueError(f"{model_path}: a {variant.task!r} network cannot be evaluated on {test_path} ({task!r})")
     model = None if model is None else model.to(device)
     groups = data.groups or ["all"] * len(data)
-    ranges = {}
-    if convention == "fastmri":  # fastMRI's data range: the maximum of the target volume
-        for g, x in zip(groups, data.x):
-            ranges[g] = max(ranges.get(g, 0.0), float(physics.display(x[None]).max()))
+    ranges = data_ranges(data, physics, convention)  # fastMRI's: the maximum of the target volume
     rows, examples = [], {}
     for i in range(len(data)):
         y, x = data.y[i], data.x[i]
@@ -84,6 +92,8 @@ def evaluate(model_path, test_path, out_csv, out_examples, n_examples: int, thre
     frame = pd.DataFrame(rows)
     frame["convention"] = convention
     frame = frame.assign(**variant.columns(), split=data.split)
+    if cs is not None:  # what the baseline ran with: lambda (chosen on validation) and iterations
+        frame = frame.assign(cs_lambda=float(cs["lamda"]), cs_iterations=int(cs["iterations"]))
     Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out_csv, index=False)
     np.savez_compressed(out_examples, names=np.array(data.names[:n_examples]), **examples)

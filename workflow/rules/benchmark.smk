@@ -29,6 +29,30 @@ rule benchmark:
         "../scripts/benchmark.py"
 
 
+# The compressed-sensing baselines timed with the networks' benchmark settings (validation
+# images, warm-up, rounds), the whole machine to themselves like every timing job.
+rule benchmark_classical:
+    input:
+        lambdas=get_cs_lambdas,
+        data=paths.split_file("val"),
+    output:
+        table=f"{paths.BENCH_CLASSICAL}.csv",
+        info=f"{paths.BENCH_CLASSICAL}.json",
+    log:
+        "logs/bench/{task}/classical.log",
+    benchmark:
+        "benchmarks/bench/{task}/classical.tsv"
+    conda:
+        "../envs/spade.yaml"
+    threads: 1024
+    resources:
+        speed_benchmark=1,
+    params:
+        opts=config["benchmark"],
+    script:
+        "../scripts/benchmark_cs.py"
+
+
 # The same timing job again, for the first task x arch (config `benchmark.spread_check`): how
 # far two benchmark jobs of one run disagree on the same variants (results/tables/timing_spread).
 use rule benchmark as benchmark_again with:

@@ -88,6 +88,7 @@ wildcard_constraints:
     # "" for the study, "seeds/<seed>/" for a repeat with a further seed (spade.study)
     run="(seeds/[0-9]+/)?",
     seed="[0-9]+",
+    method="tv|wavelet",
 
 
 def variant(wildcards, strategy=None):
@@ -131,6 +132,14 @@ def get_data_sources(wildcards):
         if part:
             paths += [part] if isinstance(part, str) else list(part)
     return sorted(set(paths))
+
+
+def get_cs_lambdas(wildcards):
+    """The lambda choices of a task's compressed-sensing baselines (rule choose_cs_lambda)."""
+    return [
+        STUDY.cs_lambda_path(wildcards.task, m)
+        for m in STUDY.cs_methods(wildcards.task)
+    ]
 
 
 def get_convention(wildcards):

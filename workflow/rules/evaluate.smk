@@ -25,6 +25,48 @@ rule evaluate_classical:
         "../scripts/evaluate.py"
 
 
+# Compressed sensing (MRI, spade.classical): lambda chosen per method on the validation
+# split, then every split scored with that lambda.
+rule choose_cs_lambda:
+    input:
+        data=paths.split_file("val"),
+    output:
+        paths.CS_LAMBDA,
+    log:
+        "logs/classical/{task}/{method}.log",
+    benchmark:
+        "benchmarks/classical/{task}/{method}.tsv"
+    conda:
+        "../envs/spade.yaml"
+    threads: config["threads"]["evaluate"]
+    params:
+        cs=STUDY.cs_options(),
+        convention=get_convention,
+    script:
+        "../scripts/choose_cs.py"
+
+
+rule evaluate_cs:
+    input:
+        data=paths.DATA,
+        lamda=paths.CS_LAMBDA,
+    output:
+        metrics=f"{paths.METRICS_CS}.csv",
+        examples=f"{paths.METRICS_CS}.npz",
+    log:
+        "logs/evaluate/{split}/{task}/cs-{method}.log",
+    benchmark:
+        "benchmarks/evaluate/{split}/{task}/cs-{method}.tsv"
+    conda:
+        "../envs/spade.yaml"
+    threads: config["threads"]["evaluate"]
+    params:
+        examples=config["evaluate"]["examples"],
+        convention=get_convention,
+    script:
+        "../scripts/evaluate_cs.py"
+
+
 # One job per split x task x arch scores every network of the arch in one process (the
 # unpruned network, its prior-off control, every pruned variant), each to its own files:
 # process start-up, not scoring, was most of the time of one job per variant.
