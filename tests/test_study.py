@@ -85,6 +85,14 @@ def test_benchmark_and_metric_lists():
     val = study.metric_paths("val")
     assert "results/metrics/val/mri/classical.csv" in val and all("/val/" in p for p in val)
     assert study.eval_splits("mri") == ["test", "external"] and study.eval_splits("sr") == ["test"]
+    # compressed sensing beside zero-filling on MRI (bicubic alone on SR), scored and timed
+    assert {"results/metrics/val/mri/cs-tv.csv", "results/metrics/val/mri/cs-wavelet.csv"} <= set(val)
+    assert not [p for p in val if "/sr/cs-" in p]
+    assert "results/bench/mri/classical.csv" in study.bench_tables()
+    assert "results/bench/sr/classical.csv" not in study.bench_tables()
+    no_external = _config()
+    no_external["data"]["mri"]["external"] = []
+    assert Study(no_external).eval_splits("mri") == ["test"]
     assert set(study.fit_options("finetune", "mri", "varnet")) >= {"epochs", "selfsup", "ei", "ssdu"}
 
 

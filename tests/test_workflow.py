@@ -81,17 +81,23 @@ def test_tiny_study_numbers_are_sane(tiny_run):
     assert required <= set(table.columns)
     per_arch = 2 + len(RATIOS) * len(STRATEGIES) + 1  # unpruned, prior-off, pruned kinds, scratch
     n_mri, n_sr = sum(t == "mri" for t, _ in STUDY), sum(t == "sr" for t, _ in STUDY)
-    # MRI: test rows, and external rows per source (epi, s1045)
-    assert len(table) == 3 * (1 + n_mri * per_arch) + (1 + n_sr * per_arch)
-    assert set(table[table.split == "external"]["set"]) == {"epi", "s1045"}
+    # MRI: test rows and the external subject's (epi), each split with zero-filling and both
+    # compressed-sensing baselines; SR: bicubic
+    assert len(table) == 2 * (3 + n_mri * per_arch) + (1 + n_sr * per_arch)
+    assert set(table[table.split == "external"]["set"]) == {"epi"}
+    cs = table[table.arch.str.startswith("cs-")]
+    assert set(cs.arch) == {"cs-tv", "cs-wavelet"} and set(cs.task) == {"mri"} and (cs.strategy == "classical").all()
+    assert (cs[cs.split == "test"].latency_ms > 0).all(), "compressed sensing is timed like the networks"
     assert set(table[table.task == "mri"].split) == {"test", "external"} and set(table[table.task == "sr"].split) == {
         "test"}
     assert table.psnr.between(5, 60).all() and table.ssim.between(0, 1).all()
     test = table[table.split == "test"]
-    for (task, arch), part in test[test.arch != "classical"].groupby(["task", "arch"]):
-        classical = test[(test.task == task) & (test.strategy == "classical")].psnr.item()
+    for (task, arch), part in test[test.strategy != "classical"].groupby(["task", "arch"]):
+        classical = test[(test.task == task) & (test.arch == "classical")].psnr.item()
         unpruned = part[part.strategy == "unpruned"]
         assert unpruned.psnr.item() > classical, f"{task}/{arch}: the trained network must beat the baseline"
+        strongest = test[(test.task == task) & (test.strategy == "classical")].psnr.max()
+        assert unpruned.minus_classical_db.item() == pytest.approx(unpruned.psnr.item() - strongest, abs=1e-3)
         off = part[part.strategy == "prior-off"]
         assert ((part.prior_margin_db - (unpruned.psnr.item() - off.psnr.item())).abs() < 1e-3).all()
         pruned = part[~part.strategy.isin(["unpruned", "prior-off"])]
