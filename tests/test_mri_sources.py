@@ -194,3 +194,21 @@ def test_build_is_deterministic_for_a_seed(built, tmp_path):
     other = {s: tmp_path / f"o_{s}.h5" for s in SPLITS}
     build_mri(cfg, 4, other)
     assert not all(torch.equal(u, v) for u, v in zip(H5Split(out["train"], True).x, H5Split(other["train"], True).x))
+
+
+def test_a_missing_or_unreadable_source_names_its_file_and_package(tmp_path, monkeypatch):
+    from spade.data import mr_sources
+
+    monkeypatch.setattr(mr_sources, "_site", lambda package: tmp_path / package)
+    load_source.cache_clear()  # a volume read before would come from the cache
+    try:
+        with pytest.raises(FileNotFoundError, match="aniso_vox.nii.gz: MR source 'dipy_b0' is not where package "
+                                                    "'dipy' ships it"):
+            load_source("dipy_b0")
+        broken = tmp_path / "dipy" / "data" / "files" / "aniso_vox.nii.gz"
+        broken.parent.mkdir(parents=True)
+        broken.write_bytes(b"not a NIfTI file")
+        with pytest.raises(ValueError, match=r"aniso_vox.nii.gz: MR source 'dipy_b0' \(package 'dipy'\) cannot be read"):
+            load_source("dipy_b0")
+    finally:
+        load_source.cache_clear()

@@ -85,9 +85,27 @@ def _site(package: str) -> Path:
     return Path(spec.origin).parent
 
 
-def _need(path: Path) -> Path:
+# Where each source ships: (package, file inside it).
+SOURCE_FILES = {
+    "mni_t1": ("nilearn", "datasets/data/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"),
+    "nipy_t1": ("nibabel", "tests/data/anatomical.nii"),
+    "epi": ("nibabel", "tests/data/example4d.nii.gz"),
+    "s1045": ("matplotlib", "mpl-data/sample_data/s1045.ima.gz"),
+    "dipy_t1": ("dipy", "data/files/t1_coronal_slice.npy"),
+    "dipy_b0": ("dipy", "data/files/aniso_vox.nii.gz"),
+    "dipy_s0": ("dipy", "data/files/S0_10slices.nii.gz"),
+}
+
+
+def source_path(name: str) -> Path:
+    """The file source ``name`` is read from, inside its installed package."""
+    if name not in SOURCE_FILES:
+        raise ValueError(f"unknown MR source {name!r}; expected one of {sorted(SOURCE_FILES)}")
+    package, file = SOURCE_FILES[name]
+    path = _site(package) / file
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: MR source file not where its package ships it")
+        raise FileNotFoundError(f"{path}: MR source {name!r} is not where package {package!r} ships it "
+                                f"(reinstall {package})")
     return path
 
 
@@ -103,31 +121,37 @@ def _nifti(path: Path, frame: int | None = None) -> tuple[np.ndarray, tuple]:
 
 @functools.lru_cache(maxsize=8)
 def load_source(name: str) -> Volume:
-    """The volume of source ``name`` (cached: read-only, shared between callers)."""
-    vol = _load_source(name)
+    """The volume of source ``name`` (cached: read-only, shared between callers). A file
+    that is missing or cannot be read is named, with its package."""
+    path = source_path(name)
+    try:
+        vol = _load_source(name)
+    except Exception as err:  # a truncated or corrupt file: whatever its reader raises
+        raise ValueError(f"{path}: MR source {name!r} (package {SOURCE_FILES[name][0]!r}) cannot be read: "
+                         f"{type(err).__name__}: {err}") from err
     vol.data.setflags(write=False)
     return vol
 
 
 def _load_source(name: str) -> Volume:
     if name == "mni_t1":
-        path = _need(_site("nilearn") / "datasets" / "data" / "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz")
+        path = source_path("mni_t1")
         data, zooms = _nifti(path)
         mid = data.shape[0] // 2  # symmetric template: one hemisphere of sagittal slices
         return Volume(name, data, zooms, [path], "MNI ICBM152 2009a nonlinear symmetric T1 template (nilearn)",
                       skull=False, contrast="T1 (averaged template)", ranges={"sagittal": (mid, data.shape[0])})
     if name == "epi":
-        path = _need(_site("nibabel") / "tests" / "data" / "example4d.nii.gz")
+        path = source_path("epi")
         data, zooms = _nifti(path, frame=0)
         return Volume(name, data, zooms, [path], "nibabel example4d.nii.gz, time point 0: real EPI head",
                       skull=True, contrast="T2* (gradient-echo EPI)", orientations=("axial",))
     if name == "nipy_t1":
-        path = _need(_site("nibabel") / "tests" / "data" / "anatomical.nii")
+        path = source_path("nipy_t1")
         data, zooms = _nifti(path)
         return Volume(name, data.clip(0, None), zooms, [path], "nibabel anatomical.nii: real T1 head, 2 mm",
                       skull=False, contrast="T1")
     if name == "s1045":
-        path = _need(_site("matplotlib") / "mpl-data" / "sample_data" / "s1045.ima.gz")
+        path = source_path("s1045")
         with gzip.open(path) as f:
             img = np.frombuffer(f.read(), dtype="<u2").reshape(256, 256).astype(np.float64)
         # displayed rows = superior..inferior, columns = one side of the face to the other:
@@ -136,7 +160,7 @@ def _load_source(name: str) -> Volume:
         return Volume(name, data, (1.0, 1.0, 1.0), [path], "matplotlib sample_data s1045.ima.gz: real sagittal "
                       "T1 head slice with skull", skull=True, contrast="T1", orientations=("sagittal",))
     if name == "dipy_t1":
-        path = _need(_site("dipy") / "data" / "files" / "t1_coronal_slice.npy")
+        path = source_path("dipy_t1")
         img = np.load(path, allow_pickle=False).astype(np.float64)
         # displayed rows = superior..inferior, columns = right..left: stored as a one-voxel-thick
         # coronal volume data[x, 0, z] = img[::-1].T, so that cut(vol, "coronal", 0) is img
@@ -144,19 +168,19 @@ def _load_source(name: str) -> Volume:
         return Volume(name, data, (1.0, 1.0, 1.0), [path], "dipy t1_coronal_slice.npy: real coronal T1 brain "
                       "slice", skull=False, contrast="T1", orientations=("coronal",))
     if name == "dipy_b0":
-        path = _need(_site("dipy") / "data" / "files" / "aniso_vox.nii.gz")
+        path = source_path("dipy_b0")
         data, zooms = _nifti(path)
         return Volume(name, data.clip(0, None), zooms, [path], "dipy aniso_vox.nii.gz: real b0 (spin-echo EPI) "
                       "head, 4 x 4 x 5 mm", skull=False, contrast="T2 (b0 EPI)", orientations=("axial",))
     if name == "dipy_s0":
-        path = _need(_site("dipy") / "data" / "files" / "S0_10slices.nii.gz")
+        path = source_path("dipy_s0")
         data, zooms = _nifti(path, frame=0)
         return Volume(name, data.clip(0, None), zooms, [path], "dipy S0_10slices.nii.gz: real b0 head, 10 axial "
                       "slices", skull=False, contrast="T2 (b0 EPI)", orientations=("axial",))
     raise ValueError(f"unknown MR source {name!r}; expected one of {sorted(SOURCE_NAMES)}")
 
 
-SOURCE_NAMES = ("mni_t1", "nipy_t1", "epi", "s1045", "dipy_t1", "dipy_b0", "dipy_s0")
+SOURCE_NAMES = tuple(SOURCE_FILES)
 
 
 def cut(vol: Volume, orientation: str, index: int) -> tuple[np.ndarray, tuple[float, float]]:
