@@ -229,18 +229,21 @@ def labelled_variants(models: dict[str, nn.Module], opts: dict) -> dict[str, nn.
     * ``channels_last``: every variant with NHWC weights (fast convolutions on GPUs);
     * ``compile``: every variant through ``torch.compile``.
     """
+    from spade.options import BenchmarkOptions
+
+    opts = BenchmarkOptions.of(opts)
     extra: dict[str, nn.Module] = {}
-    loose = opts.get("deq_loose_tol")
+    loose = opts.deq_loose_tol
     if loose:
         for name, model in models.items():
             if name not in ("unpruned", "prior-off") and hasattr(model, "tol"):
                 relaxed = copy.deepcopy(model)
                 relaxed.tol = float(loose)
                 extra[f"{name}@tol={float(loose):g}"] = relaxed
-    if opts.get("channels_last"):
+    if opts.channels_last:
         for name, model in models.items():
             extra[f"{name}@channels_last"] = copy.deepcopy(model).to(memory_format=torch.channels_last)
-    if opts.get("compile"):
+    if opts.compile:
         for name, model in models.items():
             extra[f"{name}@compile"] = torch.compile(copy.deepcopy(model))
     return extra

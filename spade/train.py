@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
-import json
 import math
 import os
 import time
@@ -27,6 +25,7 @@ import torch
 from torch import nn
 
 from spade.checkpoint import save_atomic
+from spade.digests import data_digest, fingerprint_of, model_digest, physics_digest
 from spade.log import Heartbeat
 from spade.metrics import TASK_CONVENTIONS, score
 from spade.physics import batch_physics
@@ -70,61 +69,6 @@ def make_strategy(name, task: str, cfg: dict, teacher: nn.Module | None = None) 
     built = spec.build(task, cfg, teacher)
     return Strategy(str(strategy), spec.needs_target, built.loss, teacher if spec.needs_teacher else None,
                     built.paired_loss, task)
-
-
-def _fingerprint(settings: dict) -> str:
-    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _digest_tensors(h, tensors) -> None:
-    for t in tensors:
-        t = torch.as_tensor(t).detach().cpu().contiguous()
-        h.update(f"{t.dtype}{tuple(t.shape)}".encode())
-        h.update(t.numpy().tobytes())
-
-
-def data_digest(dataset) -> str:
-    """Content hash of a split as training sees it: measurements, targets, per-sample
-    operators and names (and a teacher's outputs, which also fingerprint the teacher)."""
-    h = hashlib.sha256()
-    if isinstance(dataset, TeacherOutputs):
-        h.update(data_digest(dataset.dataset).encode())
-        _digest_tensors(h, [dataset.outputs])
-        return h.hexdigest()
-    h.update(json.dumps(list(getattr(dataset, "names", []))).encode())
-    _digest_tensors(h, dataset.y)
-    if getattr(dataset, "x", None) is not None:
-        _digest_tensors(h, dataset.x)
-    for key, arrays in sorted(getattr(dataset, "per_sample", {}).items()):
-        h.update(key.encode())
-        _digest_tensors(h, arrays)
-    return h.hexdigest()
-
-
-def physics_digest(physics) -> str:
-    """Hash of an operator's arrays and settings (mask, kernel, coil maps, scale ...)."""
-    h = hashlib.sha256(type(physics).__name__.encode())
-    for key, value in sorted(vars(physics).items()):
-        h.update(key.encode())
-        if isinstance(value, torch.Tensor):
-            _digest_tensors(h, [value])
-        else:
-            h.update(repr(value).encode())
-    return h.hexdigest()
-
-
-def model_digest(model: nn.Module) -> str:
-    """Hash of the architecture (every module's repr and plain settings, such as a DEQ's
-    solver tolerance and iteration caps) and of the initial weights."""
-    h = hashlib.sha256(repr(model).encode())
-    for name, module in model.named_modules():
-        settings = {k: v for k, v in vars(module).items()
-                    if not k.startswith("_") and k != "training" and isinstance(v, (bool, int, float, str))}
-        h.update(f"{name}:{json.dumps(settings, sort_keys=True)}".encode())
-    for key, value in model.state_dict().items():
-        h.update(key.encode())
-        _digest_tensors(h, [value])
-    return h.hexdigest()
 
 
 def _batches(dataset, batch_size: int, generator: torch.Generator | None):
@@ -268,7 +212,7 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts:
     # Everything that decides the result: a state written under any other data, operator,
     # network, solver, options or seed is never resumed (a rebuilt split of the same size
     # would otherwise "resume" at its last epoch and return the old model).
-    fingerprint = _fingerprint({"opts": opts, "seed": seed, "strategy": strategy.name,
+    fingerprint = fingerprint_of({"opts": opts, "seed": seed, "strategy": strategy.name,
                                 "train": data_digest(train_set), "val": data_digest(val_set),
                                 "physics": physics_digest(physics), "model": model_digest(model)})
     history: list[dict] = []

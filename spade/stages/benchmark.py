@@ -8,6 +8,7 @@ import torch
 
 from spade import benchmark as bench
 from spade import deploy
+from spade.options import BenchmarkOptions
 from spade.provenance import environment, write_json
 from spade.stages.context import open_split, start_job, timing_input
 from spade.stages.evaluate import load_variant
@@ -30,9 +31,9 @@ def _runtime_gap(model, deployed, physics, y) -> float:
         return deploy.max_difference(model(y, physics), deployed(y, physics))
 
 
-def run_benchmark(variants: list[dict], data_path, opts: dict, device_setting: str, threads: int,
+def run_benchmark(variants: list[dict], data_path, opts: BenchmarkOptions | dict, device_setting: str, threads: int,
                   out_csv, out_info) -> pd.DataFrame:
-    """Time every variant side by side on the first ``opts['images']`` images of
+    """Time every variant side by side on the first ``opts.images`` images of
     ``data_path`` (in the study the validation split, so that no choice reads the test
     split; each with its own operator), at every batch size of ``opts`` (an image repeated to fill the
     batch), plus the labelled extra rows of :func:`spade.benchmark.labelled_variants`.
@@ -40,25 +41,27 @@ def run_benchmark(variants: list[dict], data_path, opts: dict, device_setting: s
     ``variants``: ``{"path": artifact, "prior_off": bool}``, or ``{"cs": {method, lamda,
     iterations}}`` for a compressed-sensing baseline (:mod:`spade.classical`). Each row carries the variant's
     identity; latency is the mean over images of each image's median, and a DEQ's
-    iterations are the mean (and maximum) over those images. ``opts['rounds']`` rounds
+    iterations are the mean (and maximum) over those images. ``opts.rounds`` rounds
     each time every image (``repeats`` interleaved runs of every variant); each round gives
     every variant a latency and a speedup against the unpruned network, and the row holds
     the median speedup over rounds with its distribution-free interval
     (:func:`spade.stats.median_interval`).
 
-    ``opts['runtimes']``: the runtimes every variant is timed in (:mod:`spade.deploy`), all in
-    the same interleaved rounds; the main rows run in ``opts['deploy_runtime']`` (the runtime
+    ``opts`` (:class:`spade.options.BenchmarkOptions`, or the config's `benchmark` block):
+    ``runtimes``, the runtimes every variant is timed in (:mod:`spade.deploy`), all in
+    the same interleaved rounds; the main rows run in ``deploy_runtime`` (the runtime
     the headline reads), the others are labelled ``variant@runtime``. Each main row also holds
     its eager speedup (eager variant against the eager unpruned network, with its interval)
     and its total speedup (deployed variant against the eager unpruned network)."""
+    opts = BenchmarkOptions.of(opts)
     device = start_job(0, threads, device_setting, timed=True)
     task, physics, data = open_split(data_path, False)
-    n_images = max(1, min(int(opts.get("images", 1)), len(data)))
+    n_images = max(1, min(opts.images, len(data)))
     images = []
     for i in range(n_images):
         # SR: whole photographs are too slow to repeat on a CPU, validation patches too small:
         # both are timed at crop x crop (the speed target's search times the same shape)
-        images.append((timing_input(data.y[i][None], task, opts.get("crop")), data.sample_physics(i)))
+        images.append((timing_input(data.y[i][None], task, opts.crop), data.sample_physics(i)))
     models, idents = {}, {}
     for v in variants:
         model, variant = load_variant(v.get("path"), bool(v.get("prior_off")), task, v.get("cs"))
@@ -68,8 +71,8 @@ def run_benchmark(variants: list[dict], data_path, opts: dict, device_setting: s
     costs = {name: bench.cost(m, single, y0) for name, m in models.items()}
     unpruned_channels = next((costs[n]["prior_channels"] for n in models if idents[n]["strategy"] == UNPRUNED), None)
     models = {name: m.to(device) for name, m in models.items()}
-    runtimes = list(opts.get("runtimes") or [deploy.EAGER])
-    main_runtime = opts.get("deploy_runtime") or runtimes[0]
+    runtimes = list(opts.runtimes)
+    main_runtime = opts.deploy_runtime
     for runtime in runtimes:
         deploy.check_runtime(runtime)
     torch_models = models
@@ -78,17 +81,17 @@ def run_benchmark(variants: list[dict], data_path, opts: dict, device_setting: s
     gap = {name: _runtime_gap(torch_models[name], models[name], single.to(device), y0.to(device))
            for name in models}
     # where the time goes, per main variant, on image 0 at batch 1 (apart from the timing)
-    breakdown = {name: bench.time_breakdown(m, single, y0, int(opts.get("breakdown_repeats", 5)), device)
+    breakdown = {name: bench.time_breakdown(m, single, y0, opts.breakdown_repeats, device)
                  for name, m in models.items()}
     extra = bench.labelled_variants(models, opts)
     for runtime in runtimes:
         if runtime != main_runtime:
             extra.update({f"{name}@{runtime}": deploy.deployed(m, runtime) for name, m in torch_models.items()})
     models.update(extra)
-    rounds = max(1, int(opts.get("rounds", 1)))
+    rounds = opts.rounds
     reference = next((n for n in models if n in idents and idents[n]["strategy"] == UNPRUNED), None)
     rows = []
-    for batch in opts["batch_sizes"]:
+    for batch in opts.batch_sizes:
         # every round times every image, every variant interleaved within each image
         samples: dict[str, list[list[float]]] = {name: [[] for _ in images] for name in models}
         per_round: dict[str, list[float]] = {name: [] for name in models}
@@ -96,12 +99,12 @@ def run_benchmark(variants: list[dict], data_path, opts: dict, device_setting: s
             for i, (y, params) in enumerate(images):
                 yb, op = _batch(y, params, batch, physics)
                 # warm-up before the first round; each round rotates who goes first
-                times = bench.time_variants(models, op, yb, int(opts["warmup"]) if r == 0 else 0,
-                                            int(opts["repeats"]), device, first=r)
+                times = bench.time_variants(models, op, yb, opts.warmup if r == 0 else 0, opts.repeats, device,
+                                            first=r)
                 for name in models:
                     samples[name][i] += times[name]
             for name in models:  # this round's latency: mean over images of each image's median
-                per_round[name].append(float(np.mean([np.median(s[-int(opts["repeats"]):]) for s in samples[name]])))
+                per_round[name].append(float(np.mean([np.median(s[-opts.repeats:]) for s in samples[name]])))
         iters = {name: [] for name in models}
         for y, params in images:
             yb, op = _batch(y, params, batch, physics)
@@ -134,7 +137,7 @@ def run_benchmark(variants: list[dict], data_path, opts: dict, device_setting: s
                          "runtime_difference": gap[variant] if runtime == main_runtime else float("nan"),
                          "latency_ms": per.latency_ms.mean(), "latency_p25_ms": per.latency_p25_ms.mean(),
                          "latency_p75_ms": per.latency_p75_ms.mean(), "latency_min_ms": per.latency_min_ms.min(),
-                         "images": n_images, "repeats": int(opts["repeats"]), "rounds": rounds,
+                         "images": n_images, "repeats": opts.repeats, "rounds": rounds,
                          "round_latencies_ms": " ".join(f"{v:.4g}" for v in per_round[name]), **spread,
                          "iterations": float(np.mean(iters[name])), "iterations_max": float(np.max(iters[name])),
                          **costs[variant], **breakdown[variant],
@@ -142,6 +145,6 @@ def run_benchmark(variants: list[dict], data_path, opts: dict, device_setting: s
                          "input_shape": "x".join(map(str, (batch, *y0.shape[1:]))), "device": str(device)})
     frame = pd.DataFrame(rows)
     frame.to_csv(out_csv, index=False)
-    write_json({"task": task, "variants": variants, "opts": opts, "images": [data.names[i] for i in range(n_images)],
+    write_json({"task": task, "variants": variants, "opts": opts.as_dict(), "images": [data.names[i] for i in range(n_images)],
                 **environment(0, str(device))}, out_info)
     return frame

@@ -68,9 +68,10 @@ def benchmark_cs(lambda_jsons, data_path, opts: dict, threads: int, out_csv, out
     warm-up, rounds and repeats (:func:`spade.stages.benchmark.run_benchmark`), in eager
     PyTorch/numpy: they have no network for a runtime to deploy."""
     from spade.deploy import EAGER
+    from spade.options import BenchmarkOptions
     from spade.stages.benchmark import run_benchmark
 
     variants = [{"cs": read_lambda(p)} for p in lambda_jsons]
-    opts = {**opts, "runtimes": [EAGER], "deploy_runtime": EAGER, "deq_loose_tol": None, "channels_last": False,
-            "compile": False}
+    opts = BenchmarkOptions.of(opts).replace(runtimes=(EAGER,), deploy_runtime=EAGER, deq_loose_tol=None,
+                                             channels_last=False, compile=False)
     return run_benchmark(variants, data_path, opts, "cpu", threads, out_csv, out_info)

@@ -1,0 +1,39 @@
+"""Typed options: a config block read once, with the schema's defaults, and nowhere else."""
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from spade.config import schema_defaults
+from spade.options import BenchmarkOptions
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_benchmark_options_take_the_schemas_defaults():
+    opts = BenchmarkOptions.of({})
+    assert opts.rounds == schema_defaults("benchmark")["rounds"] == 6, "spade bench times the schema's 6 rounds"
+    assert opts.images == 3 and opts.breakdown_repeats == 5 and opts.runtimes == ("eager",)
+    assert opts.deploy_runtime == "eager" and opts.deq_loose_tol is None
+    given = BenchmarkOptions.of({"rounds": 2, "runtimes": ["onnxruntime", "eager"], "threads": None})
+    assert given.rounds == 2 and given.threads is None and given.deploy_runtime == "onnxruntime"
+    assert BenchmarkOptions.of(given) is given
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["benchmark"]
+    assert BenchmarkOptions.of(config).as_dict() == {**BenchmarkOptions.of({}).as_dict(), **config}
+
+
+def test_an_unknown_option_is_refused_naming_it():
+    with pytest.raises(ValueError, match=r"config key 'benchmark': unknown option\(s\) \['round'\]"):
+        BenchmarkOptions.of({"round": 3})
+
+
+def test_few_option_lookups_carry_a_default_of_their_own():
+    """At most 5 config look-ups with their own default remain in the stages, the CLI and the
+    API (issue "One reading of the config"): the schema holds the defaults."""
+    lookup = re.compile(r"\b(opts|options|cfg|config|block|setting)\.get\([^()]*,")
+    files = [*sorted((ROOT / "spade" / "stages").glob("*.py")), ROOT / "spade" / "cli.py", ROOT / "spade" / "api.py"]
+    found = [f"{p.name}:{i}" for p in files for i, line in enumerate(p.read_text().splitlines(), 1)
+             if lookup.search(line)]
+    assert len(found) <= 5, found
