@@ -13,7 +13,7 @@ from spade.report.speed_markdown import bound_lines, headline_lines, order_lines
 from spade.report.summary import EXTRA_COLUMNS, PRIOR_MARGIN_DB, criterion_label, criterion_labels, headline
 from spade.report.tables import table
 from spade.stats import NOT_RESOLVED, format_difference, format_ratio
-from spade.variants import IDENTITY, SCRATCH, UNPRUNED, UNPRUNED_KINDS, UNPRUNED_LONG
+from spade.variants import CLASSICAL, IDENTITY, SCRATCH, UNPRUNED, UNPRUNED_KINDS, UNPRUNED_LONG
 
 # columns a table shows only where the run has them (benchmarks predating the breakdown lack them)
 OPTIONAL = {"macs_speedup", "amdahl_speedup", "prior_share", "runtime", "eager_speedup", "total_speedup"}
@@ -88,7 +88,9 @@ def markdown(summary: pd.DataFrame, validation: pd.DataFrame | None = None, spee
             note += ["Unpruned minus prior-off (dB): " + ", ".join(
                 f"{r.arch} {r.prior_margin_db:+.2f}" for _, r in margins.iterrows()) + ".", ""]
         note += _classical_lines(part)
-        runtime = part["runtime"].dropna().unique() if "runtime" in part else []
+        # the networks' runtime (the classical baselines run in numpy/eager, said in their row)
+        nets = part[part.strategy != CLASSICAL]
+        runtime = nets["runtime"].dropna().unique() if "runtime" in nets else []
         if len(runtime) and "eager_speedup" in cols:
             note += [f"Timed in {', '.join(map(str, runtime))} (the deploy runtime; validation images, side by side "
                      "in rounds): `speedup` against the unpruned network in that runtime; `eager_speedup` the same "
