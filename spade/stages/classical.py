@@ -1,4 +1,5 @@
-"""Choosing the compressed-sensing baselines' lambda on the validation split."""
+"""The compressed-sensing baselines' stages: lambda chosen on the validation split, then every
+split scored and the baselines timed with it (:mod:`spade.classical`)."""
 
 from __future__ import annotations
 
