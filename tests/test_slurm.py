@@ -76,6 +76,10 @@ NETWORK_RULES = {"train_unpruned", "train_scratch", "finetune", "evaluate_networ
                  # auto widths' latency table and the width rules' timing run on the study's device
                  "latency_table", "time_scale"}
 # with recipes (not in the default study) also train_unpruned_long
+# the classical baselines (zero-filling and bicubic, compressed sensing) run on the CPU
+CPU_RULES = {"evaluate_classical", "choose_cs_lambda", "evaluate_cs", "benchmark_classical"}
+# every timing job asks for 1024 threads (the whole machine locally)
+TIMING_RULES = ("benchmark", "benchmark_again", "benchmark_classical")
 
 
 def test_profile_asks_for_partition_account_and_grows_on_retry():
@@ -91,8 +95,10 @@ def test_profile_asks_for_partition_account_and_grows_on_retry():
             if key in resources:  # the expression Snakemake evaluates per attempt
                 first, retry = (eval(str(resources[key]), {}, {"attempt": a}) for a in (1, 2))
                 assert retry == 2 * first > 0, (key, resources[key])
-    # the timing job's 1024 threads mean "the whole machine" locally: a cluster caps them
-    assert profile["set-threads"]["benchmark"] < 1024
+    # the timing jobs' 1024 threads mean "the whole machine" locally: a cluster caps them
+    assert all(profile["set-threads"][rule] < 1024 for rule in TIMING_RULES)
+    # every CPU-only rule has its own size, not the default's
+    assert set(CPU_RULES) <= set(profile["set-resources"]), set(CPU_RULES) - set(profile["set-resources"])
 
 
 def planned_resources(tmp_path, *config) -> list[tuple[str, dict]]:
@@ -123,9 +129,11 @@ def test_each_job_asks_for_its_gpu_once_in_the_chosen_spelling(tmp_path, device,
         def __init__(self, resources):
             self.resources = Resources(resources)
 
-    # round_to=auto: the latency table's job too (the default's widths need none)
+    # round_to=auto: the latency table's job too (the default's widths need none); the
+    # default has no external set, so no shifted evaluation (the SLURM run below has one)
     jobs = planned_resources(tmp_path, f"device={device}", f"gpu_request={spelling}", "round_to=auto")
-    assert {rule for rule, _ in jobs} >= NETWORK_RULES | {"make_dataset", "prune", "evaluate_classical"}
+    shifted = {"evaluate_networks_shifted", "evaluate_deq_networks_shifted"}
+    assert {rule for rule, _ in jobs} >= (NETWORK_RULES - shifted) | {"make_dataset", "prune", *CPU_RULES}
     for rule, resources in jobs:
         resources = {k: int(v) if v.isdigit() else v for k, v in resources.items()}
         got = set_gres_string(Job(resources))  # the plugin's own sbatch GPU options
@@ -138,14 +146,14 @@ def cluster_profile(folder, cpus: int) -> dict:
     run (so the numbers match and two jobs share the node), the timing job on every
     core, quick status checks by squeue (no slurmdbd here, so no sacct)."""
     profile = yaml.safe_load(PROFILE.read_text())
-    profile["default-resources"].update(slurm_partition="debug", slurm_account="spade-test", mem_mb=1000)
+    profile["default-resources"].update(slurm_partition="debug", slurm_account="spade-test", mem_mb=CAP_MB)
     for resources in profile["set-resources"].values():
         if "mem_mb" in resources:
-            resources["mem_mb"] = "1000 * attempt"
+            resources["mem_mb"] = f"{CAP_MB} * attempt"
     # The external set's first attempt gets too little memory to start Python: SLURM kills
     # it, and the profile's retry must ask for more (30 MB, then 960 MB).
     profile["set-resources"]["make_external"]["mem_mb"] = f"{STARVED_MB} * 32 ** (attempt - 1)"
-    profile["set-threads"] = {rule: cpus if rule == "benchmark" else 1 for rule in profile["set-threads"]}
+    profile["set-threads"] = {rule: cpus if rule in TIMING_RULES else 1 for rule in profile["set-threads"]}
     profile.update({"slurm-status-command": "squeue", "slurm-init-seconds-before-status-checks": 2,
                     "seconds-between-status-checks": 2, "latency-wait": 5, "jobs": 4, "retries": 1,
                     "keep-going": False})
@@ -158,6 +166,9 @@ def cluster_profile(folder, cpus: int) -> dict:
 # cluster executor: every network job), CPU-only jobs (data, pruning, classical baseline)
 # and a summary: the MRI du at one ratio with supervised fine-tuning.
 STARVED_MB = 30
+# Every other job's memory on the node: a job runs Snakemake and its script's Python, and
+# sigpy's compressed sensing peaks at about 1.07 GB under SLURM's accounting.
+CAP_MB = 1500
 SMALL = ("device=auto", "tasks=[mri]", "archs=[du]", "ratios=[0.5]", "strategies=[supervised]", "scratch_ratios=[]")
 
 
@@ -201,13 +212,13 @@ def test_every_network_job_ran_as_a_slurm_job(slurm_run, tmp_path):
     gpu = [job for job in jobs if "gpu" in job.get("TresPerJob", "") + job.get("TresPerNode", "")]
     assert all(job["TresPerJob"] in ("gres:gpu:1", "gres/gpu:1", "gpu:1") for job in gpu), [j["TresPerJob"] for j in gpu]
     assert len(gpu) == sum(planned.get(rule, 0) for rule in NETWORK_RULES), (len(gpu), planned)
-    cpu_only = sum(planned.get(rule, 0) for rule in ("make_dataset", "make_external", "prune", "evaluate_classical"))
+    cpu_only = sum(planned.get(rule, 0) for rule in ("make_dataset", "make_external", "prune", *CPU_RULES))
     assert cpu_only and len(jobs) - len(gpu) == cpu_only
     # memory as the profile's expression gives it: the first attempt's everywhere but the
     # starved job, whose retry asked for 32 times its first request
     retried = [job for job in jobs if job.get("MinMemoryNode") == f"{STARVED_MB * 32}M"]
     assert len(retried) == 1 and retried[0].get("Comment") == starved[0].get("Comment"), (retried, starved)
-    assert all(job.get("MinMemoryNode") == "1000M" for job in jobs if job not in retried), \
+    assert all(job.get("MinMemoryNode") == f"{CAP_MB}M" for job in jobs if job not in retried), \
         {j.get("MinMemoryNode") for j in jobs}
 
 
