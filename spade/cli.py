@@ -198,7 +198,7 @@ def _info(path: Path) -> dict:
     return {"file": str(path), "identity": meta.get("identity"), "stage": meta.get("stage"),
             "network": payload["spec"], "params": count_params(model), "prior_channels": prior_channels(model),
             "widths": {k: v[1] for k, v in payload["layer_shapes"].items()},
-            "epochs": len(history), "best_val_loss": min((r["val_loss"] for r in history), default=None),
+            "epochs": sum(r["epoch"] > 0 for r in history), "best_val_loss": min((r["val_loss"] for r in history), default=None),
             "trained_on": meta.get("trained_on"), "seed": meta.get("seed"), "torch": meta.get("torch")}
 
 

@@ -249,11 +249,40 @@ def study_warnings(config: dict) -> list[str]:
     return lines
 
 
+# What a label-free strategy may train on: splits opened without their targets.
+LABEL_FREE_SPLITS = ("train", "unlabelled", "test")
+# Validation scores that read ground truth: never what a label-free choice is made on.
+LABELLED_SCORES = ("psnr", "ssim")
+
+
+def label_free_refusals(config: dict) -> list[str]:
+    """A label-free strategy set to train on labelled pairs or to choose by a score that
+    reads ground truth, each named (before the schema's own, less specific, lines)."""
+    lines = []
+    finetune = config.get("finetune") or {}
+    ablation = (config.get("label_free_ablation") or {}).get("settings") or {}
+    places = [("finetune.label_free_data", finetune.get("label_free_data"))]
+    places += [(f"label_free_ablation.settings.{name}.data.split", (block.get("data") or {}).get("split"))
+               for name, block in ablation.items() if isinstance(block, dict)]
+    for key, split in places:
+        if split is not None and split not in LABEL_FREE_SPLITS:
+            lines.append(f"config key {key!r}: {split!r} is not data a label-free strategy may train on: it reads "
+                         f"measurements only, from {', '.join(LABEL_FREE_SPLITS)} (opened without their targets); "
+                         "the validation split's labels choose the supervised settings")
+    monitors = (finetune.get("label_free") or {}).get("monitor") or {}
+    for task, monitor in (monitors.items() if isinstance(monitors, dict) else []):
+        if any(score in str(monitor).lower() for score in LABELLED_SCORES):
+            lines.append(f"config key 'finetune.label_free.monitor.{task}': {monitor!r} reads ground truth; a "
+                         "label-free fit is chosen on label-free scores only: loss (its own validation loss) or "
+                         "heldout_kspace (MRI)")
+    return lines
+
+
 def check_config(config: dict, schema: dict) -> list[str]:
     """Coerce command-line numbers, then refuse the config with every problem listed;
     returns the warnings the run should print."""
     coerce_numbers(config, schema)
-    problems = schema_problems(config, schema)
+    problems = label_free_refusals(config) + schema_problems(config, schema)
     problems += study_problems(config) if not problems else []
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))

@@ -1,8 +1,8 @@
 """The fine-tuning strategies' losses.
 
 Every loss takes the network and the measurements; only :func:`supervised_loss` takes
-a ground-truth image. The label-free losses (:func:`school_loss`, :func:`ssdu_loss`,
-:func:`ei_loss`) have no parameter through which ground truth could reach them.
+a ground-truth image. The label-free losses (:func:`school_loss`, :func:`hybrid_loss`,
+:func:`ssdu_loss`, :func:`ei_loss`) have no parameter through which ground truth could reach them.
 """
 
 from __future__ import annotations
@@ -44,6 +44,19 @@ def distill_loss(model, teacher, physics, y, x, weight: float = 1.0, loss: str =
             teacher_output = teacher(y, physics)
     out = model(y, physics)
     return pixel_loss(loss)(out, x) + weight * pixel_loss(loss)(out, teacher_output)
+
+
+def hybrid_loss(model, teacher, physics, y, mc_weight: float = 1.0, loss: str = "l1",
+                teacher_output: torch.Tensor | None = None) -> torch.Tensor:
+    """School plus measurement consistency (the official SPADE code's hybrid):
+    ``l(f(y), f_teacher(y)) + mc_weight * ||A f(y) - y||^2``. The teacher fills what the
+    measurements cannot see (the null space of ``A``); consistency pulls the student toward
+    the measurements where the teacher is wrong. ``teacher_output`` when precomputed."""
+    if teacher_output is None:
+        with torch.no_grad():
+            teacher_output = teacher(y, physics)
+    out = model(y, physics)
+    return pixel_loss(loss)(out, teacher_output) + mc_weight * F.mse_loss(physics.forward(out), y)
 
 
 def _normalised_l1_l2(pred: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:

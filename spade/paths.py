@@ -26,6 +26,7 @@ METRICS_NETWORK = "results/{run}metrics/{split}/{task}/{arch}/{kind}"  # kind: u
 METRICS_VARIANT = "results/{run}metrics/{split}/{task}/{arch}/{key}/{strategy}"
 BENCH = "results/bench/{task}/{arch}"  # + .csv, .json
 LABEL_FREE = "results/labelfree/{task}/{arch}/{setting}"  # + .pt, _history.csv, .state.pt
+NO_HARM = "results/no_harm/{task}/{arch}/{strategy}"  # + .pt, _history.csv, .state.pt: the unpruned network fine-tuned
 SCALE = "results/scale/{scale}/{arch}.csv"
 LATENCY = "results/latency/{task}.json"  # round_to: auto's latency table (spade.widths)
 

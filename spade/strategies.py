@@ -183,6 +183,16 @@ def _selfsup(task: str, cfg: dict, teacher) -> Losses:
     raise ValueError(f"unknown self-supervised method {method!r} for task {task}; expected ssdu or ei")
 
 
+def _hybrid(task: str, cfg: dict, teacher) -> Losses:
+    from spade.losses import hybrid_loss
+
+    teacher, pixel = _frozen(teacher, "hybrid"), _pixel(cfg)
+    weight = float(cfg.get("hybrid", {}).get("mc_weight", 1.0))
+    return Losses(lambda m, p, y, g: hybrid_loss(m, teacher, p, y, weight, pixel),
+                  # (y, teacher output) batches, the teacher's outputs computed once
+                  lambda m, p, b, g: hybrid_loss(m, None, p, b[0], weight, pixel, b[1]))
+
+
 def _distill(task: str, cfg: dict, teacher) -> Losses:
     from spade.losses import distill_loss
 
@@ -200,6 +210,8 @@ register(StrategySpec("school", False, True, _school, "#2ca02c",
 register(StrategySpec("selfsup", False, False, _selfsup, "#d62728",
                       "measurements alone: `selfsup=\"ei\"` (consistency + equivariance to shifts and rotations) "
                       "or `\"ssdu\"` (k-space splitting; Cartesian MRI)"))
+register(StrategySpec("hybrid", False, True, _hybrid, "#e6550d",
+                      "the unpruned network's reconstructions plus `hybrid.mc_weight` x measurement consistency"))
 register(StrategySpec("distill", True, True, _distill, "#8c564b",
                       "the supervised loss plus `distill.weight` x the loss against the unpruned network's output"))
 

@@ -9,14 +9,14 @@ Nothing here imports torch.
 from __future__ import annotations
 
 from spade.paths import (BENCH, BENCH_CLASSICAL, CS_LAMBDA, DATA, FINETUNED, LABEL_FREE, LATENCY, METRICS_CLASSICAL,
-                         METRICS_CS, METRICS_NETWORK, METRICS_VARIANT, PRUNED_MODEL, SCRATCH_MODEL, UNPRUNED_LONG_MODEL,
+                         METRICS_CS, METRICS_NETWORK, METRICS_VARIANT, NO_HARM, PRUNED_MODEL, SCRATCH_MODEL, UNPRUNED_LONG_MODEL,
                          UNPRUNED_MODEL, seed_run)
 from spade.strategies import StrategyName
 from spade.variants import (AUTO, CLASSICAL, CS_PREFIX, PRIOR_OFF, PRUNED, SCRATCH, UNPRUNED, UNPRUNED_LONG, Variant,
                             cs_arch, is_shifted, ratio_label, shift_split)
 
 # What a fit's options merge in from the shared `finetune` block, whatever the task.
-SHARED_FINETUNE = ("selfsup", "ssdu", "ei", "distill", "recipes")
+SHARED_FINETUNE = ("selfsup", "ssdu", "ei", "distill", "hybrid", "label_free", "recipes")
 
 
 class Study:
@@ -316,15 +316,23 @@ class Study:
                               for task in self.config["tasks"]}
         return budgets
 
+    @property
+    def label_free_split(self) -> str:
+        """The split the label-free strategies train on (`finetune.label_free_data`; the
+        schema's default where a config predates the key)."""
+        from spade.config import schema_defaults
+
+        return self.config["finetune"].get("label_free_data") or schema_defaults("finetune")["label_free_data"]
+
     def finetune_inputs(self, v: Variant) -> dict[str, str]:
         """A strategy's inputs, from its registry entry: a strategy with targets trains on
         the labelled training split, a label-free one on `finetune.label_free_data` (the
-        unlabelled split, or the test measurements in the paper's test-time variant); one
+        training split's measurements, the unlabelled split, or the test measurements in the
+        paper's test-time variant); one
         with a teacher also reads the unpruned network. The iterative recipe prunes the
         unpruned network itself, reading the measurements pruning reads."""
         strategy = StrategyName.parse(v.strategy)
-        split = "train" if strategy.spec.needs_target else self.config["finetune"].get("label_free_data",
-                                                                                        "unlabelled")
+        split = "train" if strategy.spec.needs_target else self.label_free_split
         inputs = {"pruned": self.model_path(v.with_strategy(PRUNED)), "train": self.data_path(v.task, split),
                   "val": self.data_path(v.task, "val")}
         if strategy.spec.needs_teacher:
@@ -349,6 +357,39 @@ class Study:
         grid = self.config.get("target_search", {}).get("grid", []) if self.config.get("target_speedups") else []
         return sorted({float(r) for r in [*self.config["ratios"], *grid]})
 
+    # --- the no-harm check (label-free strategies fine-tune the unpruned network)
+
+    def no_harm_strategies(self) -> list[str]:
+        """The label-free strategies of `strategies` (recipes aside, each once) the no-harm
+        check runs (`no_harm_check`; none when it is off)."""
+        if not self.config.get("no_harm_check", True):
+            return []
+        bases = [StrategyName.parse(s).base for s in self.config["strategies"]]
+        return [b for i, b in enumerate(bases) if b not in bases[:i] and not StrategyName.parse(b).spec.needs_target]
+
+    def no_harm_fits(self) -> list[dict]:
+        """Every fit of the no-harm check: task, arch, strategy, the unpruned network and the fit's artifact."""
+        return [{"task": task, "arch": arch, "strategy": s, "unpruned": self.unpruned_path(task, arch),
+                 "model": NO_HARM.format(task=task, arch=arch, strategy=s) + ".pt"}
+                for task, arch in self.pairs() for s in self.no_harm_strategies()]
+
+    def no_harm_inputs(self, task: str, arch: str, strategy: str) -> dict[str, str]:
+        """One no-harm fit's inputs: the unpruned network as the network fine-tuned (and as
+        the teacher), the label-free training data and the validation split."""
+        unpruned = self.unpruned_path(task, arch)
+        inputs = {"pruned": unpruned, "train": self.data_path(task, self.label_free_split),
+                  "val": self.data_path(task, "val")}
+        if StrategyName.parse(strategy).spec.needs_teacher:
+            inputs["teacher"] = unpruned
+        return inputs
+
+    def no_harm_table_inputs(self) -> dict[str, str]:
+        fits = self.no_harm_fits()
+        inputs = {f"val_{task}": self.data_path(task, "val") for task in dict.fromkeys(f["task"] for f in fits)}
+        for i, fit in enumerate(fits):
+            inputs[f"unpruned_{i}"], inputs[f"fit_{i}"] = fit["unpruned"], fit["model"]
+        return inputs
+
     # --- the label-free ablation and the scale timing
 
     def label_free_options(self, task: str, arch: str, setting: str) -> dict:
@@ -368,7 +409,7 @@ class Study:
         (`unlabelled`, or `train`: the training split's measurements, never its targets; by
         default `finetune.label_free_data`) and the fraction of it (`data.fraction`, 1)."""
         data = self.config["label_free_ablation"]["settings"][setting].get("data", {})
-        split = data.get("split", self.config["finetune"].get("label_free_data", "unlabelled"))
+        split = data.get("split", self.label_free_split)
         return self.data_path(task, split), float(data.get("fraction", 1.0))
 
     def label_free_pruned(self, arch: str) -> Variant:
@@ -424,6 +465,7 @@ class Study:
                 + (["results/tables/robustness.csv", "results/figures/robustness.png"]
                    if any(self.shift_splits(task) for task in tasks) else [])
                 + (["results/tables/label_free.csv"] if self.config.get("label_free_ablation") else [])
+                + (["results/tables/no_harm.csv"] if self.no_harm_fits() else [])
                 + (["results/tables/scale.csv"] if self.config.get("scale_timing") else [])
                 + (["results/tables/timing_spread.csv"] if self.config["benchmark"].get("spread_check") else [])
                 + (["results/tables/seeds.csv"] if self.repeat_seeds else []))

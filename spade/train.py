@@ -71,6 +71,25 @@ def make_strategy(name, task: str, cfg: dict, teacher: nn.Module | None = None) 
                     built.paired_loss, task)
 
 
+# What a label-free fit watches on the validation measurements (never ground truth): its
+# own loss, or the held-out k-space score (spade.losses.heldout_kspace_score; MRI).
+LABEL_FREE_MONITORS = ("loss", "heldout_kspace")
+
+
+def label_free_fit_options(opts: dict, task: str) -> dict:
+    """``opts`` (a strategy's fine-tuning options) with the config's ``label_free`` block
+    applied, for a label-free strategy on ``task``: its own ``lr`` and ``epochs`` where set,
+    the ``anchor`` pull toward the starting weights and the task's validation ``monitor``."""
+    block = opts.get("label_free") or {}
+    out = dict(opts)
+    for key in ("lr", "epochs"):
+        if block.get(key) is not None:
+            out[key] = block[key]
+    out["anchor_weight"] = float(block.get("anchor") or 0.0)
+    out["monitor"] = (block.get("monitor") or {}).get(task, "loss")
+    return out
+
+
 def _batches(dataset, batch_size: int, generator: torch.Generator | None):
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=generator is not None,
                                        generator=generator, num_workers=0)
@@ -186,7 +205,12 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts:
     (stop after that many epochs without a better validation value; null: run to the cap)
     and ``jacobian_weight`` (an equilibrium network only: that times its estimate of
     ``||J||_F^2 / d`` at the fixed point added to the loss, :mod:`spade.models.deq`; the
-    history's ``jacobian`` column is the estimate's epoch mean).
+    history's ``jacobian`` column is the estimate's epoch mean). Label-free fits
+    (:func:`label_free_fit_options`) also take ``anchor_weight`` (that times
+    ``||theta - theta_0||^2``, the squared distance from the starting weights: proximal
+    fine-tuning, L2-SP) and ``monitor`` (the validation curve: the strategy's own loss, or
+    ``heldout_kspace``); the validation curve then starts at epoch 0, the starting
+    network, which is kept if no epoch improves on it.
     """
     if strategy.needs_target != train_set.with_target:
         raise ValueError(f"strategy {strategy.name} needs_target={strategy.needs_target} but the "
@@ -203,6 +227,13 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts:
         train_set = TeacherOutputs(train_set, teacher, physics, batch_size, device)
         val_set = TeacherOutputs(val_set, teacher, physics, batch_size, device)
         strategy = dataclasses.replace(strategy, loss=strategy.paired_loss, teacher=None)
+    anchor_weight = float(opts.get("anchor_weight") or 0.0)
+    anchor = [p.detach().clone() for p in model.parameters()] if anchor_weight else None
+    monitor = opts.get("monitor")
+    if monitor is not None and (strategy.needs_target or monitor not in LABEL_FREE_MONITORS):
+        raise ValueError(f"monitor {monitor!r}: a label-free fit watches one of {LABEL_FREE_MONITORS}, and a fit "
+                         f"with targets its validation PSNR (strategy {strategy.name})")
+    val_strategy = _heldout_strategy(strategy, opts) if monitor == "heldout_kspace" else strategy
     steps_per_epoch = math.ceil(len(train_set) / batch_size)
     total_steps = max(1, epochs * steps_per_epoch)
     floor = float(opts.get("lr_min_factor", 0.1))
@@ -231,6 +262,15 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts:
         else:
             log(f"ignoring {state_path}: written with other settings")
     state_path.parent.mkdir(parents=True, exist_ok=True)
+    if monitor is not None and start == 0 and not history:
+        # the starting network is a point of the curve: a label-free loss that only moves
+        # it away from what its own score prefers keeps it (no harm by construction)
+        best_val, _ = evaluate_loss(model, val_strategy, physics, val_set, batch_size, seed + 7919, device)
+        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        history.append({"epoch": 0, "train_loss": None, "val_loss": best_val, "val_psnr": None,
+                        "lr": scheduler.get_last_lr()[0], "seconds": 0.0, "iterations": None, "prior_calls": None,
+                        "jacobian": None, "best": True})
+        log(f"epoch 0 (the starting network): val {best_val:.5f}")
     beat = Heartbeat(f"{strategy.name} training", (epochs - start) * steps_per_epoch, log, unit="step")
     calls = PriorCalls(model)
     for epoch in range(start, epochs):
@@ -252,6 +292,8 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts:
                 model.jacobian_terms.clear()
                 jacobians.append(penalty.item())
                 loss = loss + jacobian_weight * penalty
+            if anchor is not None:
+                loss = loss + anchor_weight * sum((p - a).pow(2).sum() for p, a in zip(model.parameters(), anchor))
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"epoch {epoch + 1}: {strategy.name} loss is {loss.item()}")
             optimiser.zero_grad(set_to_none=True)
@@ -269,7 +311,7 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts:
             model.track_jacobian = False
         # before validation, which is not training compute; None for a network without priors()
         prior_calls = calls.count / seen if calls.handles else None
-        val, val_psnr = evaluate_loss(model, strategy, physics, val_set, batch_size, seed + 7919, device)
+        val, val_psnr = evaluate_loss(model, val_strategy, physics, val_set, batch_size, seed + 7919, device)
         watched = -val_psnr if val_psnr is not None else val
         row = {"epoch": epoch + 1, "train_loss": running / seen, "val_loss": val, "val_psnr": val_psnr,
                "lr": scheduler.get_last_lr()[0], "seconds": time.perf_counter() - tic,
@@ -297,6 +339,23 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts:
         model.load_state_dict(best_state)
     write_history(history, history_path)
     return model, history
+
+
+def _heldout_strategy(strategy: Strategy, opts: dict) -> Strategy:
+    """``strategy`` with the held-out k-space score as its validation loss (MRI: one fixed
+    SSDU split of each validation acquisition, :func:`spade.losses.heldout_kspace_score`)."""
+    from spade.losses import heldout_kspace_score
+
+    split = opts.get("ssdu") or {}
+    fraction, centre = float(split.get("loss_fraction", 0.4)), float(split.get("center_fraction", 0.08))
+
+    def score(model, physics, batch, generator):
+        if not hasattr(physics, "ssdu_split"):
+            raise ValueError(f"monitor heldout_kspace: {type(physics).__name__} has no k-space to hold out (MRI only)")
+        y = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return heldout_kspace_score(model, physics, y, generator, fraction, centre)
+
+    return dataclasses.replace(strategy, loss=score)
 
 
 def _epochs_since_best(history: list[dict]) -> int:

@@ -195,6 +195,7 @@ def _readings(part: pd.DataFrame) -> list[str]:
     out += [f"PSNR minus the unpruned network (dB), per ratio: paired over the same images, with the 95% "
             f"bootstrap interval over {_units(part)}; an interval that holds 0 is not resolved.", "",
             *table(["arch", "strategy", *(f"{r:g}" for r in ratios)], cells), ""]
+    out += _label_free_lines(part, pruned, ratios, several)
     lines = []
     for _, sc in part[(part.strategy == SCRATCH) & part.scratch_minus_pruned_db.notna()].iterrows():
         gap = format_difference(sc.scratch_minus_pruned_db, sc.scratch_minus_pruned_low,
@@ -210,6 +211,24 @@ def _readings(part: pd.DataFrame) -> list[str]:
                 "network (dB): " + "; ".join(longer) + ". A recipe's gain that this control also shows is extra "
                 "training, not recovery from pruning.", ""]
     return out
+
+
+def _label_free_lines(part: pd.DataFrame, pruned: pd.DataFrame, ratios: list, several: bool) -> list[str]:
+    """Each label-free strategy against supervised fine-tuning of the same pruned network,
+    per ratio, paired, with its interval: what recovering without labels costs."""
+    if "minus_supervised_db" not in pruned or not pruned.minus_supervised_db.notna().any():
+        return []
+    cells = []
+    rows = pruned[pruned.minus_supervised_db.notna()]
+    for (arch, criterion, strategy), group in rows.groupby(["arch", "_criterion", "strategy"], sort=False):
+        by_ratio = group.drop_duplicates("ratio").set_index("ratio")
+        cells.append([arch, f"{criterion} {strategy}" if several else strategy,
+                      *(format_difference(by_ratio.loc[r].minus_supervised_db, by_ratio.loc[r].minus_supervised_low,
+                                          by_ratio.loc[r].minus_supervised_high, one=_unit_kind(by_ratio.loc[r]))
+                        if r in by_ratio.index else "" for r in ratios)])
+    return [f"Label-free fine-tuning minus supervised fine-tuning of the same pruned network (dB), per ratio: paired "
+            f"over the same images, 95% interval over {_units(part)}.", "",
+            *table(["arch", "strategy", *(f"{r:g}" for r in ratios)], cells), ""]
 
 
 def _classical_lines(part: pd.DataFrame) -> list[str]:
@@ -287,9 +306,10 @@ def extra_markdown(extras: pd.DataFrame) -> str:
 
 def write_tables(summary: pd.DataFrame, csv_path, md_path, extras: pd.DataFrame | None = None,
                  extras_path=None, validation: pd.DataFrame | None = None, headline_path=None,
-                 speed_target: float | None = None) -> None:
+                 speed_target: float | None = None, appendix: str = "") -> None:
     """The summary as CSV and Markdown; the extra timings beside it; with ``validation``
-    (the validation split's summary), the headline chosen on it (CSV at ``headline_path``)."""
+    (the validation split's summary), the headline chosen on it (CSV at ``headline_path``);
+    ``appendix``: Markdown appended (the no-harm check)."""
     Path(csv_path).parent.mkdir(parents=True, exist_ok=True)
     summary = summary.copy()
     for col in ("params", "macs", "prior_params", "prior_macs", "n_images", "iterations_max", "fit_train_images",
@@ -303,7 +323,31 @@ def write_tables(summary: pd.DataFrame, csv_path, md_path, extras: pd.DataFrame 
     if extras is not None and extras_path is not None:
         extras.to_csv(extras_path, index=False, float_format="%.6g")
         md = md.rstrip("\n") + "\n\n" + extra_markdown(extras)
+    if appendix:
+        md = md.rstrip("\n") + "\n\n" + appendix
     Path(md_path).write_text(md)
+
+
+def no_harm_markdown(check: pd.DataFrame, margin: float) -> str:
+    """The no-harm check (:func:`spade.stages.no_harm_scores`): one row per task, arch and
+    label-free strategy, and a verdict line."""
+    lines = ["## No harm: each label-free strategy fine-tunes the unpruned network (validation)", "",
+             "Each label-free strategy, with its default settings, fine-tunes the unpruned network itself, which "
+             "needs no repair; its validation PSNR minus the unpruned network's (dB, paired, 95% interval over "
+             f"{_units(check)}). A default that loses more than {margin:g} dB here harms a network before any "
+             "pruning, and is a defect of that default, not a finding.", ""]
+    header = ["task", "arch", "strategy", "data", "images", "lr", "epochs", "anchor", "monitor", "kept epoch",
+              "unpruned PSNR", "PSNR", "minus unpruned", f"within {margin:g} dB"]
+    cells = [[r.task, r.arch, r.strategy, r.data, "" if pd.isna(r.train_images) else int(r.train_images), f"{r.lr:g}", int(r.epochs),
+              f"{r.anchor:g}", r.monitor, "" if pd.isna(r.kept_epoch) else int(r.kept_epoch),
+              f"{r.unpruned_psnr:.2f}", f"{r.psnr:.2f}",
+              format_difference(r.minus_unpruned_db, r.minus_unpruned_low, r.minus_unpruned_high, one=_unit_kind(r)),
+              "yes" if r.harmless else "**no**"] for _, r in check.iterrows()]
+    harmful = check[~check.harmless.astype(bool)]
+    verdict = (f"Every default label-free strategy is within {margin:g} dB of the unpruned network." if harmful.empty
+               else "Losing more than {:g} dB: {}.".format(margin, ", ".join(
+                   f"{r.task} {r.arch} {r.strategy} ({r.minus_unpruned_db:+.2f})" for _, r in harmful.iterrows())))
+    return "\n".join([*lines, *table(header, cells), "", verdict, ""])
 
 
 def label_free_markdown(scores: pd.DataFrame) -> str:

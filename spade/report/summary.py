@@ -27,7 +27,8 @@ KEYS = list(IDENTITY) + ["split", "set"]
 PAIRED = ["minus_unpruned_db", "minus_unpruned_low", "minus_unpruned_high", "minus_unpruned_ssim",
           "minus_unpruned_ssim_low", "minus_unpruned_ssim_high", "units", "scratch_minus_pruned_db",
           "scratch_minus_pruned_low", "scratch_minus_pruned_high", "unit_kind", "best_classical",
-          "minus_classical_db", "minus_classical_low", "minus_classical_high"]
+          "minus_classical_db", "minus_classical_low", "minus_classical_high", "minus_supervised_db",
+          "minus_supervised_low", "minus_supervised_high"]
 # the resampling unit of a split's images where the split records one (spade.data: groups): the
 # embedded MRI's subjects, a real dataset's volumes; else its images
 UNITS = ("subject", "volume")
@@ -187,6 +188,17 @@ def best_classical(scores: pd.DataFrame) -> dict:
     return out
 
 
+def supervised_counterpart(strategy: str) -> str | None:
+    """The supervised strategy (same recipe) a label-free strategy's row is compared with:
+    ``school-iter`` against ``supervised-iter``; None for any other row."""
+    from spade.strategies import REGISTRY, StrategyName
+
+    base, _, recipe = str(strategy).partition("-")
+    if base not in REGISTRY or REGISTRY[base].needs_target:
+        return None
+    return str(StrategyName(SUPERVISED, StrategyName.parse(strategy).recipe))
+
+
 def paired_columns(scores: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """The :data:`PAIRED` columns of every row (``KEYS``) of the per-image ``scores``:
     each network row minus its unpruned network and minus the best classical baseline of
@@ -214,6 +226,13 @@ def paired_columns(scores: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
                 gain = paired_difference(rows_of, baseline, "psnr", unit, seed)
                 row.update(best_classical=baseline.arch.iloc[0], minus_classical_db=gain["diff"],
                            minus_classical_low=gain["low"], minus_classical_high=gain["high"], units=gain["units"])
+            counterpart = supervised_counterpart(variant["strategy"])
+            if counterpart is not None:  # a label-free row against supervised fine-tuning of the same network
+                same = tuple({**variant, "strategy": counterpart}[k] for k in IDENTITY)
+                if same in variants:
+                    gap = paired_difference(rows_of, variants[same], "psnr", unit, seed)
+                    row.update(minus_supervised_db=gap["diff"], minus_supervised_low=gap["low"],
+                               minus_supervised_high=gap["high"])
             if variant["strategy"] == SCRATCH:
                 pruned = tuple({**variant, "strategy": SUPERVISED}[k] for k in IDENTITY)
                 if pruned in variants:

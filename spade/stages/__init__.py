@@ -11,10 +11,11 @@ from spade.stages.data import make_data, make_external, make_shift
 from spade.stages.evaluate import evaluate, evaluate_many, load_variant
 from spade.stages.finetune import finetune
 from spade.stages.labelfree import label_free_scores
+from spade.stages.noharm import no_harm_scores
 from spade.stages.prune import latency_table, prune, prune_to_speed
 from spade.stages.scale import scale_table, time_scale
 from spade.stages.train import train_scratch, train_unpruned, train_unpruned_long
 
 __all__ = ["benchmark_cs", "choose_cs", "evaluate", "evaluate_cs", "evaluate_many", "finetune", "label_free_scores", "latency_table", "load_physics", "load_variant", "make_data", "make_external",
-           "make_shift", "prune", "prune_to_speed", "resolve_device", "run_benchmark", "scale_table", "time_scale",
+           "make_shift", "no_harm_scores", "prune", "prune_to_speed", "resolve_device", "run_benchmark", "scale_table", "time_scale",
            "timing_input", "train_scratch", "train_unpruned", "train_unpruned_long"]

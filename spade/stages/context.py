@@ -77,9 +77,11 @@ def fit_cost(history: list[dict], train_set, data: str, device: torch.device) ->
     peak = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if device.type == "cuda":
         peak["peak_gpu_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    kept = max((row["epoch"] for row in history if row.get("best")), default=None)
+    history = [row for row in history if row["epoch"] > 0]  # epoch 0: the starting network, not trained
     calls = [row.get("prior_calls") for row in history]
-    # the epoch whose weights were kept: the best point of the fit's validation curve
-    best = max((row["epoch"] for row in history if row.get("best")), default=len(history))
+    # the epoch whose weights were kept: the best point of the fit's validation curve (0: the start)
+    best = len(history) if kept is None else kept
     compute = {"prior_calls": float(sum(calls) * len(train_set))} if calls and None not in calls else {}
     return {"seconds": float(sum(row.get("seconds", 0.0) for row in history)), "train_images": len(train_set),
             "data": data, "epochs": len(history), "best_epoch": best, **compute, **peak}

@@ -8,7 +8,7 @@ from spade.provenance import environment
 from spade.prune import DEFAULT_TAYLOR_IMAGES, StepwisePruning, fit_stepwise
 from spade.stages.context import fit_cost, load_physics, log, pruning_data, start_job
 from spade.strategies import StrategyName
-from spade.train import fit, make_strategy
+from spade.train import fit, label_free_fit_options, make_strategy
 from spade.variants import Variant
 
 
@@ -18,7 +18,8 @@ def finetune(strategy_name, pruned_path, teacher_path, train_path, val_path, opt
     """Fine-tune a pruned network on ``train_path`` with ``strategy_name`` (a name, parsed
     here once, or a :class:`spade.strategies.StrategyName`). A label-free strategy opens
     its splits without ``/x`` (its training split, the unlabelled one, has none at all) and
-    selects its checkpoint on its own loss over the validation measurements.
+    selects its checkpoint on a label-free validation score (``opts['label_free']``:
+    :func:`spade.train.label_free_fit_options`), the starting network included.
 
     ``-jac`` adds the Jacobian penalty (``opts['recipes']['jacobian_weight']``; DEQs only) to
     the strategy's epochs. The other recipes spend ``opts['recipes']['budget']`` times the
@@ -33,6 +34,8 @@ def finetune(strategy_name, pruned_path, teacher_path, train_path, val_path, opt
     device = start_job(seed, threads, device_setting)
     model, payload = load_model(pruned_path)
     task, physics = load_physics(train_path)
+    if not spec.needs_target:  # proximal fine-tuning: its own lr, epochs, anchor and monitor
+        opts = label_free_fit_options(opts, task)
     train_set, val_set = H5Split(train_path, spec.needs_target), H5Split(val_path, spec.needs_target)
     if data_fraction < 1:
         train_set = H5Split(train_path, spec.needs_target, nested_fraction(len(train_set), data_fraction, seed))

@@ -61,7 +61,7 @@ def label_free_scores(models: list[tuple[str, str]], val_path, out_csv, out_md, 
                      "loss": meta["opts"]["selfsup"][variant.task] if fitted else "",
                      "heldout_kspace": np.mean(heldout),
                      "own_val_loss": min(losses) if losses else np.nan, "val_psnr": frame.psnr.mean(),
-                     "epochs": len(meta.get("history") or []) if fitted else np.nan,
+                     "epochs": sum(r["epoch"] > 0 for r in meta.get("history") or []) if fitted else np.nan,
                      # what the fit trained on: the split's measurements, the fraction, the images
                      "data": f"{Path(meta['trained_on']).stem} x{fraction:g}" if fitted else "",
                      "train_images": (meta.get("cost") or {}).get("train_images", np.nan) if fitted else np.nan,

@@ -6,6 +6,8 @@ rule summary:
         bench=STUDY.bench_tables(),
         # what each variant's fit cost (wall time, peak memory, data), from its metadata
         models=STUDY.cost_models(),
+        # the no-harm check's table (label-free strategies on the unpruned network; validation)
+        no_harm=["results/tables/no_harm.md"] if STUDY.no_harm_fits() else [],
     output:
         csv=report(
             "results/tables/summary.csv",

@@ -216,6 +216,14 @@ def get_label_free_inputs(wildcards):
     return STUDY.label_free_inputs()
 
 
+def get_no_harm_inputs(wildcards):
+    return STUDY.no_harm_inputs(wildcards.task, wildcards.arch, wildcards.strategy)
+
+
+def get_no_harm_table_inputs(wildcards):
+    return STUDY.no_harm_table_inputs()
+
+
 def get_seed_metrics(wildcards):
     """Every seed's validation and test score files of the repeated comparison, named
     `seed_<n>` (spade.study.Study.seed_metric_paths)."""

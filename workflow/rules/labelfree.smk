@@ -55,6 +55,6 @@ rule label_free_table:
         score=config["finetune"]["ssdu"],
         device=config["device"],
         # the split every setting's loss is chosen on (the data curve's settings aside)
-        label_free_split=config["finetune"].get("label_free_data", "unlabelled"),
+        label_free_split=STUDY.label_free_split,
     script:
         "../scripts/label_free_table.py"

@@ -12,8 +12,11 @@ if "bench" in snakemake.input.keys():  # the study's summary: quality merged wit
     costs = read_costs(snakemake.input.models)
     # the headline is chosen on the validation split's summary, then read once on test
     validation = summarise(read_scores(snakemake.input.validation), bench, costs, seed)
+    # the no-harm check's table, printed in the summary beside the results it qualifies
+    no_harm = snakemake.input.get("no_harm", [])
+    appendix = "".join(open(path).read() for path in ([no_harm] if isinstance(no_harm, str) else no_harm))
     write_tables(summarise(scores, bench, costs, seed), snakemake.output.csv, snakemake.output.md,
                  extra_timings(bench), snakemake.output.extras, validation, snakemake.output.headline,
-                 snakemake.params.speed_target)
+                 snakemake.params.speed_target, appendix)
 else:  # the validation table: quality only
     write_tables(summarise(scores, seed=seed), snakemake.output.csv, snakemake.output.md)
