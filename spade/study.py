@@ -288,8 +288,11 @@ class Study:
         sets for itself (`models.<arch>.<task>.<stage>`) replaced, since archs differ widely
         in cost per epoch and in how fast they recover from pruning."""
         opts = {**self.config[stage][task], **self.config["models"][arch][task].get(stage, {})}
-        if stage == "finetune":
-            opts.update({k: self.config["finetune"][k] for k in SHARED_FINETUNE})
+        if stage == "finetune":  # the schema's defaults where a config predates a key
+            from spade.config import schema_defaults
+
+            shared = {**schema_defaults("finetune"), **self.config["finetune"]}
+            opts.update({k: shared[k] for k in SHARED_FINETUNE if k in shared})
         return opts
 
     def scratch_options(self, task: str, arch: str) -> dict:

@@ -35,7 +35,7 @@ TYPOS = [
     ("models", "du", "mri", "prior", "feature"), ("models", "deq", "mri", "solver", "tolerance"),
     ("models", "varnet", "mri", "finetune", "epoch"), ("models", "du", "mir"), ("models", "resnet"),
     ("train", "mri", "lr_min"), ("train", "mir"), ("finetune", "mri", "batchsize"), ("finetune", "ei", "weigth"),
-    ("finetune", "ssdu", "fraction"), ("finetune", "selfsup", "mr"), ("finetune", "label_free"),
+    ("finetune", "ssdu", "fraction"), ("finetune", "selfsup", "mr"), ("finetune", "label_free", "anchr"),
     ("evaluate", "convention"), ("benchmark", "repeat"), ("data", "mri", "external_sources"), ("data", "ct"),
 ]
 

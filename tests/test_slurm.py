@@ -74,7 +74,9 @@ def cluster(tmp_path_factory):
 NETWORK_RULES = {"train_unpruned", "train_scratch", "finetune", "evaluate_networks", "evaluate_networks_shifted",
                  "evaluate_deq_networks", "evaluate_deq_networks_shifted", "benchmark", "benchmark_again",
                  # auto widths' latency table and the width rules' timing run on the study's device
-                 "latency_table", "time_scale"}
+                 "latency_table", "time_scale",
+                 # the no-harm check's fits (label-free strategies on the unpruned network)
+                 "no_harm_fit"}
 # with recipes (not in the default study) also train_unpruned_long
 # the classical baselines (zero-filling and bicubic, compressed sensing) run on the CPU
 CPU_RULES = {"evaluate_classical", "choose_cs_lambda", "evaluate_cs", "benchmark_classical"}
@@ -206,7 +208,8 @@ def test_every_network_job_ran_as_a_slurm_job(slurm_run, tmp_path):
     jobs = [job for job in jobs if job not in starved]
     assert all(job["JobState"] == "COMPLETED" for job in jobs), [(j["JobId"], j["JobState"]) for j in jobs]
     planned = planned_jobs(tmp_path)
-    local = {"all", "summary", "resolved_config", "figures", "examples", "timing_spread", "fit_curves"}  # localrules
+    local = {"all", "summary", "resolved_config", "figures", "examples", "timing_spread", "fit_curves",
+             "no_harm_table"}  # localrules
     assert len(jobs) == sum(n for rule, n in planned.items() if rule not in local), (len(jobs), planned)
     # exactly the network jobs asked for one GPU each (sbatch --gpus=1); the rest for none
     gpu = [job for job in jobs if "gpu" in job.get("TresPerJob", "") + job.get("TresPerNode", "")]
