@@ -334,7 +334,8 @@ def no_harm_markdown(check: pd.DataFrame, margin: float) -> str:
     lines = ["## No harm: each label-free strategy fine-tunes the unpruned network (validation)", "",
              "Each label-free strategy, with its default settings, fine-tunes the unpruned network itself, which "
              "needs no repair; its validation PSNR minus the unpruned network's (dB, paired, 95% interval over "
-             f"{_units(check)}). A default that loses more than {margin:g} dB here harms a network before any "
+             + "; ".join(f"{task}: {_units(part)}" for task, part in check.groupby("task", sort=False))
+             + f"). A default that loses more than {margin:g} dB here harms a network before any "
              "pruning, and is a defect of that default, not a finding.", ""]
     header = ["task", "arch", "strategy", "data", "images", "lr", "epochs", "anchor", "monitor", "kept epoch",
               "unpruned PSNR", "PSNR", "minus unpruned", f"within {margin:g} dB"]
