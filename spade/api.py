@@ -90,17 +90,20 @@ def finetune(model: nn.Module, strategy: str, physics, data: TensorSplit, *, val
              batch_size: int = 4, lr: float = 5e-4, loss: str = "l1", selfsup: str = "ei",
              ei_weight: float = 1.0, rotate: bool = True, ssdu_loss_fraction: float = 0.4,
              ssdu_center_fraction: float = 0.08, seed: int = 0, device: str = "cpu", workdir=None,
-             patience: int | None = None, log: Callable[[str], None] = print) -> list[dict]:
+             patience: int | None = None, anchor: float = 0.0, hybrid_mc_weight: float = 1.0,
+             log: Callable[[str], None] = print) -> list[dict]:
     """Fine-tune ``model`` in place with ``strategy``: ``supervised`` (``data`` holds
     targets), ``distill`` (targets plus the unpruned ``teacher``'s outputs), ``school`` (the
-    unpruned ``teacher`` on measurements only) or ``selfsup``
+    unpruned ``teacher`` on measurements only), ``hybrid`` (school plus ``hybrid_mc_weight``
+    x measurement consistency) or ``selfsup``
     (measurements only: ``ei``, measurement consistency plus equivariance to shifts and
     rotations, or ``ssdu``, k-space splitting for Cartesian MRI operators with a ``mask``).
     The label-free strategies refuse data with targets, so ground truth cannot reach them.
     Keeps the weights with the lowest loss on ``val`` (default: ``data``), and with
     ``patience`` stops once that loss has not improved for that many epochs (``epochs`` is
-    then a cap); returns the per-epoch history. ``workdir`` keeps the resumable state
-    (default: a temporary folder)."""
+    then a cap); returns the per-epoch history. ``anchor``: that times the squared distance
+    from the starting weights, added to the loss (proximal fine-tuning). ``workdir`` keeps
+    the resumable state (default: a temporary folder)."""
     from spade.strategies import REGISTRY
     from spade.train import fit, make_strategy
 
@@ -122,7 +125,8 @@ def finetune(model: nn.Module, strategy: str, physics, data: TensorSplit, *, val
     opts = {"epochs": epochs, "patience": patience, "batch_size": batch_size, "lr": lr, "loss": loss,
             "lr_min_factor": 0.1, "grad_clip": 1.0, "selfsup": {"user": selfsup},
             "ei": {"weight": ei_weight, "rotate": rotate},
-            "ssdu": {"loss_fraction": ssdu_loss_fraction, "center_fraction": ssdu_center_fraction}}
+            "ssdu": {"loss_fraction": ssdu_loss_fraction, "center_fraction": ssdu_center_fraction},
+            "hybrid": {"mc_weight": hybrid_mc_weight}, "anchor_weight": anchor}
     # the strategy freezes its teacher (eval mode, no gradients): the caller's is restored after
     frozen = [(p, p.requires_grad) for p in teacher.parameters()] if teacher is not None else []
     mode = teacher.training if teacher is not None else None

@@ -122,11 +122,20 @@ def test_finetune_strategies_lower_their_loss_and_keep_labels_from_label_free_on
     spade.finetune(net, "supervised", op, spade.Pairs(y, x), epochs=6, lr=3e-3, log=lambda m: None)
     teacher = copy.deepcopy(net)
     spade.prune_priors(net, ["smooth", "sharpen"], example=lambda m: m(y[:1], op), ratio=0.5)
-    for strategy in ("school", "selfsup"):
+    for strategy in ("school", "hybrid", "selfsup"):
         student = copy.deepcopy(net)
         history = spade.finetune(student, strategy, op, spade.Measurements(y), teacher=teacher, epochs=4,
                                  lr=1e-3, log=lambda m: None)
         assert history[-1]["train_loss"] < history[0]["train_loss"], strategy
+    # proximal fine-tuning: the anchor keeps the fit nearer the weights it started from
+    start = [p.detach().clone() for p in net.parameters()]
+    moved = {}
+    for anchor in (0.0, 100.0):
+        student = copy.deepcopy(net)
+        spade.finetune(student, "selfsup", op, spade.Measurements(y), epochs=4, lr=1e-3, anchor=anchor,
+                       log=lambda m: None)
+        moved[anchor] = sum((p - q).pow(2).sum().item() for p, q in zip(student.parameters(), start))
+    assert 0 < moved[100.0] < 0.5 * moved[0.0], moved
     with pytest.raises(ValueError, match="label-free: give data as Measurements"):
         spade.finetune(net, "school", op, spade.Pairs(y, x), teacher=teacher)
     with pytest.raises(ValueError, match="needs ground truth"):
