@@ -165,4 +165,5 @@ def test_the_tiny_study_runs_the_no_harm_check_and_prints_it(tiny_run):
     assert "## No harm: each label-free strategy fine-tunes the unpruned network (validation)" in md
     assert "Label-free fine-tuning minus supervised fine-tuning of the same pruned network" in md
     rows = summary[summary.strategy.isin(["school", "selfsup"]) & summary.minus_supervised_db.notna()]
-    assert len(rows) and rows.minus_supervised_low.le(rows.minus_supervised_db).all()
+    bounded = rows.dropna(subset=["minus_supervised_low"])  # one subject (the external set): no interval
+    assert len(bounded) and (bounded.minus_supervised_low <= bounded.minus_supervised_db).all()
