@@ -273,8 +273,8 @@ def label_free_refusals(config: dict) -> list[str]:
     for task, monitor in (monitors.items() if isinstance(monitors, dict) else []):
         if any(score in str(monitor).lower() for score in LABELLED_SCORES):
             lines.append(f"config key 'finetune.label_free.monitor.{task}': {monitor!r} reads ground truth; a "
-                         "label-free fit is chosen on label-free scores only: loss (its own validation loss) or "
-                         "heldout_kspace (MRI)")
+                         "label-free fit is chosen on label-free scores only: loss (its own validation loss), "
+                         "heldout_kspace (MRI) or cross_scale (SR)")
     return lines
 
 

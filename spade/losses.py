@@ -2,7 +2,8 @@
 
 Every loss takes the network and the measurements; only :func:`supervised_loss` takes
 a ground-truth image. The label-free losses (:func:`school_loss`, :func:`hybrid_loss`,
-:func:`ssdu_loss`, :func:`ei_loss`) have no parameter through which ground truth could reach them.
+:func:`ssdu_loss`, :func:`ei_loss`) have no parameter through which ground truth could reach them,
+nor have the label-free validation scores (:func:`heldout_kspace_score`, :func:`cross_scale_score`).
 """
 
 from __future__ import annotations
@@ -142,3 +143,15 @@ def heldout_kspace_score(model, physics, y, generator: torch.Generator, loss_fra
     split, a fixed ``generator`` for the same draw for every network); no ground truth."""
     with torch.no_grad():
         return ssdu_loss(model, physics, y, generator, loss_fraction, center_fraction)
+
+
+def cross_scale_score(model, physics, y) -> torch.Tensor:
+    """A label-free validation score for super-resolution (the zero-shot SR idea, Shocher et
+    al. 2018): the low-resolution measurement ``y`` is itself the high-resolution image one
+    scale down, so ``y`` is reconstructed from ``A y`` and compared with it,
+    ``||f(A y) - y||^2``. Natural images are self-similar across scales; no ground truth,
+    and no loss of the study trains on this pair (EI and MC see ``y`` only as the input)."""
+    if not hasattr(physics, "scale"):
+        raise ValueError(f"cross_scale: {type(physics).__name__} is not a down-sampling operator (SR only)")
+    with torch.no_grad():
+        return F.mse_loss(model(physics.forward(y), physics), y)

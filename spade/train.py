@@ -72,8 +72,9 @@ def make_strategy(name, task: str, cfg: dict, teacher: nn.Module | None = None) 
 
 
 # What a label-free fit watches on the validation measurements (never ground truth): its
-# own loss, or the held-out k-space score (spade.losses.heldout_kspace_score; MRI).
-LABEL_FREE_MONITORS = ("loss", "heldout_kspace")
+# own loss, the held-out k-space score (spade.losses.heldout_kspace_score; MRI) or the
+# cross-scale score (spade.losses.cross_scale_score; SR).
+LABEL_FREE_MONITORS = ("loss", "heldout_kspace", "cross_scale")
 
 
 def label_free_fit_options(opts: dict, task: str) -> dict:
@@ -209,7 +210,7 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts:
     (:func:`label_free_fit_options`) also take ``anchor_weight`` (that times
     ``||theta - theta_0||^2``, the squared distance from the starting weights: proximal
     fine-tuning, L2-SP) and ``monitor`` (the validation curve: the strategy's own loss, or
-    ``heldout_kspace``); the validation curve then starts at epoch 0, the starting
+    ``heldout_kspace``, ``cross_scale``); the validation curve then starts at epoch 0, the starting
     network, which is kept if no epoch improves on it.
     """
     if strategy.needs_target != train_set.with_target:
@@ -233,7 +234,7 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts:
     if monitor is not None and (strategy.needs_target or monitor not in LABEL_FREE_MONITORS):
         raise ValueError(f"monitor {monitor!r}: a label-free fit watches one of {LABEL_FREE_MONITORS}, and a fit "
                          f"with targets its validation PSNR (strategy {strategy.name})")
-    val_strategy = _heldout_strategy(strategy, opts) if monitor == "heldout_kspace" else strategy
+    val_strategy = _monitor_strategy(strategy, monitor, opts)
     steps_per_epoch = math.ceil(len(train_set) / batch_size)
     total_steps = max(1, epochs * steps_per_epoch)
     floor = float(opts.get("lr_min_factor", 0.1))
@@ -341,18 +342,24 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts:
     return model, history
 
 
-def _heldout_strategy(strategy: Strategy, opts: dict) -> Strategy:
-    """``strategy`` with the held-out k-space score as its validation loss (MRI: one fixed
-    SSDU split of each validation acquisition, :func:`spade.losses.heldout_kspace_score`)."""
-    from spade.losses import heldout_kspace_score
+def _monitor_strategy(strategy: Strategy, monitor: str | None, opts: dict) -> Strategy:
+    """``strategy`` with the validation score ``monitor`` as its validation loss: its own
+    loss (``loss``, or none given), the held-out k-space score (MRI: one fixed SSDU split of
+    each validation acquisition, :func:`spade.losses.heldout_kspace_score`) or the
+    cross-scale score (SR, :func:`spade.losses.cross_scale_score`)."""
+    from spade.losses import cross_scale_score, heldout_kspace_score
 
+    if monitor in (None, "loss"):
+        return strategy
     split = opts.get("ssdu") or {}
     fraction, centre = float(split.get("loss_fraction", 0.4)), float(split.get("center_fraction", 0.08))
 
     def score(model, physics, batch, generator):
+        y = batch[0] if isinstance(batch, (tuple, list)) else batch
+        if monitor == "cross_scale":
+            return cross_scale_score(model, physics, y)
         if not hasattr(physics, "ssdu_split"):
             raise ValueError(f"monitor heldout_kspace: {type(physics).__name__} has no k-space to hold out (MRI only)")
-        y = batch[0] if isinstance(batch, (tuple, list)) else batch
         return heldout_kspace_score(model, physics, y, generator, fraction, centre)
 
     return dataclasses.replace(strategy, loss=score)

@@ -70,6 +70,26 @@ def test_heldout_kspace_score_needs_no_ground_truth_and_ranks_networks():
     assert ranked[0] == pytest.approx(0.0, abs=1e-5) and ranked[0] < ranked[1] < ranked[2]
 
 
+def test_cross_scale_score_reads_only_the_measurement_and_ranks_sr_networks():
+    """SR's label-free score: y reconstructed from its own down-sampled copy A y. It equals
+    ||f(A y) - y||^2 computed by hand, and a network that up-samples self-similar images
+    better (bicubic over nearest, both from A y alone) scores lower."""
+    physics = make_physics("sr", {"kernel": np.full((3, 3), 1 / 9, np.float32), "scale": 2})
+    g = torch.linspace(0, 6, 64)
+    x = (torch.sin(g)[None, :] * torch.cos(0.7 * g)[:, None])[None, None]
+    y = physics.forward(x)
+    nearest = lambda y, p: torch.nn.functional.interpolate(y, scale_factor=2, mode="nearest")  # noqa: E731
+    bicubic = lambda y, p: p.init(y)  # noqa: E731
+    coarse = physics.forward(y)  # 16 x 16 from the 32 x 32 measurement
+    assert coarse.shape[-1] == y.shape[-1] // 2
+    by_hand = ((nearest(coarse, physics) - y) ** 2).mean()
+    torch.testing.assert_close(losses.cross_scale_score(nearest, physics, y), by_hand)
+    assert losses.cross_scale_score(bicubic, physics, y) < losses.cross_scale_score(nearest, physics, y)
+    mri = make_physics("mri", {"mask": np.ones((8, 8), np.float32)})
+    with pytest.raises(ValueError, match="SR only"):
+        losses.cross_scale_score(bicubic, mri, mri.forward(torch.rand(1, 2, 8, 8)))
+
+
 def test_label_free_table_scores_every_setting_on_validation_and_chooses_without_labels(pruned_du, tmp_path):
     fits = []
     ei_any = {**OPTS, "ei": {"weight": 1.0, "rotate": True, "angles": "any"}}
