@@ -84,7 +84,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--teacher", type=Path,
                    help="the unpruned artifact (strategies with a teacher, and -iter recipes, which prune it)")
     p.add_argument("--prune-data", type=Path, help="-iter recipes: the measurements pruning reads (unlabelled.h5)")
-    p.add_argument("--budget", type=int, default=3, help="recipes: times the epochs (default 3)")
+    p.add_argument("--budget", type=int, help="recipes: times the epochs (default: the schema's finetune.recipes.budget)")
     p.add_argument("--distill-weight", type=float, default=1.0, help="distill: weight of the teacher term")
     _fit_options(p, epochs=2, lr=5e-4)
     g = p.add_argument_group("self-supervision (the config's finetune.selfsup/ei/ssdu keys)")
@@ -220,15 +220,22 @@ def run(args) -> None:
               f"{info['channel_ratio']:.3f} of the prior channels removed")
     elif args.command == "finetune":
         strategy = strategies.StrategyName.parse(args.strategy)
-        if (strategy.spec.needs_teacher or strategy.recipe == "iter") and args.teacher is None:
+        if (strategy.spec.needs_teacher or strategy.prunes_stepwise) and args.teacher is None:
             raise ValueError(f"--strategy {strategy} needs --teacher (the unpruned artifact)")
-        if strategy.recipe == "iter" and args.prune_data is None:
+        if strategy.prunes_stepwise and args.prune_data is None:
             raise ValueError(f"--strategy {strategy} needs --prune-data (the measurements pruning reads)")
         opts = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
                 "lr_min_factor": args.lr_min_factor, "loss": args.loss, "grad_clip": args.grad_clip or None,
                 "ei": {"weight": args.ei_weight, "rotate": args.ei_rotate},
                 "ssdu": {"loss_fraction": args.ssdu_loss_fraction, "center_fraction": args.ssdu_center_fraction},
-                "distill": {"weight": args.distill_weight}, "recipes": {"budget": args.budget}}
+                "distill": {"weight": args.distill_weight}}
+        # what the command has no option for (recipes, hybrid, label_free: the label-free fits'
+        # lr, anchor and validation monitor) comes from the schema, as in the workflow
+        from spade.config import schema_defaults
+
+        shared = schema_defaults("finetune")
+        opts.update({"hybrid": shared["hybrid"], "label_free": shared["label_free"],
+                     "recipes": {**shared["recipes"], **({"budget": args.budget} if args.budget else {})}})
         from spade.data import read_physics
 
         task, _ = read_physics(args.train)

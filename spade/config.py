@@ -146,7 +146,7 @@ def study_problems(config: dict) -> list[str]:
                 ablation.get("task") not in config.get("models", {}).get(arch, {}):
             lines.append(f"config key 'label_free_ablation.archs': {arch!r} on task {ablation.get('task')!r} is not "
                          "in the study (`tasks`, `archs`, `models`)")
-    stepwise = [s for s in config.get("strategies", []) if StrategyName.parse(s).recipe == "iter"]
+    stepwise = [s for s in config.get("strategies", []) if StrategyName.parse(s).prunes_stepwise]
     criteria = config.get("criteria", [])
     # a stepwise strategy runs with every criterion, or with the first alone
     runs_with = criteria[:1] if stepwise and set(stepwise) <= set(config.get("first_criterion_only", [])) else criteria

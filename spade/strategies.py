@@ -33,6 +33,8 @@ RECIPES = ("long", "iter", "jac")
 BUDGET_RECIPES = ("long", "iter")
 # the recipes that need a fixed point (archs whose network is a DEQ)
 DEQ_RECIPES = ("jac",)
+# the recipes that prune in steps from the unpruned network (they read it and pruning's data)
+STEPWISE_RECIPES = ("iter",)
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,11 @@ class StrategyName:
     def spends_budget(self) -> bool:
         """Whether it runs ``finetune.recipes.budget`` times the strategy's epochs."""
         return self.recipe in BUDGET_RECIPES
+
+    @property
+    def prunes_stepwise(self) -> bool:
+        """Whether it prunes the unpruned network in steps (needs it and pruning's data)."""
+        return self.recipe in STEPWISE_RECIPES
 
     @property
     def needs_fixed_point(self) -> bool:

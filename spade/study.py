@@ -340,7 +340,7 @@ class Study:
                   "val": self.data_path(v.task, "val")}
         if strategy.spec.needs_teacher:
             inputs["teacher"] = self.unpruned_path(v.task, v.arch)
-        if strategy.recipe == "iter":
+        if strategy.prunes_stepwise:
             inputs["base"] = self.unpruned_path(v.task, v.arch)
             inputs["prune_data"] = self.data_path(v.task, "unlabelled")
         return inputs

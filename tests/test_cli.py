@@ -43,6 +43,16 @@ def test_prune_finetune_evaluate_bench_info(unpruned, mri_files, tmp_path, capsy
     assert main(["finetune", str(pruned), "--strategy", "school", "--teacher", str(unpruned), "--train",
                  str(mri_files["test"]), "--val", str(mri_files["val"]), "--epochs", "1", "-o", str(tuned)]) == 0
     assert tuned.is_file() and (tmp_path / "school_history.csv").is_file()
+    # a label-free fit from the command line watches the schema's label-free monitor, as the
+    # workflow's do (its curve starts at the pruned network, epoch 0), and recipes take the
+    # schema's settings (-jac's weight is the schema's 0.001, not a default of the stage's own)
+    from spade.checkpoint import load_payload
+    from spade.config import schema_defaults
+
+    meta = load_payload(tuned)["meta"]
+    assert meta["opts"]["monitor"] == schema_defaults("finetune")["label_free"]["monitor"]["mri"] == "heldout_kspace"
+    assert [row["epoch"] for row in meta["history"]][0] == 0
+    assert meta["opts"]["recipes"] == schema_defaults("finetune")["recipes"]
     scores = tmp_path / "scores.csv"
     assert main(["evaluate", str(tuned), "--data", str(mri_files["test"]), "-o", str(scores)]) == 0
     frame = pd.read_csv(scores)

@@ -1,6 +1,6 @@
-"""The study's Markdown tables: the summary's (its speed sections in
-:mod:`spade.report.speed_markdown`), the robustness, label-free and seed tables, and the
-extra timings; one cell formatter."""
+"""The summary's Markdown tables (its speed sections in :mod:`spade.report.speed_markdown`,
+the no-harm, label-free and seed tables in :mod:`spade.report.side_markdown`), the
+robustness table and the extra timings; one cell formatter."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 
 from spade.report.speed_markdown import bound_lines, headline_lines, order_lines, speed_target_lines
-from spade.report.summary import EXTRA_COLUMNS, PRIOR_MARGIN_DB, criterion_label, criterion_labels, headline
-from spade.report.tables import table
-from spade.stats import NOT_RESOLVED, format_difference, format_ratio
+from spade.report.summary import EXTRA_COLUMNS, PRIOR_MARGIN_DB, criterion_labels, headline
+from spade.report.tables import table, unit_kind, units_label
+from spade.stats import format_difference, format_ratio
 from spade.variants import CLASSICAL, IDENTITY, SCRATCH, UNPRUNED, UNPRUNED_KINDS, UNPRUNED_LONG
 
 # columns a table shows only where the run has them (benchmarks predating the breakdown lack them)
@@ -193,16 +193,16 @@ def _readings(part: pd.DataFrame) -> list[str]:
         cells.append([arch, f"{criterion} {strategy}" if several else strategy,
                       *(_difference(by_ratio.loc[r]) if r in by_ratio.index else "" for r in ratios)])
     out += [f"PSNR minus the unpruned network (dB), per ratio: paired over the same images, with the 95% "
-            f"bootstrap interval over {_units(part)}; an interval that holds 0 is not resolved.", "",
+            f"bootstrap interval over {units_label(part)}; an interval that holds 0 is not resolved.", "",
             *table(["arch", "strategy", *(f"{r:g}" for r in ratios)], cells), ""]
     out += _label_free_lines(part, pruned, ratios, several)
     lines = []
     for _, sc in part[(part.strategy == SCRATCH) & part.scratch_minus_pruned_db.notna()].iterrows():
         gap = format_difference(sc.scratch_minus_pruned_db, sc.scratch_minus_pruned_low,
-                                sc.scratch_minus_pruned_high, one=_unit_kind(sc))
+                                sc.scratch_minus_pruned_high, one=unit_kind(sc))
         lines.append(f"{sc.arch} at {sc.ratio:g}: scratch minus pruned + supervised (dB) {gap}")
     if lines:
-        out += [f"Training the pruned widths from scratch against pruning (paired, 95% interval over {_units(part)}): "
+        out += [f"Training the pruned widths from scratch against pruning (paired, 95% interval over {units_label(part)}): "
                 + "; ".join(lines) + ".", ""]
     longer = [f"{r.arch} {_difference(r)}" for _, r in part[part.strategy == UNPRUNED_LONG].iterrows()
               if pd.notna(r.get("minus_unpruned_db"))]
@@ -224,10 +224,10 @@ def _label_free_lines(part: pd.DataFrame, pruned: pd.DataFrame, ratios: list, se
         by_ratio = group.drop_duplicates("ratio").set_index("ratio")
         cells.append([arch, f"{criterion} {strategy}" if several else strategy,
                       *(format_difference(by_ratio.loc[r].minus_supervised_db, by_ratio.loc[r].minus_supervised_low,
-                                          by_ratio.loc[r].minus_supervised_high, one=_unit_kind(by_ratio.loc[r]))
+                                          by_ratio.loc[r].minus_supervised_high, one=unit_kind(by_ratio.loc[r]))
                         if r in by_ratio.index else "" for r in ratios)])
     return [f"Label-free fine-tuning minus supervised fine-tuning of the same pruned network (dB), per ratio: paired "
-            f"over the same images, 95% interval over {_units(part)}.", "",
+            f"over the same images, 95% interval over {units_label(part)}.", "",
             *table(["arch", "strategy", *(f"{r:g}" for r in ratios)], cells), ""]
 
 
@@ -241,32 +241,16 @@ def _classical_lines(part: pd.DataFrame) -> list[str]:
         return []
     gains = "; ".join(
         f"{r.arch} " + format_difference(r.minus_classical_db, r.minus_classical_low, r.minus_classical_high,
-                                         one=_unit_kind(r)) for _, r in rows.iterrows())
+                                         one=unit_kind(r)) for _, r in rows.iterrows())
     return [f"Unpruned minus the strongest classical baseline, {rows.best_classical.iloc[0]} (dB, paired, 95% "
-            f"interval over {_units(part)}): {gains}.", ""]
-
-
-def _unit_kind(r) -> str:
-    """What a row's interval resamples: subject, volume or image."""
-    kind = r.get("unit_kind")
-    return kind if isinstance(kind, str) and kind else "image"
-
-
-def _units(part: pd.DataFrame) -> str:
-    """The resampled units of a task and split, counted: "3 subjects", "one subject"."""
-    kinds = part.unit_kind.dropna() if "unit_kind" in part else pd.Series(dtype=object)
-    kind = kinds.iloc[0] if len(kinds) else "image"
-    count = part.units.max() if "units" in part and part.units.notna().any() else float("nan")
-    if pd.isna(count):
-        return f"{kind}s"
-    return f"one {kind}" if int(count) == 1 else f"{int(count)} {kind}s"
+            f"interval over {units_label(part)}): {gains}.", ""]
 
 
 def _difference(r) -> str:
     """A row's PSNR minus the unpruned network's, with its interval."""
     if pd.isna(r.get("minus_unpruned_db")):
         return ""
-    return format_difference(r.minus_unpruned_db, r.minus_unpruned_low, r.minus_unpruned_high, one=_unit_kind(r))
+    return format_difference(r.minus_unpruned_db, r.minus_unpruned_low, r.minus_unpruned_high, one=unit_kind(r))
 
 
 def robustness_markdown(drops: pd.DataFrame) -> str:
@@ -326,89 +310,3 @@ def write_tables(summary: pd.DataFrame, csv_path, md_path, extras: pd.DataFrame 
     if appendix:
         md = md.rstrip("\n") + "\n\n" + appendix
     Path(md_path).write_text(md)
-
-
-def no_harm_markdown(check: pd.DataFrame, margin: float) -> str:
-    """The no-harm check (:func:`spade.stages.no_harm_scores`): one row per task, arch and
-    label-free strategy, and a verdict line."""
-    lines = ["## No harm: each label-free strategy fine-tunes the unpruned network (validation)", "",
-             "Each label-free strategy, with its default settings, fine-tunes the unpruned network itself, which "
-             "needs no repair; its validation PSNR minus the unpruned network's (dB, paired, 95% interval over "
-             + "; ".join(f"{task}: {_units(part)}" for task, part in check.groupby("task", sort=False))
-             + f"). A default that loses more than {margin:g} dB here harms a network before any "
-             "pruning, and is a defect of that default, not a finding.", ""]
-    header = ["task", "arch", "strategy", "data", "images", "lr", "epochs", "anchor", "monitor", "kept epoch",
-              "unpruned PSNR", "PSNR", "minus unpruned", f"within {margin:g} dB"]
-    cells = [[r.task, r.arch, r.strategy, r.data, "" if pd.isna(r.train_images) else int(r.train_images), f"{r.lr:g}", int(r.epochs),
-              f"{r.anchor:g}", r.monitor, "" if pd.isna(r.kept_epoch) else int(r.kept_epoch),
-              f"{r.unpruned_psnr:.2f}", f"{r.psnr:.2f}",
-              format_difference(r.minus_unpruned_db, r.minus_unpruned_low, r.minus_unpruned_high, one=_unit_kind(r)),
-              "yes" if r.harmless else "**no**"] for _, r in check.iterrows()]
-    harmful = check[~check.harmless.astype(bool)]
-    verdict = (f"Every default label-free strategy is within {margin:g} dB of the unpruned network." if harmful.empty
-               else "Losing more than {:g} dB: {}.".format(margin, ", ".join(
-                   f"{r.task} {r.arch} {r.strategy} ({r.minus_unpruned_db:+.2f})" for _, r in harmful.iterrows())))
-    return "\n".join([*lines, *table(header, cells), "", verdict, ""])
-
-
-def label_free_markdown(scores: pd.DataFrame) -> str:
-    """The label-free ablation (:func:`spade.stages.label_free_scores`): one table per task and arch."""
-    lines = ["# Label-free recovery on validation data", "",
-             "Each self-supervised setting fine-tunes the same pruned network on unlabelled measurements. Per "
-             "self-supervised loss, the choice is made on `heldout_kspace` (reconstruct from part of each validation "
-             "acquisition, predict the held-out samples; label free, lower is better), among the settings trained on "
-             "all of the unlabelled split; the others (`data`: the split's measurements and the fraction of them) "
-             "show how recovery grows with the unlabelled data. No choice is made between EI and SSDU: the held-out "
-             "score is SSDU's own loss (it ranks SSDU's fits above the unpruned network), EI's own loss favours EI, "
-             "and no label-free score here is neutral between them. Validation PSNR is shown for the reader only.", ""]
-    header = ["setting", "loss", "data", "images", "epochs", "held-out k-space", "own val loss", "val PSNR",
-              "minus unpruned", "chosen"]
-    for (task, arch), part in scores.groupby(["task", "arch"], sort=False):
-        pruned = part[part.strategy != UNPRUNED].iloc[0]
-        cells = [[r.setting, r.get("loss", "") if isinstance(r.get("loss", ""), str) else "",
-                  r.get("data", "") if isinstance(r.get("data", ""), str) else "",
-                  "" if pd.isna(r.get("train_images", np.nan)) else int(r.train_images),
-                  "" if pd.isna(r.epochs) else int(r.epochs), f"{r.heldout_kspace:.4f}",
-                  "" if pd.isna(r.own_val_loss) else f"{r.own_val_loss:.4g}", f"{r.val_psnr:.2f}",
-                  f"{r.minus_unpruned:+.2f}", "yes" if r.chosen else ""] for _, r in part.iterrows()]
-        lines += [f"## {task} / {arch}, pruned {pruned.criterion} at ratio {pruned.ratio:g}", "",
-                  *table(header, cells), ""]
-    return "\n".join(lines)
-
-
-
-
-
-
-def seeds_markdown(spread: pd.DataFrame) -> str:
-    """The comparison repeated over seeds (:func:`spade.report.summary.seed_spread`): per
-    split, task and arch, each network's PSNR minus its own seed's unpruned network, every
-    seed with its bootstrap interval, then the mean, the standard deviation and range across
-    seeds and whether every seed resolves it on the same side."""
-    lines = ["# The comparison repeated over seeds", "",
-             "Each seed trains the unpruned network, prunes it, fine-tunes it and trains the controls anew on the "
-             "same data (`seeds` in the config). Per seed: PSNR minus that seed's unpruned network, 95% bootstrap "
-             "interval over subjects or volumes (images where a split has none). Across seeds: mean, standard "
-             "deviation, range; `consistent` where every seed's interval excludes 0 on the same side; otherwise the "
-             f"difference is {NOT_RESOLVED} across seeds.", ""]
-    per_seed = spread[spread.seed != "seeds"].copy()
-    per_seed["criterion"] = per_seed.criterion.fillna("")
-    seeds = list(dict.fromkeys(per_seed.seed))
-    cells = {tuple(r[k] for k in (*IDENTITY, "split", "seed")): r for _, r in per_seed.iterrows()}
-    summary = spread[spread.seed == "seeds"].copy()
-    summary["criterion"] = summary.criterion.fillna("")
-    for (split, task, arch), part in summary.groupby(["split", "task", "arch"], sort=False):
-        lines += [f"## {task} / {arch} / {split}", ""]
-        rows = []
-        for _, r in part.iterrows():
-            key = tuple(r[k] for k in (*IDENTITY, "split"))
-            differences = [format_difference(c.minus_unpruned_db, c.minus_unpruned_low, c.minus_unpruned_high)
-                           if (c := cells.get((*key, s))) is not None else "" for s in seeds]
-            rows.append([r.strategy, criterion_label(r.criterion, r.target) if r.ratio else "",
-                         f"{r.ratio:g}" if r.ratio else "", *differences, f"{r.minus_unpruned_db:+.2f}",
-                         "" if pd.isna(r.seed_sd) else f"{r.seed_sd:.2f}",
-                         f"{r.seed_min:+.2f} to {r.seed_max:+.2f}", "consistent" if r.consistent else NOT_RESOLVED])
-        header = ["strategy", "criterion", "ratio", *[f"seed {s}" for s in seeds], "mean", "SD", "range",
-                  "across seeds"]
-        lines += table(header, rows) + [""]
-    return "\n".join(lines)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from spade.checkpoint import layer_shapes, load_model, save_model
+from spade.config import schema_defaults
 from spade.data import H5Split, nested_fraction
 from spade.provenance import environment
 from spade.prune import DEFAULT_TAYLOR_IMAGES, StepwisePruning, fit_stepwise
@@ -41,8 +42,10 @@ def finetune(strategy_name, pruned_path, teacher_path, train_path, val_path, opt
         train_set = H5Split(train_path, spec.needs_target, nested_fraction(len(train_set), data_fraction, seed))
     teacher = load_model(teacher_path)[0].to(device) if spec.needs_teacher else None
     strategy = make_strategy(strategy_name, task, opts, teacher)
-    budget = int(opts.get("recipes", {}).get("budget", 3)) if strategy_name.spends_budget else 1
-    if recipe == "iter":
+    # the schema's recipe settings under any the caller gives (the CLI gives the budget only)
+    recipes = {**schema_defaults("finetune")["recipes"], **(opts.get("recipes") or {})}
+    budget = int(recipes["budget"]) if strategy_name.spends_budget else 1
+    if strategy_name.prunes_stepwise:
         if base_path is None or prune_data_path is None:
             raise ValueError(f"strategy {strategy_name}: stepwise pruning needs the unpruned network and the "
                              "measurements pruning reads (base_path, prune_data_path)")
@@ -54,8 +57,8 @@ def finetune(strategy_name, pruned_path, teacher_path, train_path, val_path, opt
                                       seed, state_path, history_path, device, log=log.info)
     else:
         fit_opts = {**opts, "epochs": int(opts["epochs"]) * budget}
-        if recipe == "jac":
-            fit_opts["jacobian_weight"] = float(opts.get("recipes", {}).get("jacobian_weight", 1.0))
+        if strategy_name.needs_fixed_point:  # -jac: the Jacobian penalty
+            fit_opts["jacobian_weight"] = float(recipes["jacobian_weight"])
         model, history = fit(model, strategy, physics, train_set, val_set, fit_opts, seed, state_path, history_path,
                              log=log.info, device=device)
     variant = Variant.from_meta(payload["meta"]).with_strategy(str(strategy_name))

@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from spade.checkpoint import load_model
-from spade.report.markdown import label_free_markdown
+from spade.report.side_markdown import label_free_markdown
 from spade.stages.context import open_split, sample_operator, start_job
 from spade.stages.evaluate import evaluate
 from spade.variants import PRUNED, UNPRUNED, Variant

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from spade.checkpoint import load_payload
-from spade.report.markdown import no_harm_markdown
+from spade.report.side_markdown import no_harm_markdown
 from spade.report.summary import split_unit
 from spade.stages.evaluate import evaluate
 from spade.stats import paired_difference
