@@ -223,14 +223,15 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts:
     state_path, history_path = Path(state_path), Path(history_path)
     model, physics = model.to(device), physics.to(device)
     epochs, batch_size = int(opts["epochs"]), int(opts["batch_size"])
+    monitor = opts.get("monitor")
     if strategy.teacher is not None:  # the frozen teacher's targets do not change: compute them once
         teacher = strategy.teacher.to(device)
         train_set = TeacherOutputs(train_set, teacher, physics, batch_size, device)
-        val_set = TeacherOutputs(val_set, teacher, physics, batch_size, device)
+        if monitor in (None, "loss"):  # a held-out or cross-scale score never reads the teacher
+            val_set = TeacherOutputs(val_set, teacher, physics, batch_size, device)
         strategy = dataclasses.replace(strategy, loss=strategy.paired_loss, teacher=None)
     anchor_weight = float(opts.get("anchor_weight") or 0.0)
     anchor = [p.detach().clone() for p in model.parameters()] if anchor_weight else None
-    monitor = opts.get("monitor")
     if monitor is not None and (strategy.needs_target or monitor not in LABEL_FREE_MONITORS):
         raise ValueError(f"monitor {monitor!r}: a label-free fit watches one of {LABEL_FREE_MONITORS}, and a fit "
                          f"with targets its validation PSNR (strategy {strategy.name})")

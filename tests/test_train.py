@@ -84,6 +84,12 @@ def test_school_computes_the_teachers_outputs_once(mri_files, tmp_path):
                                    strategy.loss(student, physics, y, None))
     assert not paired.with_target, "a label-free split stays label free with the teacher's outputs"
     assert TeacherOutputs(H5Split(mri_files["train"], True), teacher, physics, 4, torch.device("cpu")).with_target
+    # a fit watching the held-out k-space score never reads the teacher on validation
+    seen.clear()
+    opts = {**OPTS, "epochs": 1, "monitor": "heldout_kspace"}
+    fit(build_model(TINY_SPECS["dncnn"]), make_strategy("school", "mri", OPTS, teacher), physics, train, val, opts, 5,
+        tmp_path / "h.state.pt", tmp_path / "h.csv", log=lambda msg: None)
+    assert sum(seen) == len(train), "teacher outputs for the training split only"
 
 
 def test_a_supervised_fit_watches_validation_psnr_and_keeps_its_best_epoch(mri_files, tmp_path):
