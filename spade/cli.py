@@ -228,14 +228,10 @@ def run(args) -> None:
                 "lr_min_factor": args.lr_min_factor, "loss": args.loss, "grad_clip": args.grad_clip or None,
                 "ei": {"weight": args.ei_weight, "rotate": args.ei_rotate},
                 "ssdu": {"loss_fraction": args.ssdu_loss_fraction, "center_fraction": args.ssdu_center_fraction},
-                "distill": {"weight": args.distill_weight}}
-        # what the command has no option for (recipes, hybrid, label_free: the label-free fits'
-        # lr, anchor and validation monitor) comes from the schema, as in the workflow
-        from spade.config import schema_defaults
-
-        shared = schema_defaults("finetune")
-        opts.update({"hybrid": shared["hybrid"], "label_free": shared["label_free"],
-                     "recipes": {**shared["recipes"], **({"budget": args.budget} if args.budget else {})}})
+                "distill": {"weight": args.distill_weight}, "recipes": {"budget": args.budget} if args.budget else {}}
+        # what the command has no option for (the other recipe settings, hybrid, label_free: the
+        # label-free fits' lr, anchor and validation monitor) the stage reads from the schema
+        # (spade.options.FitOptions), as in the workflow
         from spade.data import read_physics
 
         task, _ = read_physics(args.train)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from spade.registry import ARCHS, FIXED_POINT_ARCHS, LABEL_FREE_SPLITS, TRAINING_SPLITS
 from spade.strategies import StrategyName, pattern
 from spade.variants import AUTO, GLOBAL
 
@@ -20,10 +21,30 @@ class ConfigError(ValueError):
     """A config that the schema or the study's own rules refuse (one line per problem)."""
 
 
+# Where the schema's enums of arch and split names sit, and the registry names each takes
+# (spade.registry): the YAML file spells them out for Snakemake's own validation, and
+# tests/test_registry.py checks the two agree.
+REGISTRY_ENUMS = {
+    ("properties", "archs", "items"): tuple(ARCHS),
+    ("properties", "label_free_ablation", "properties", "archs", "items"): tuple(ARCHS),
+    ("properties", "label_free_ablation", "properties", "settings", "additionalProperties", "properties", "data",
+     "properties", "split"): TRAINING_SPLITS,
+    ("properties", "data", "properties", "mri", "properties", "split_pattern", "items"): TRAINING_SPLITS,
+    ("properties", "finetune", "properties", "label_free_data"): LABEL_FREE_SPLITS,
+}
+
+
+def _node(schema: dict, path: tuple) -> dict:
+    for key in path:
+        schema = schema[key]
+    return schema
+
+
 def load_schema(path) -> dict:
-    """The config schema at ``path`` with the strategy names of the registry
-    (:mod:`spade.strategies`) filled in: the YAML file says only that a strategy is a
-    string, so that a strategy is added in one place."""
+    """The config schema at ``path`` with the names of the registries filled in: the
+    strategy names (:mod:`spade.strategies`; the YAML file says only that a strategy is a
+    string, so that a strategy is added in one place) and the arch and split names
+    (:mod:`spade.registry`)."""
     import yaml
     from pathlib import Path
 
@@ -31,6 +52,8 @@ def load_schema(path) -> dict:
     for key in ("strategies", "first_criterion_only"):
         schema["properties"][key]["items"]["pattern"] = pattern()
     schema["properties"]["seeds"]["properties"]["strategies"]["items"]["pattern"] = pattern()
+    for where, names in REGISTRY_ENUMS.items():
+        _node(schema, where)["enum"] = list(names)
     return schema
 
 
@@ -48,6 +71,13 @@ def schema_defaults(*key: str) -> dict:
     for k in key:
         node = node["properties"][k]
     return {name: prop["default"] for name, prop in node.get("properties", {}).items() if "default" in prop}
+
+
+def fit_defaults() -> dict:
+    """The schema's defaults of one fit's settings (its ``fit`` definition: ``train.<task>``
+    and ``finetune.<task>``; an arch's own keys replace them)."""
+    node = load_schema(SCHEMA_PATH)["definitions"]["fit"]
+    return {name: prop["default"] for name, prop in node["properties"].items() if "default" in prop}
 
 
 def _dotted(path) -> str:
@@ -163,7 +193,7 @@ def study_problems(config: dict) -> list[str]:
             lines.append(f"config key 'round_to': auto keeps the fastest width at or above each group's share, which "
                          f"needs uniform allocation; criterion {allocated[0]} allocates globally")
     fixed_point = [s for s in config.get("strategies", []) if StrategyName.parse(s).needs_fixed_point]
-    if fixed_point and "deq" not in config.get("archs", []):
+    if fixed_point and not FIXED_POINT_ARCHS & set(config.get("archs", [])):
         lines.append(f"config key 'strategies': {fixed_point[0]} penalises a fixed point's Jacobian, but no DEQ is "
                      "studied (`archs`)")
     for arch in config.get("archs", []):
@@ -249,8 +279,6 @@ def study_warnings(config: dict) -> list[str]:
     return lines
 
 
-# What a label-free strategy may train on: splits opened without their targets.
-LABEL_FREE_SPLITS = ("train", "unlabelled", "test")
 # Validation scores that read ground truth: never what a label-free choice is made on.
 LABELLED_SCORES = ("psnr", "ssim")
 

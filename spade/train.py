@@ -24,11 +24,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from spade.checkpoint import save_atomic
-from spade.digests import data_digest, fingerprint_of, model_digest, physics_digest
 from spade.log import Heartbeat
 from spade.metrics import TASK_CONVENTIONS, score
+from spade.options import FitOptions
 from spade.physics import batch_physics
+from spade.resume import FitState, fit_fingerprint
 from spade.strategies import StrategyName
 
 
@@ -60,10 +60,13 @@ class Strategy:
     task: str | None = None
 
 
-def make_strategy(name, task: str, cfg: dict, teacher: nn.Module | None = None) -> Strategy:
+def make_strategy(name, task: str, cfg, teacher: nn.Module | None = None) -> Strategy:
     """The loss of strategy ``name`` (a :class:`spade.strategies.StrategyName`, or a name
     such as ``school`` or ``supervised-iter``: the loss is the registry entry's) with its
-    settings ``cfg`` (the config's ``finetune`` block)."""
+    settings ``cfg`` (a fit's :class:`spade.options.FitOptions`, or its flat block: the
+    loss, and the strategies' settings such as ``ssdu`` and ``ei``)."""
+    if isinstance(cfg, FitOptions):
+        cfg = cfg.as_dict()
     strategy = StrategyName.parse(name)
     spec = strategy.spec
     built = spec.build(task, cfg, teacher)
@@ -77,18 +80,16 @@ def make_strategy(name, task: str, cfg: dict, teacher: nn.Module | None = None) 
 LABEL_FREE_MONITORS = ("loss", "heldout_kspace", "cross_scale")
 
 
-def label_free_fit_options(opts: dict, task: str) -> dict:
-    """``opts`` (a strategy's fine-tuning options) with the config's ``label_free`` block
-    applied, for a label-free strategy on ``task``: its own ``lr`` and ``epochs`` where set,
-    the ``anchor`` pull toward the starting weights and the task's validation ``monitor``."""
-    block = opts.get("label_free") or {}
-    out = dict(opts)
-    for key in ("lr", "epochs"):
-        if block.get(key) is not None:
-            out[key] = block[key]
-    out["anchor_weight"] = float(block.get("anchor") or 0.0)
-    out["monitor"] = (block.get("monitor") or {}).get(task, "loss")
-    return out
+def label_free_fit_options(opts, task: str) -> FitOptions:
+    """``opts`` (a strategy's fine-tuning options, :class:`spade.options.FitOptions` or a
+    block) with its ``label_free`` settings applied, for a label-free strategy on ``task``:
+    its own ``lr`` and ``epochs`` where set, the ``anchor`` pull toward the starting weights
+    and the task's validation ``monitor``."""
+    opts = FitOptions.of(opts)
+    block = opts.settings["label_free"]
+    return opts.replace(lr=opts.lr if block["lr"] is None else float(block["lr"]),
+                        epochs=opts.epochs if block["epochs"] is None else int(block["epochs"]),
+                        anchor_weight=float(block["anchor"] or 0.0), monitor=block["monitor"].get(task, "loss"))
 
 
 def _batches(dataset, batch_size: int, generator: torch.Generator | None):
@@ -194,14 +195,15 @@ def evaluate_loss(model, strategy: Strategy, physics, dataset, batch_size: int, 
     return total / count, (sum(psnrs) / len(psnrs) if psnrs else None)
 
 
-def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts: dict, seed: int,
+def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts, seed: int,
         state_path, history_path, log: Callable[[str], None] = print,
         device: torch.device = torch.device("cpu")) -> tuple[nn.Module, list[dict]]:
-    """Train ``model`` with ``strategy`` for at most ``opts['epochs']`` epochs on ``device``;
+    """Train ``model`` with ``strategy`` for at most ``opts.epochs`` epochs on ``device``;
     return the model at the best point of its validation curve (on ``device``) and the
     history of the epochs run.
 
-    ``opts``: ``epochs`` (the cap), ``batch_size``, ``lr``, optional ``lr_min_factor``
+    ``opts``: a :class:`spade.options.FitOptions`, or a block it is read from once (the
+    schema's defaults for what it leaves out): ``epochs`` (the cap), ``batch_size``, ``lr``, ``lr_min_factor``
     (cosine decay to ``lr * lr_min_factor`` over the cap), ``grad_clip``, ``patience``
     (stop after that many epochs without a better validation value; null: run to the cap)
     and ``jacobian_weight`` (an equilibrium network only: that times its estimate of
@@ -216,134 +218,120 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts:
     if strategy.needs_target != train_set.with_target:
         raise ValueError(f"strategy {strategy.name} needs_target={strategy.needs_target} but the "
                          f"training set was opened with with_target={train_set.with_target}")
-    jacobian_weight = float(opts.get("jacobian_weight") or 0.0)
-    if jacobian_weight and not hasattr(model, "track_jacobian"):
-        raise ValueError(f"jacobian_weight {jacobian_weight}: {type(model).__name__} is not an equilibrium network "
-                         "with a Jacobian estimate (spade.models.deq.DEQ); the penalty applies to DEQs only")
-    state_path, history_path = Path(state_path), Path(history_path)
+    opts = FitOptions.of(opts)
+    if opts.jacobian_weight and not hasattr(model, "track_jacobian"):
+        raise ValueError(f"jacobian_weight {opts.jacobian_weight}: {type(model).__name__} is not an equilibrium "
+                         "network with a Jacobian estimate (spade.models.deq.DEQ); the penalty applies to DEQs only")
+    monitor = opts.monitor
+    if monitor is not None and (strategy.needs_target or monitor not in LABEL_FREE_MONITORS):
+        raise ValueError(f"monitor {monitor!r}: a label-free fit watches one of {LABEL_FREE_MONITORS}, and a fit "
+                         f"with targets its validation PSNR (strategy {strategy.name})")
     model, physics = model.to(device), physics.to(device)
-    epochs, batch_size = int(opts["epochs"]), int(opts["batch_size"])
-    monitor = opts.get("monitor")
+    epochs, batch_size = opts.epochs, opts.batch_size
     if strategy.teacher is not None:  # the frozen teacher's targets do not change: compute them once
         teacher = strategy.teacher.to(device)
         train_set = TeacherOutputs(train_set, teacher, physics, batch_size, device)
         if monitor in (None, "loss"):  # a held-out or cross-scale score never reads the teacher
             val_set = TeacherOutputs(val_set, teacher, physics, batch_size, device)
         strategy = dataclasses.replace(strategy, loss=strategy.paired_loss, teacher=None)
-    anchor_weight = float(opts.get("anchor_weight") or 0.0)
-    anchor = [p.detach().clone() for p in model.parameters()] if anchor_weight else None
-    if monitor is not None and (strategy.needs_target or monitor not in LABEL_FREE_MONITORS):
-        raise ValueError(f"monitor {monitor!r}: a label-free fit watches one of {LABEL_FREE_MONITORS}, and a fit "
-                         f"with targets its validation PSNR (strategy {strategy.name})")
     val_strategy = _monitor_strategy(strategy, monitor, opts)
     steps_per_epoch = math.ceil(len(train_set) / batch_size)
     total_steps = max(1, epochs * steps_per_epoch)
-    floor = float(opts.get("lr_min_factor", 0.1))
-    optimiser = torch.optim.Adam(model.parameters(), lr=float(opts["lr"]))
+    floor = opts.lr_min_factor
+    optimiser = torch.optim.Adam(model.parameters(), lr=opts.lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda s: floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps)))
-    # Everything that decides the result: a state written under any other data, operator,
-    # network, solver, options or seed is never resumed (a rebuilt split of the same size
-    # would otherwise "resume" at its last epoch and return the old model).
-    fingerprint = fingerprint_of({"opts": opts, "seed": seed, "strategy": strategy.name,
-                                "train": data_digest(train_set), "val": data_digest(val_set),
-                                "physics": physics_digest(physics), "model": model_digest(model)})
-    history: list[dict] = []
-    # the curve watched, as a value to minimise: -PSNR for a strategy with targets
-    best_val, best_state, start = math.inf, None, 0
-    patience = opts.get("patience")
-    if state_path.exists():
-        state = torch.load(state_path, map_location=device, weights_only=True)
-        if state.get("fingerprint") == fingerprint:
-            model.load_state_dict(state["model"])
-            optimiser.load_state_dict(state["optimiser"])
-            scheduler.load_state_dict(state["scheduler"])
-            best_val, best_state, start = state["best_val"], state["best_model"], state["epoch"]
-            history = state["history"]
-            log(f"resuming from {state_path} after epoch {start}")
-        else:
-            log(f"ignoring {state_path}: written with other settings")
-    state_path.parent.mkdir(parents=True, exist_ok=True)
-    if monitor is not None and start == 0 and not history:
+    # the anchor is the starting weights, also when the fit resumes
+    anchor = [p.detach().clone() for p in model.parameters()] if opts.anchor_weight else None
+    state = FitState(Path(state_path), fit_fingerprint(opts.as_dict(), seed, strategy.name, train_set, val_set,
+                                                       physics, model))
+    state.resume(model, optimiser, scheduler, device, log)
+
+    def validate() -> tuple[float, float | None]:
+        return evaluate_loss(model, val_strategy, physics, val_set, batch_size, seed + 7919, device)
+
+    if monitor is not None and state.start == 0 and not state.history:
         # the starting network is a point of the curve: a label-free loss that only moves
         # it away from what its own score prefers keeps it (no harm by construction)
-        best_val, _ = evaluate_loss(model, val_strategy, physics, val_set, batch_size, seed + 7919, device)
-        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        history.append({"epoch": 0, "train_loss": None, "val_loss": best_val, "val_psnr": None,
-                        "lr": scheduler.get_last_lr()[0], "seconds": 0.0, "iterations": None, "prior_calls": None,
-                        "jacobian": None, "best": True})
-        log(f"epoch 0 (the starting network): val {best_val:.5f}")
-    beat = Heartbeat(f"{strategy.name} training", (epochs - start) * steps_per_epoch, log, unit="step")
+        val, _ = validate()
+        state.record({"epoch": 0, "train_loss": None, "val_loss": val, "val_psnr": None,
+                      "lr": scheduler.get_last_lr()[0], "seconds": 0.0, "iterations": None, "prior_calls": None,
+                      "jacobian": None}, val, model)
+        log(f"epoch 0 (the starting network): val {val:.5f}")
+    beat = Heartbeat(f"{strategy.name} training", (epochs - state.start) * steps_per_epoch, log, unit="step")
     calls = PriorCalls(model)
-    for epoch in range(start, epochs):
-        if patience and _epochs_since_best(history) >= int(patience):
-            log(f"stopping after epoch {epoch}: no better validation value in the last {patience} epochs")
+    for epoch in range(state.start, epochs):
+        if opts.patience and _epochs_since_best(state.history) >= int(opts.patience):
+            log(f"stopping after epoch {epoch}: no better validation value in the last {opts.patience} epochs")
             break
         tic = time.perf_counter()
-        model.train()
         calls.count = 0
         gen = torch.Generator().manual_seed(seed * 1000 + epoch)  # per-epoch stream: resume is exact
-        running, seen, solves, jacobians = 0.0, 0, [], []
-        if jacobian_weight:
-            model.track_jacobian = True
-        for batch in _batches(train_set, batch_size, gen):
-            batch, batch_op = split_batch(to_device(batch, device), train_set, physics)
-            loss = strategy.loss(model, batch_op, batch, gen)
-            if jacobian_weight:  # every forward of the batch (EI runs the network twice)
-                penalty = torch.stack(model.jacobian_terms).mean()
-                model.jacobian_terms.clear()
-                jacobians.append(penalty.item())
-                loss = loss + jacobian_weight * penalty
-            if anchor is not None:
-                loss = loss + anchor_weight * sum((p - a).pow(2).sum() for p, a in zip(model.parameters(), anchor))
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"epoch {epoch + 1}: {strategy.name} loss is {loss.item()}")
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            if opts.get("grad_clip"):
-                nn.utils.clip_grad_norm_(model.parameters(), float(opts["grad_clip"]))
-            optimiser.step()
-            scheduler.step()
-            beat.step()
-            n = _batch_size(batch)
-            running, seen = running + loss.item() * n, seen + n
-            if getattr(model, "last_iterations", None) is not None:
-                solves.append(model.last_iterations.float().mean().item())
-        if jacobian_weight:
-            model.track_jacobian = False
+        trained = _train_epoch(model, strategy, physics, train_set, opts, optimiser, scheduler, gen, anchor, device,
+                               beat, epoch)
         # before validation, which is not training compute; None for a network without priors()
-        prior_calls = calls.count / seen if calls.handles else None
-        val, val_psnr = evaluate_loss(model, val_strategy, physics, val_set, batch_size, seed + 7919, device)
-        watched = -val_psnr if val_psnr is not None else val
-        row = {"epoch": epoch + 1, "train_loss": running / seen, "val_loss": val, "val_psnr": val_psnr,
+        prior_calls = calls.count / trained["seen"] if calls.handles else None
+        val, val_psnr = validate()
+        row = {"epoch": epoch + 1, "train_loss": trained["loss"], "val_loss": val, "val_psnr": val_psnr,
                "lr": scheduler.get_last_lr()[0], "seconds": time.perf_counter() - tic,
                # mean fixed-point iterations of the training solves (equilibrium networks)
-               "iterations": sum(solves) / len(solves) if solves else None,
+               "iterations": trained["iterations"],
                # the epoch's training compute: prior evaluations per training image
                "prior_calls": prior_calls,
                # mean estimate of ||J||_F^2 / d at the training fixed points (with jacobian_weight)
-               "jacobian": sum(jacobians) / len(jacobians) if jacobians else None,
-               # whether this epoch is the best point of the watched curve so far
-               "best": watched < best_val}
-        history.append(row)
-        if watched < best_val:
-            best_val = watched
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        solved = f", {row['iterations']:.1f} solver iterations" if solves else ""
+               "jacobian": trained["jacobian"]}
+        state.record(row, -val_psnr if val_psnr is not None else val, model)
+        solved = f", {row['iterations']:.1f} solver iterations" if row["iterations"] is not None else ""
         psnr = f" val PSNR {val_psnr:.2f} dB" if val_psnr is not None else ""
         log(f"epoch {epoch + 1}/{epochs} train {row['train_loss']:.5f} val {val:.5f}{psnr} "
             f"({row['seconds']:.1f}s{solved})")
-        save_atomic({"fingerprint": fingerprint, "epoch": epoch + 1, "model": model.state_dict(),
-                      "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(),
-                      "best_val": best_val, "best_model": best_state, "history": history}, state_path)
+        state.save(epoch + 1, model, optimiser, scheduler)
     calls.remove()
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    write_history(history, history_path)
-    return model, history
+    if state.best_state is not None:
+        model.load_state_dict(state.best_state)
+    write_history(state.history, history_path)
+    return model, state.history
 
 
-def _monitor_strategy(strategy: Strategy, monitor: str | None, opts: dict) -> Strategy:
+def _train_epoch(model, strategy: Strategy, physics, train_set, opts: FitOptions, optimiser, scheduler, gen,
+                 anchor, device, beat, epoch: int) -> dict:
+    """One epoch of ``strategy``'s loss (plus the Jacobian penalty and the anchor's pull
+    where ``opts`` asks for them); its mean loss, the images seen, and the epoch means of the
+    solver's iterations and of the Jacobian estimate (None where there are none)."""
+    model.train()
+    running, seen, solves, jacobians = 0.0, 0, [], []
+    if opts.jacobian_weight:
+        model.track_jacobian = True
+    for batch in _batches(train_set, opts.batch_size, gen):
+        batch, batch_op = split_batch(to_device(batch, device), train_set, physics)
+        loss = strategy.loss(model, batch_op, batch, gen)
+        if opts.jacobian_weight:  # every forward of the batch (EI runs the network twice)
+            penalty = torch.stack(model.jacobian_terms).mean()
+            model.jacobian_terms.clear()
+            jacobians.append(penalty.item())
+            loss = loss + opts.jacobian_weight * penalty
+        if anchor is not None:
+            loss = loss + opts.anchor_weight * sum((p - a).pow(2).sum() for p, a in zip(model.parameters(), anchor))
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"epoch {epoch + 1}: {strategy.name} loss is {loss.item()}")
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        if opts.grad_clip:
+            nn.utils.clip_grad_norm_(model.parameters(), opts.grad_clip)
+        optimiser.step()
+        scheduler.step()
+        beat.step()
+        n = _batch_size(batch)
+        running, seen = running + loss.item() * n, seen + n
+        if getattr(model, "last_iterations", None) is not None:
+            solves.append(model.last_iterations.float().mean().item())
+    if opts.jacobian_weight:
+        model.track_jacobian = False
+    return {"loss": running / seen, "seen": seen, "iterations": sum(solves) / len(solves) if solves else None,
+            "jacobian": sum(jacobians) / len(jacobians) if jacobians else None}
+
+
+def _monitor_strategy(strategy: Strategy, monitor: str | None, opts: FitOptions) -> Strategy:
     """``strategy`` with the validation score ``monitor`` as its validation loss: its own
     loss (``loss``, or none given), the held-out k-space score (MRI: one fixed SSDU split of
     each validation acquisition, :func:`spade.losses.heldout_kspace_score`) or the
@@ -352,8 +340,8 @@ def _monitor_strategy(strategy: Strategy, monitor: str | None, opts: dict) -> St
 
     if monitor in (None, "loss"):
         return strategy
-    split = opts.get("ssdu") or {}
-    fraction, centre = float(split.get("loss_fraction", 0.4)), float(split.get("center_fraction", 0.08))
+    split = opts.settings["ssdu"]
+    fraction, centre = float(split["loss_fraction"]), float(split["center_fraction"])
 
     def score(model, physics, batch, generator):
         y = batch[0] if isinstance(batch, (tuple, list)) else batch

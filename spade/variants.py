@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
+from spade.registry import FIXED_ITERATION_ARCHS
+
 IDENTITY = ("task", "arch", "criterion", "ratio", "strategy", "target")
 
 # The kinds of rows beside the fine-tuning strategies (one word each, everywhere).
@@ -37,8 +39,8 @@ GLOBAL = "_global"
 AUTO = "auto"
 
 # Networks with a fixed number of prior calls run in the same time whatever their weights:
-# one timing per architecture (the pruned model's) stands for every strategy of a ratio.
-FIXED_ITERATION_ARCHS = frozenset({"du", "varnet"})
+# one timing per architecture (the pruned model's) stands for every strategy of a ratio
+# (spade.registry: FIXED_ITERATION_ARCHS).
 
 # Path keys of pruned variants: "<criterion>-r<ratio>" (a ratio of the grid) or
 # "<criterion>-x<speedup>" (pruned to a measured speed target, its ratio found by a search).

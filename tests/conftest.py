@@ -85,7 +85,9 @@ def sr_files(tmp_path):
 TINY_DU = {"prior": {"name": "edsr", "features": 8, "blocks": 1}, "steps": 2, "step_size": 1.0}
 TINY_OPTS = {"epochs": 1, "batch_size": 4, "lr": 2e-3, "loss": "l1", "selfsup": {"mri": "ei"},
              "ssdu": {"loss_fraction": 0.4, "center_fraction": 0.1}, "ei": {"weight": 1.0, "rotate": True},
-             "distill": {"weight": 1.0}, "recipes": {"budget": 3}}
+             "distill": {"weight": 1.0}, "recipes": {"budget": 3},
+             # label-free fits watch their own loss here (the schema's default watches held-out scores)
+             "label_free": {"monitor": {"mri": "loss", "sr": "loss"}}}
 
 
 @pytest.fixture

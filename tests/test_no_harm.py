@@ -62,9 +62,9 @@ def test_the_default_gives_label_free_strategies_the_supervised_measurements():
 def test_label_free_options_apply_to_label_free_fits_only():
     opts = {**OPTS, "label_free": {"lr": 1e-5, "epochs": 4, "anchor": 0.5, "monitor": {"mri": "heldout_kspace"}}}
     out = label_free_fit_options(opts, "mri")
-    assert (out["lr"], out["epochs"], out["anchor_weight"], out["monitor"]) == (1e-5, 4, 0.5, "heldout_kspace")
-    assert label_free_fit_options(opts, "sr")["monitor"] == "loss"
-    assert label_free_fit_options(OPTS, "mri")["lr"] == OPTS["lr"], "null: the task's own"
+    assert (out.lr, out.epochs, out.anchor_weight, out.monitor) == (1e-5, 4, 0.5, "heldout_kspace")
+    assert label_free_fit_options(opts, "sr").monitor == "loss"
+    assert label_free_fit_options(OPTS, "mri").lr == OPTS["lr"], "null: the task's own"
 
 
 def test_hybrid_is_school_plus_measurement_consistency(mri_files):

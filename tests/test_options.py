@@ -37,3 +37,24 @@ def test_few_option_lookups_carry_a_default_of_their_own():
     found = [f"{p.name}:{i}" for p in files for i, line in enumerate(p.read_text().splitlines(), 1)
              if lookup.search(line)]
     assert len(found) <= 5, found
+
+
+def test_fit_options_take_the_schemas_defaults_and_keep_the_rest_as_settings():
+    from spade.config import fit_defaults
+    from spade.options import STRATEGY_SETTINGS, FitOptions
+
+    opts = FitOptions.of({"epochs": 2, "batch_size": 1, "lr": 5e-4, "loss": "l1", "ei": {"weight": 0.5}})
+    assert (opts.lr_min_factor, opts.grad_clip, opts.patience, opts.jacobian_weight) == (0.1, None, None, 0.0)
+    assert fit_defaults() == {"patience": None, "jacobian_weight": 0.0, "lr_min_factor": 0.1, "grad_clip": None}
+    shared = schema_defaults("finetune")
+    assert set(STRATEGY_SETTINGS) <= set(opts.settings)
+    assert opts.settings["ei"] == {**shared["ei"], "weight": 0.5}, "a block given in part keeps the schema's keys"
+    assert opts.settings["recipes"]["jacobian_weight"] == 0.001, "the validation choice, as in config/config.yaml"
+    assert FitOptions.of(opts) is opts and FitOptions.of(opts.as_dict()) == opts
+    # what the default config gives every fine-tuning fit is what the stage reads, key by key
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["finetune"]
+    read = FitOptions.of({**config["mri"], **{k: config[k] for k in STRATEGY_SETTINGS}})
+    assert read.as_dict() == {**fit_defaults(), **config["mri"], "anchor_weight": 0.0, "monitor": None,
+                              **{k: {**shared[k], **config[k]} for k in STRATEGY_SETTINGS}}
+    with pytest.raises(ValueError, match=r"\['lr'\] missing"):
+        FitOptions.of({"epochs": 1, "batch_size": 1, "loss": "l1"})

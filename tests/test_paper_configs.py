@@ -6,7 +6,8 @@ import subprocess
 import pytest
 import yaml
 
-from spade.study import SHARED_FINETUNE
+from spade.config import fit_defaults
+from spade.options import STRATEGY_SETTINGS
 
 from conftest import SNAKEMAKE, write_fastmri_folder
 from conftest import ROOT, job_counts, snakemake, write_images
@@ -94,5 +95,7 @@ def test_paper_config_runs_the_budgets_it_writes(tmp_path, name):
             expected = {**paper[stage][task], **paper["models"][arch][task].get(stage, {})}
             got = resolved["budgets"][stage][task][arch]
             assert {k: got[k] for k in expected} == expected, (stage, task, arch)
-            assert set(got) - set(expected) <= set(SHARED_FINETUNE), (stage, task, arch)
+            # the rest: the strategies' settings, and the schema's fit defaults the config leaves out
+            filled = set(got) - set(expected) - set(STRATEGY_SETTINGS)
+            assert {k: got[k] for k in filled} == {k: v for k, v in fit_defaults().items() if k in filled}, (stage, task, arch)
     assert resolved["config"]["models"] == paper["models"]

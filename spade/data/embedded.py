@@ -21,9 +21,10 @@ import torch
 from spade.physics import SuperResolution, blur_kernel, cartesian_mask, make_physics
 from spade.physics.mri import simulate_coil_maps, smooth_phase
 from spade.data.h5 import commit_all, fill_split, write_split
+from spade.registry import DATASET_SPLITS, HELD_OUT_SPLITS, SPLITS as SPLIT_REGISTRY, TRAINING_SPLITS
 
-SPLITS = ("train", "val", "test")
-SR_SPLITS = ("train", "val", "test", "unlabelled")
+SPLITS = tuple(s for s, spec in SPLIT_REGISTRY.items() if spec.labelled)
+SR_SPLITS = DATASET_SPLITS
 
 
 def _sha256(path: Path) -> str:
@@ -61,11 +62,10 @@ def slab_splits(indices, slab: int, gap: int, pattern) -> dict[str, list[int]]:
     return out
 
 
-MRI_SPLITS = ("train", "val", "test", "unlabelled")
-# Splits by subject: the training subjects' slices go to train and unlabelled (slabs in
-# `split_pattern`), each validation and test subject's slices all to its own split.
-TRAINING_SPLITS = ("train", "unlabelled")
-HELD_OUT_SPLITS = ("val", "test")
+MRI_SPLITS = DATASET_SPLITS
+# Splits by subject: the training subjects' slices go to the TRAINING_SPLITS (train and
+# unlabelled, slabs in `split_pattern`), each validation and test subject's slices all to its
+# own split (HELD_OUT_SPLITS; spade.registry).
 MRI_DEFAULTS = {"subjects": {"train": ["mni_t1", "nipy_t1"], "val": ["epi", "dipy_s0"],
                              "test": ["s1045", "dipy_t1", "dipy_b0"]},
                 "external": [], "orientations": ["axial", "coronal", "sagittal"], "stride": 3.5,

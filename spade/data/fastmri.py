@@ -39,8 +39,8 @@ from spade.data.h5 import DatasetFileError, SplitWriter, commit_all
 from spade.log import Heartbeat
 from spade.physics import make_physics
 from spade.physics.masks import file_rng, make_mask
+from spade.registry import DATASET_SPLITS as SPLITS
 
-SPLITS = ("train", "val", "test", "unlabelled")
 # Without a `split.unlabelled` fraction (or an `unlabelled` root folder), this share of the
 # training volumes becomes the unlabelled split (measurements only, for the label-free
 # fine-tuning strategies), so the base model never trains on it.

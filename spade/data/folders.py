@@ -24,7 +24,6 @@ import torch
 from spade.data.h5 import DatasetFileError, SplitWriter, commit_all
 from spade.physics import SuperResolution, blur_kernel
 
-SPLITS = ("train", "val", "test", "unlabelled")
 EXTENSIONS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
 SSIM_WINDOW = 11  # the smallest test image must leave an SSIM window after the border crop
 

@@ -12,8 +12,9 @@ from spade.models.edsr import EDSR
 from spade.models.unet import UNet
 from spade.models.unrolled import Unrolled
 from spade.models.varnet import SensitivityNet, VarNet
+from spade.registry import ARCHS as ARCH_REGISTRY
 
-ARCHS = ("du", "deq", "varnet")
+ARCHS = tuple(ARCH_REGISTRY)
 PRIORS = ("edsr", "dncnn", "unet")
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from spade.checkpoint import layer_shapes, load_model, save_model
-from spade.config import schema_defaults
 from spade.data import H5Split, nested_fraction
+from spade.options import FitOptions
 from spade.provenance import environment
 from spade.prune import DEFAULT_TAYLOR_IMAGES, StepwisePruning, fit_stepwise
 from spade.stages.context import fit_cost, load_physics, log, pruning_data, start_job
@@ -13,21 +13,22 @@ from spade.train import fit, label_free_fit_options, make_strategy
 from spade.variants import Variant
 
 
-def finetune(strategy_name, pruned_path, teacher_path, train_path, val_path, opts: dict, seed: int,
+def finetune(strategy_name, pruned_path, teacher_path, train_path, val_path, opts, seed: int,
              threads: int, out_model, history_path, state_path, device_setting: str = "cpu", base_path=None,
              prune_data_path=None, taylor_images: int = DEFAULT_TAYLOR_IMAGES, data_fraction: float = 1.0) -> None:
     """Fine-tune a pruned network on ``train_path`` with ``strategy_name`` (a name, parsed
     here once, or a :class:`spade.strategies.StrategyName`). A label-free strategy opens
     its splits without ``/x`` (its training split, the unlabelled one, has none at all) and
-    selects its checkpoint on a label-free validation score (``opts['label_free']``:
+    selects its checkpoint on a label-free validation score (``opts.settings['label_free']``:
     :func:`spade.train.label_free_fit_options`), the starting network included.
 
-    ``-jac`` adds the Jacobian penalty (``opts['recipes']['jacobian_weight']``; DEQs only) to
-    the strategy's epochs. The other recipes spend ``opts['recipes']['budget']`` times the
+    ``opts``: a :class:`spade.options.FitOptions`, or the block it is read from here, once.
+    ``-jac`` adds the Jacobian penalty (the ``recipes`` setting's ``jacobian_weight``; DEQs only) to
+    the strategy's epochs. The other recipes spend the ``recipes`` setting's ``budget`` times the
     epochs: ``-long`` all of them on the pruned network; ``-iter`` prunes the
     unpruned network ``base_path`` in that many steps to the widths of ``pruned_path``
     (same criterion, ratio and rounding; ``prune_data_path``: the measurements pruning
-    reads), fine-tuning ``opts['epochs']`` after each step. ``data_fraction``: train on
+    reads), fine-tuning ``opts.epochs`` after each step. ``data_fraction``: train on
     that fraction of ``train_path`` only (:func:`spade.data.nested_fraction`, drawn with
     ``seed``: the label-free ablation's data curve)."""
     strategy_name = StrategyName.parse(strategy_name)
@@ -35,6 +36,7 @@ def finetune(strategy_name, pruned_path, teacher_path, train_path, val_path, opt
     device = start_job(seed, threads, device_setting)
     model, payload = load_model(pruned_path)
     task, physics = load_physics(train_path)
+    opts = FitOptions.of(opts)
     if not spec.needs_target:  # proximal fine-tuning: its own lr, epochs, anchor and monitor
         opts = label_free_fit_options(opts, task)
     train_set, val_set = H5Split(train_path, spec.needs_target), H5Split(val_path, spec.needs_target)
@@ -42,8 +44,7 @@ def finetune(strategy_name, pruned_path, teacher_path, train_path, val_path, opt
         train_set = H5Split(train_path, spec.needs_target, nested_fraction(len(train_set), data_fraction, seed))
     teacher = load_model(teacher_path)[0].to(device) if spec.needs_teacher else None
     strategy = make_strategy(strategy_name, task, opts, teacher)
-    # the schema's recipe settings under any the caller gives (the CLI gives the budget only)
-    recipes = {**schema_defaults("finetune")["recipes"], **(opts.get("recipes") or {})}
+    recipes = opts.settings["recipes"]  # the schema's under any the caller gives (the CLI: the budget only)
     budget = int(recipes["budget"]) if strategy_name.spends_budget else 1
     if strategy_name.prunes_stepwise:
         if base_path is None or prune_data_path is None:
@@ -56,14 +57,14 @@ def finetune(strategy_name, pruned_path, teacher_path, train_path, val_path, opt
         model, history = fit_stepwise(pruning, layer_shapes(model), strategy, physics, train_set, val_set, opts,
                                       seed, state_path, history_path, device, log=log.info)
     else:
-        fit_opts = {**opts, "epochs": int(opts["epochs"]) * budget}
+        fit_opts = opts.replace(epochs=opts.epochs * budget)
         if strategy_name.needs_fixed_point:  # -jac: the Jacobian penalty
-            fit_opts["jacobian_weight"] = float(recipes["jacobian_weight"])
+            fit_opts = fit_opts.replace(jacobian_weight=float(recipes["jacobian_weight"]))
         model, history = fit(model, strategy, physics, train_set, val_set, fit_opts, seed, state_path, history_path,
                              log=log.info, device=device)
     variant = Variant.from_meta(payload["meta"]).with_strategy(str(strategy_name))
     meta = {"stage": "finetune", "identity": variant.columns(), "pruned": str(pruned_path),
-            "trained_on": str(train_path), "data_fraction": float(data_fraction), "history": history, "opts": opts,
+            "trained_on": str(train_path), "data_fraction": float(data_fraction), "history": history, "opts": opts.as_dict(),
             "recipe": {"name": recipe, "budget": budget} if recipe else None,
             "cost": fit_cost(history, train_set, spec.data, device), **environment(seed, str(device))}
     save_model(out_model, model, payload["spec"], meta)

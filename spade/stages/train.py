@@ -11,6 +11,7 @@ import torch
 from spade.checkpoint import build_narrowed, load_model, load_payload, save_model
 from spade.data import H5Split
 from spade.models import build_model
+from spade.options import FitOptions
 from spade.provenance import environment
 from spade.prune import output_convs
 from spade.stages.context import fit_cost, load_physics, log, start_job
@@ -26,16 +27,17 @@ def model_spec(task: str, arch_cfg: dict, channels: int) -> dict:
     return spec
 
 
-def _supervised_fit(model, task: str, physics, opts: dict, seed: int, train_path, val_path, state_path,
+def _supervised_fit(model, task: str, physics, opts, seed: int, train_path, val_path, state_path,
                     history_path, device: torch.device):
     """Train ``model`` with the supervised loss on the labelled splits; ``(model, history, train_set)``."""
+    opts = FitOptions.of(opts)
     train_set, val_set = H5Split(train_path, True), H5Split(val_path, True)
     model, history = fit(model, make_strategy("supervised", task, opts), physics, train_set, val_set, opts, seed,
                          state_path, history_path, log=log.info, device=device)
     return model, history, train_set
 
 
-def train_unpruned(task: str, arch: str, arch_cfg: dict, opts: dict, seed: int, threads: int, train_path, val_path,
+def train_unpruned(task: str, arch: str, arch_cfg: dict, opts, seed: int, threads: int, train_path, val_path,
                    out_model, history_path, state_path, device_setting: str = "cpu") -> None:
     """Train the unpruned network with the supervised loss."""
     device = start_job(seed, threads, device_setting)
@@ -46,12 +48,12 @@ def train_unpruned(task: str, arch: str, arch_cfg: dict, opts: dict, seed: int, 
     model, history, train_set = _supervised_fit(build_model(spec), task, physics, opts, seed, train_path, val_path,
                                                 state_path, history_path, device)
     save_model(out_model, model, spec, {"stage": "train", "identity": Variant(task, arch).columns(),
-                                        "history": history, "opts": opts,
+                                        "history": history, "opts": FitOptions.of(opts).as_dict(),
                                         "cost": fit_cost(history, train_set, DATA_LABELLED, device),
                                         **environment(seed, str(device))})
 
 
-def train_scratch(pruned_path, opts: dict, seed: int, threads: int, train_path, val_path, out_model, history_path,
+def train_scratch(pruned_path, opts, seed: int, threads: int, train_path, val_path, out_model, history_path,
                   state_path, device_setting: str = "cpu") -> None:
     """The control of every pruning result: a network with the pruned widths trained from
     random initialisation (the unpruned network's own init recipe, output convolutions
@@ -69,12 +71,13 @@ def train_scratch(pruned_path, opts: dict, seed: int, threads: int, train_path, 
                                                 seed, train_path, val_path, state_path, history_path, device)
     variant = Variant.from_meta(payload["meta"]).with_strategy(SCRATCH)
     meta = {"stage": "scratch", "identity": variant.columns(), "widths_of": str(pruned_path),
-            "history": history, "opts": opts, "cost": fit_cost(history, train_set, DATA_LABELLED, device),
+            "history": history, "opts": FitOptions.of(opts).as_dict(),
+            "cost": fit_cost(history, train_set, DATA_LABELLED, device),
             **environment(seed, str(device))}
     save_model(out_model, model, payload["spec"], meta)
 
 
-def train_unpruned_long(unpruned_path, opts: dict, seed: int, threads: int, train_path, val_path, out_model,
+def train_unpruned_long(unpruned_path, opts, seed: int, threads: int, train_path, val_path, out_model,
                         history_path, state_path, device_setting: str = "cpu") -> None:
     """The control beside every recipe: the unpruned network trained on with the supervised
     loss for the epochs a recipe spends (``opts``: :meth:`spade.study.Study.unpruned_long_options`),
@@ -86,5 +89,6 @@ def train_unpruned_long(unpruned_path, opts: dict, seed: int, threads: int, trai
                                                 val_path, state_path, history_path, device)
     variant = Variant.from_meta(payload["meta"]).with_strategy(UNPRUNED_LONG)
     meta = {"stage": "unpruned-long", "identity": variant.columns(), "from": str(unpruned_path), "history": history,
-            "opts": opts, "cost": fit_cost(history, train_set, DATA_LABELLED, device), **environment(seed, str(device))}
+            "opts": FitOptions.of(opts).as_dict(), "cost": fit_cost(history, train_set, DATA_LABELLED, device),
+            **environment(seed, str(device))}
     save_model(out_model, model, payload["spec"], meta)

@@ -1,5 +1,6 @@
 import _repo  # noqa: F401  (spade from this checkout, also in --use-conda envs)
 from spade.log import log_to_file
+from spade.registry import DATASET_SPLITS
 from spade.stages import make_data
 
 log_to_file(snakemake.log[0])
@@ -7,6 +8,6 @@ make_data(
     snakemake.wildcards.task,
     snakemake.params.cfg,
     snakemake.params.seed,
-    {s: snakemake.output[s] for s in ("train", "val", "test", "unlabelled")},
+    {s: snakemake.output[s] for s in DATASET_SPLITS},
     snakemake.output.info,
 )
