@@ -104,6 +104,7 @@ def finetune(model: nn.Module, strategy: str, physics, data: TensorSplit, *, val
     then a cap); returns the per-epoch history. ``anchor``: that times the squared distance
     from the starting weights, added to the loss (proximal fine-tuning). ``workdir`` keeps
     the resumable state (default: a temporary folder)."""
+    from spade.options import FitOptions
     from spade.strategies import REGISTRY
     from spade.train import fit, make_strategy
 
@@ -122,11 +123,11 @@ def finetune(model: nn.Module, strategy: str, physics, data: TensorSplit, *, val
     net = _Convention(model, reconstruct) if reconstruct else model
     if teacher is not None and reconstruct:
         teacher = _Convention(teacher, reconstruct)
-    opts = {"epochs": epochs, "patience": patience, "batch_size": batch_size, "lr": lr, "loss": loss,
-            "lr_min_factor": 0.1, "grad_clip": 1.0, "selfsup": {"user": selfsup},
-            "ei": {"weight": ei_weight, "rotate": rotate},
-            "ssdu": {"loss_fraction": ssdu_loss_fraction, "center_fraction": ssdu_center_fraction},
-            "hybrid": {"mc_weight": hybrid_mc_weight}, "anchor_weight": anchor}
+    # read once, the schema's defaults for the rest (spade.options.FitOptions)
+    opts = FitOptions.of({"epochs": epochs, "patience": patience, "batch_size": batch_size, "lr": lr, "loss": loss,
+                          "grad_clip": 1.0, "selfsup": {"user": selfsup}, "ei": {"weight": ei_weight, "rotate": rotate},
+                          "ssdu": {"loss_fraction": ssdu_loss_fraction, "center_fraction": ssdu_center_fraction},
+                          "hybrid": {"mc_weight": hybrid_mc_weight}, "anchor_weight": anchor})
     # the strategy freezes its teacher (eval mode, no gradients): the caller's is restored after
     frozen = [(p, p.requires_grad) for p in teacher.parameters()] if teacher is not None else []
     mode = teacher.training if teacher is not None else None

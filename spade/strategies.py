@@ -37,27 +37,36 @@ DEQ_RECIPES = ("jac",)
 STEPWISE_RECIPES = ("iter",)
 
 
-@dataclass(frozen=True)
-class Losses:
-    """What a strategy trains with. ``loss(model, physics, batch, generator)``; with a
-    teacher, ``paired_loss`` is the same loss on batches that carry the teacher's outputs
-    (:func:`spade.train.fit` computes them once instead of at every epoch)."""
+@dataclass
+class Strategy:
+    """A strategy bound to its settings: what :func:`spade.train.fit` trains with.
+    ``loss(model, physics, batch, generator)``; ``needs_target`` says whether batches carry
+    ``x``. With a frozen ``teacher`` (school, hybrid, distill), ``paired_loss`` is the same
+    loss on batches that carry the teacher's outputs: fit computes them once instead of at
+    every epoch (an equilibrium teacher solves its fixed point each time). A registry entry's
+    ``build`` returns the losses; :func:`spade.train.make_strategy` binds the name, task and
+    teacher."""
 
-    loss: Callable
+    name: str = ""
+    needs_target: bool = False
+    loss: Callable | None = None  # (model, physics, batch, generator) -> scalar tensor
+    teacher: object = None
     paired_loss: Callable | None = None
+    # the task whose metric convention scores the validation curve of a strategy with targets
+    task: str | None = None
 
 
 @dataclass(frozen=True)
 class StrategySpec:
     """One fine-tuning strategy: what it reads (ground truth: ``needs_target``; the
     unpruned network: ``needs_teacher``), its loss builder ``build(task, cfg, teacher) ->
-    Losses`` (``cfg``: the config's ``finetune`` options), its colour in every figure and
-    one line for the docs."""
+    Strategy`` (its losses; ``cfg``: a fit's flat options, the strategies' settings among
+    them), its colour in every figure and one line for the docs."""
 
     name: str
     needs_target: bool
     needs_teacher: bool
-    build: Callable[[str, dict, object], Losses]
+    build: Callable[[str, dict, object], Strategy]
     colour: str
     summary: str
 
@@ -152,11 +161,11 @@ def _pixel(cfg: dict) -> str:
     return cfg.get("loss", "l1")
 
 
-def _supervised(task: str, cfg: dict, teacher) -> Losses:
+def _supervised(task: str, cfg: dict, teacher) -> Strategy:
     from spade.losses import supervised_loss
 
     pixel = _pixel(cfg)
-    return Losses(lambda m, p, b, g: supervised_loss(m, p, b[0], b[1], pixel))
+    return Strategy(loss=lambda m, p, b, g: supervised_loss(m, p, b[0], b[1], pixel))
 
 
 def _frozen(teacher, name: str):
@@ -165,49 +174,49 @@ def _frozen(teacher, name: str):
     return teacher.eval().requires_grad_(False)
 
 
-def _school(task: str, cfg: dict, teacher) -> Losses:
+def _school(task: str, cfg: dict, teacher) -> Strategy:
     from spade.losses import school_loss, supervised_loss
 
     teacher, pixel = _frozen(teacher, "school"), _pixel(cfg)
-    return Losses(lambda m, p, y, g: school_loss(m, teacher, p, y, pixel),
-                  # the teacher's output stands where supervised fine-tuning has x
-                  lambda m, p, b, g: supervised_loss(m, p, b[0], b[1], pixel))
+    return Strategy(loss=lambda m, p, y, g: school_loss(m, teacher, p, y, pixel),
+                    # the teacher's output stands where supervised fine-tuning has x
+                    paired_loss=lambda m, p, b, g: supervised_loss(m, p, b[0], b[1], pixel))
 
 
-def _selfsup(task: str, cfg: dict, teacher) -> Losses:
+def _selfsup(task: str, cfg: dict, teacher) -> Strategy:
     from spade.losses import ei_loss, ssdu_loss
 
     method = cfg["selfsup"][task]
     if method == "ssdu":
         opts = cfg["ssdu"]
-        return Losses(lambda m, p, y, g: ssdu_loss(m, p, y, g, float(opts["loss_fraction"]),
-                                                   float(opts["center_fraction"])))
+        return Strategy(loss=lambda m, p, y, g: ssdu_loss(m, p, y, g, float(opts["loss_fraction"]),
+                                                          float(opts["center_fraction"])))
     if method == "ei":
         opts = cfg["ei"]
-        return Losses(lambda m, p, y, g: ei_loss(m, p, y, g, float(opts["weight"]), bool(opts["rotate"]),
-                                                 opts.get("angles", "right"), float(opts.get("mc_weight", 1.0)),
-                                                 opts.get("operators", "one")))
+        return Strategy(loss=lambda m, p, y, g: ei_loss(m, p, y, g, float(opts["weight"]), bool(opts["rotate"]),
+                                                        opts.get("angles", "right"), float(opts.get("mc_weight", 1.0)),
+                                                        opts.get("operators", "one")))
     raise ValueError(f"unknown self-supervised method {method!r} for task {task}; expected ssdu or ei")
 
 
-def _hybrid(task: str, cfg: dict, teacher) -> Losses:
+def _hybrid(task: str, cfg: dict, teacher) -> Strategy:
     from spade.losses import hybrid_loss
 
     teacher, pixel = _frozen(teacher, "hybrid"), _pixel(cfg)
     weight = float(cfg.get("hybrid", {}).get("mc_weight", 1.0))
-    return Losses(lambda m, p, y, g: hybrid_loss(m, teacher, p, y, weight, pixel),
-                  # (y, teacher output) batches, the teacher's outputs computed once
-                  lambda m, p, b, g: hybrid_loss(m, None, p, b[0], weight, pixel, b[1]))
+    return Strategy(loss=lambda m, p, y, g: hybrid_loss(m, teacher, p, y, weight, pixel),
+                    # (y, teacher output) batches, the teacher's outputs computed once
+                    paired_loss=lambda m, p, b, g: hybrid_loss(m, None, p, b[0], weight, pixel, b[1]))
 
 
-def _distill(task: str, cfg: dict, teacher) -> Losses:
+def _distill(task: str, cfg: dict, teacher) -> Strategy:
     from spade.losses import distill_loss
 
     teacher, pixel = _frozen(teacher, "distill"), _pixel(cfg)
     weight = float(cfg.get("distill", {}).get("weight", 1.0))
-    return Losses(lambda m, p, b, g: distill_loss(m, teacher, p, b[0], b[1], weight, pixel),
-                  # (y, x, teacher output) batches, the teacher's outputs computed once
-                  lambda m, p, b, g: distill_loss(m, None, p, b[0], b[1], weight, pixel, b[2]))
+    return Strategy(loss=lambda m, p, b, g: distill_loss(m, teacher, p, b[0], b[1], weight, pixel),
+                    # (y, x, teacher output) batches, the teacher's outputs computed once
+                    paired_loss=lambda m, p, b, g: distill_loss(m, None, p, b[0], b[1], weight, pixel, b[2]))
 
 
 register(StrategySpec("supervised", True, False, _supervised, "#1f77b4",

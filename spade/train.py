@@ -16,7 +16,6 @@ import dataclasses
 import math
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -29,7 +28,7 @@ from spade.metrics import TASK_CONVENTIONS, score
 from spade.options import FitOptions
 from spade.physics import batch_physics
 from spade.resume import FitState, fit_fingerprint
-from spade.strategies import StrategyName
+from spade.strategies import Strategy, StrategyName
 
 
 def set_reproducible(seed: int, threads: int) -> None:
@@ -42,24 +41,6 @@ def set_reproducible(seed: int, threads: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-@dataclass
-class Strategy:
-    """A named loss over a batch. ``needs_target`` says whether batches carry ``x``.
-
-    A strategy with a frozen ``teacher`` (school) also has ``paired_loss``, the same loss
-    on ``(y, teacher output)`` pairs: :func:`fit` computes the teacher's outputs once
-    instead of at every epoch (an equilibrium teacher solves its fixed point each time).
-    """
-
-    name: str
-    needs_target: bool
-    loss: Callable  # (model, physics, batch, generator) -> scalar tensor
-    teacher: nn.Module | None = None
-    paired_loss: Callable | None = None
-    # the task whose metric convention scores the validation curve of a strategy with targets
-    task: str | None = None
-
-
 def make_strategy(name, task: str, cfg, teacher: nn.Module | None = None) -> Strategy:
     """The loss of strategy ``name`` (a :class:`spade.strategies.StrategyName`, or a name
     such as ``school`` or ``supervised-iter``: the loss is the registry entry's) with its
@@ -70,8 +51,8 @@ def make_strategy(name, task: str, cfg, teacher: nn.Module | None = None) -> Str
     strategy = StrategyName.parse(name)
     spec = strategy.spec
     built = spec.build(task, cfg, teacher)
-    return Strategy(str(strategy), spec.needs_target, built.loss, teacher if spec.needs_teacher else None,
-                    built.paired_loss, task)
+    return dataclasses.replace(built, name=str(strategy), needs_target=spec.needs_target,
+                               teacher=teacher if spec.needs_teacher else None, task=task)
 
 
 # What a label-free fit watches on the validation measurements (never ground truth): its

@@ -9,7 +9,7 @@ from spade import strategies
 from spade.cli import parser
 from spade.config import ConfigError, check_config, load_schema
 from spade.report.palette import order, palette
-from spade.strategies import Losses, StrategyName, StrategySpec
+from spade.strategies import Strategy, StrategyName, StrategySpec
 from spade.train import make_strategy
 
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -44,7 +44,7 @@ def toy_strategy():
     """A label-free strategy with a loss of its own: half the measurement consistency."""
 
     def build(task, cfg, teacher):
-        return Losses(lambda m, p, y, g: 0.5 * (p.forward(m(y, p)) - y).abs().mean())
+        return Strategy(loss=lambda m, p, y, g: 0.5 * (p.forward(m(y, p)) - y).abs().mean())
 
     spec = strategies.register(StrategySpec("toy", False, False, build, "#123456", "a toy loss"))
     yield spec
