@@ -97,5 +97,6 @@ def test_paper_config_runs_the_budgets_it_writes(tmp_path, name):
             assert {k: got[k] for k in expected} == expected, (stage, task, arch)
             # the rest: the strategies' settings, and the schema's fit defaults the config leaves out
             filled = set(got) - set(expected) - set(STRATEGY_SETTINGS)
-            assert {k: got[k] for k in filled} == {k: v for k, v in fit_defaults().items() if k in filled}, (stage, task, arch)
+            defaults = {k: v for k, v in fit_defaults().items() if k in filled}
+            assert {k: got[k] for k in filled} == defaults, (stage, task, arch)
     assert resolved["config"]["models"] == paper["models"]

@@ -64,7 +64,8 @@ def finetune(strategy_name, pruned_path, teacher_path, train_path, val_path, opt
                              log=log.info, device=device)
     variant = Variant.from_meta(payload["meta"]).with_strategy(str(strategy_name))
     meta = {"stage": "finetune", "identity": variant.columns(), "pruned": str(pruned_path),
-            "trained_on": str(train_path), "data_fraction": float(data_fraction), "history": history, "opts": opts.as_dict(),
+            "trained_on": str(train_path), "data_fraction": float(data_fraction), "history": history,
+            "opts": opts.as_dict(),
             "recipe": {"name": recipe, "budget": budget} if recipe else None,
             "cost": fit_cost(history, train_set, spec.data, device), **environment(seed, str(device))}
     save_model(out_model, model, payload["spec"], meta)
