@@ -219,8 +219,8 @@ def run(args) -> None:
         print(f"{args.output}: parameters {info['params_before']:,} -> {info['params_after']:,}, "
               f"{info['channel_ratio']:.3f} of the prior channels removed")
     elif args.command == "finetune":
-        strategy = strategies.StrategyName.parse(args.strategy)
-        if (strategy.spec.needs_teacher or strategy.prunes_stepwise) and args.teacher is None:
+        strategy = strategies.Strategy.parse(args.strategy)
+        if (strategy.needs_teacher or strategy.prunes_stepwise) and args.teacher is None:
             raise ValueError(f"--strategy {strategy} needs --teacher (the unpruned artifact)")
         if strategy.prunes_stepwise and args.prune_data is None:
             raise ValueError(f"--strategy {strategy} needs --prune-data (the measurements pruning reads)")

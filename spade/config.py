@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from spade.registry import ARCHS, FIXED_POINT_ARCHS, LABEL_FREE_SPLITS, TRAINING_SPLITS
-from spade.strategies import StrategyName, pattern
+from spade.strategies import Strategy, pattern
 from spade.variants import AUTO, GLOBAL
 
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
@@ -154,7 +154,7 @@ def study_problems(config: dict) -> list[str]:
         for where in (("data", task), ("train", task), ("finetune", task)):
             if task not in config.get(where[0], {}):
                 lines.append(f"config key '{'.'.join(where)}' is missing: task {task!r} is in `tasks`")
-        selfsup = [s for s in config.get("strategies", []) if StrategyName.parse(s).base == "selfsup"]
+        selfsup = [s for s in config.get("strategies", []) if Strategy.parse(s).name == "selfsup"]
         if selfsup and task not in config.get("finetune", {}).get("selfsup", {}):
             lines.append(f"config key 'finetune.selfsup.{task}' is missing: strategy {selfsup[0]} runs on task {task!r}")
     stray = [s for s in config.get("first_criterion_only", []) if s not in config.get("strategies", [])]
@@ -176,7 +176,7 @@ def study_problems(config: dict) -> list[str]:
                 ablation.get("task") not in config.get("models", {}).get(arch, {}):
             lines.append(f"config key 'label_free_ablation.archs': {arch!r} on task {ablation.get('task')!r} is not "
                          "in the study (`tasks`, `archs`, `models`)")
-    stepwise = [s for s in config.get("strategies", []) if StrategyName.parse(s).prunes_stepwise]
+    stepwise = [s for s in config.get("strategies", []) if Strategy.parse(s).prunes_stepwise]
     criteria = config.get("criteria", [])
     # a stepwise strategy runs with every criterion, or with the first alone
     runs_with = criteria[:1] if stepwise and set(stepwise) <= set(config.get("first_criterion_only", [])) else criteria
@@ -192,7 +192,7 @@ def study_problems(config: dict) -> list[str]:
         if allocated:
             lines.append(f"config key 'round_to': auto keeps the fastest width at or above each group's share, which "
                          f"needs uniform allocation; criterion {allocated[0]} allocates globally")
-    fixed_point = [s for s in config.get("strategies", []) if StrategyName.parse(s).needs_fixed_point]
+    fixed_point = [s for s in config.get("strategies", []) if Strategy.parse(s).needs_fixed_point]
     if fixed_point and not FIXED_POINT_ARCHS & set(config.get("archs", [])):
         lines.append(f"config key 'strategies': {fixed_point[0]} penalises a fixed point's Jacobian, but no DEQ is "
                      "studied (`archs`)")

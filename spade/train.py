@@ -28,7 +28,7 @@ from spade.metrics import TASK_CONVENTIONS, score
 from spade.options import FitOptions
 from spade.physics import batch_physics
 from spade.resume import FitState, fit_fingerprint
-from spade.strategies import Strategy, StrategyName
+from spade.strategies import Strategy
 
 
 def set_reproducible(seed: int, threads: int) -> None:
@@ -42,17 +42,13 @@ def set_reproducible(seed: int, threads: int) -> None:
 
 
 def make_strategy(name, task: str, cfg, teacher: nn.Module | None = None) -> Strategy:
-    """The loss of strategy ``name`` (a :class:`spade.strategies.StrategyName`, or a name
+    """The losses of strategy ``name`` (a :class:`spade.strategies.Strategy`, or a name
     such as ``school`` or ``supervised-iter``: the loss is the registry entry's) with its
     settings ``cfg`` (a fit's :class:`spade.options.FitOptions`, or its flat block: the
     loss, and the strategies' settings such as ``ssdu`` and ``ei``)."""
     if isinstance(cfg, FitOptions):
         cfg = cfg.as_dict()
-    strategy = StrategyName.parse(name)
-    spec = strategy.spec
-    built = spec.build(task, cfg, teacher)
-    return dataclasses.replace(built, name=str(strategy), needs_target=spec.needs_target,
-                               teacher=teacher if spec.needs_teacher else None, task=task)
+    return Strategy.parse(name).bind(task, cfg, teacher)
 
 
 # What a label-free fit watches on the validation measurements (never ground truth): its
@@ -197,7 +193,7 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts,
     network, which is kept if no epoch improves on it.
     """
     if strategy.needs_target != train_set.with_target:
-        raise ValueError(f"strategy {strategy.name} needs_target={strategy.needs_target} but the "
+        raise ValueError(f"strategy {strategy} needs_target={strategy.needs_target} but the "
                          f"training set was opened with with_target={train_set.with_target}")
     opts = FitOptions.of(opts)
     if opts.jacobian_weight and not hasattr(model, "track_jacobian"):
@@ -206,7 +202,7 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts,
     monitor = opts.monitor
     if monitor is not None and (strategy.needs_target or monitor not in LABEL_FREE_MONITORS):
         raise ValueError(f"monitor {monitor!r}: a label-free fit watches one of {LABEL_FREE_MONITORS}, and a fit "
-                         f"with targets its validation PSNR (strategy {strategy.name})")
+                         f"with targets its validation PSNR (strategy {strategy})")
     model, physics = model.to(device), physics.to(device)
     epochs, batch_size = opts.epochs, opts.batch_size
     if strategy.teacher is not None:  # the frozen teacher's targets do not change: compute them once
@@ -224,7 +220,7 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts,
         optimiser, lambda s: floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps)))
     # the anchor is the starting weights, also when the fit resumes
     anchor = [p.detach().clone() for p in model.parameters()] if opts.anchor_weight else None
-    state = FitState(Path(state_path), fit_fingerprint(opts.as_dict(), seed, strategy.name, train_set, val_set,
+    state = FitState(Path(state_path), fit_fingerprint(opts.as_dict(), seed, str(strategy), train_set, val_set,
                                                        physics, model))
     state.resume(model, optimiser, scheduler, device, log)
 
@@ -239,7 +235,7 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts,
                       "lr": scheduler.get_last_lr()[0], "seconds": 0.0, "iterations": None, "prior_calls": None,
                       "jacobian": None}, val, model)
         log(f"epoch 0 (the starting network): val {val:.5f}")
-    beat = Heartbeat(f"{strategy.name} training", (epochs - state.start) * steps_per_epoch, log, unit="step")
+    beat = Heartbeat(f"{strategy} training", (epochs - state.start) * steps_per_epoch, log, unit="step")
     calls = PriorCalls(model)
     for epoch in range(state.start, epochs):
         if opts.patience and _epochs_since_best(state.history) >= int(opts.patience):
@@ -294,7 +290,7 @@ def _train_epoch(model, strategy: Strategy, physics, train_set, opts: FitOptions
         if anchor is not None:
             loss = loss + opts.anchor_weight * sum((p - a).pow(2).sum() for p, a in zip(model.parameters(), anchor))
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"epoch {epoch + 1}: {strategy.name} loss is {loss.item()}")
+            raise FloatingPointError(f"epoch {epoch + 1}: {strategy} loss is {loss.item()}")
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         if opts.grad_clip:

@@ -16,24 +16,24 @@ from spade.prune import StepwisePruning, prior_channels, prune_model
 from spade.stages import finetune
 from spade.train import TeacherOutputs
 from spade.report.palette import palette
-from spade.strategies import StrategyName, names
+from spade.strategies import Strategy, names
 
 ARCH, OPTS = TINY_DU, TINY_OPTS
 
 
 def test_strategy_names_parse_into_strategy_and_recipe():
-    assert StrategyName.parse("school") == StrategyName("school", None)
-    assert StrategyName.parse("supervised-iter") == StrategyName("supervised", "iter")
-    assert str(StrategyName.parse("supervised-iter")) == "supervised-iter"
-    distill = StrategyName.parse("distill-long").spec
+    assert (Strategy.parse("school").name, Strategy.parse("school").recipe) == ("school", None)
+    iterated = Strategy.parse("supervised-iter")
+    assert (iterated.name, iterated.recipe) == ("supervised", "iter") and str(iterated) == "supervised-iter"
+    distill = Strategy.parse("distill-long")
     assert distill.needs_target and distill.needs_teacher
-    assert StrategyName.parse("school-iter").spec.data == "measurements + teacher"
-    jac = StrategyName.parse("selfsup-jac")
-    assert jac == StrategyName("selfsup", "jac") and jac.needs_fixed_point and not jac.spends_budget
-    assert StrategyName.parse("supervised-long").spends_budget and not StrategyName.parse("school").needs_fixed_point
+    assert Strategy.parse("school-iter").data == "measurements + teacher"
+    jac = Strategy.parse("selfsup-jac")
+    assert (jac.name, jac.recipe) == ("selfsup", "jac") and jac.needs_fixed_point and not jac.spends_budget
+    assert Strategy.parse("supervised-long").spends_budget and not Strategy.parse("school").needs_fixed_point
     for bad in ("supervised-short", "teacher", "school-"):
         with pytest.raises(ValueError, match="unknown strategy"):
-            StrategyName.parse(bad)
+            Strategy.parse(bad)
     # every name has its own colour in every figure
     colours = palette()
     assert set(names()) <= set(colours) and len(set(colours.values())) == len(colours)
@@ -98,7 +98,7 @@ def test_stepwise_pruning_refuses_global_allocation():
 
 def _finetune(study, tmp_path, strategy, **kw):
     out = tmp_path / f"{strategy}.pt"
-    rule = StrategyName.parse(strategy).spec
+    rule = Strategy.parse(strategy)
     finetune(strategy, study["pruned"], study["unpruned"] if rule.needs_teacher else None,
              study["train"] if rule.needs_target else study["unlabelled"], study["val"], OPTS, 0, 1, out,
              tmp_path / f"{strategy}.csv", tmp_path / f"{strategy}.state.pt", **kw)

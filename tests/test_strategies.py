@@ -9,7 +9,7 @@ from spade import strategies
 from spade.cli import parser
 from spade.config import ConfigError, check_config, load_schema
 from spade.report.palette import order, palette
-from spade.strategies import Strategy, StrategyName, StrategySpec
+from spade.strategies import Strategy
 from spade.train import make_strategy
 
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -44,10 +44,10 @@ def toy_strategy():
     """A label-free strategy with a loss of its own: half the measurement consistency."""
 
     def build(task, cfg, teacher):
-        return Strategy(loss=lambda m, p, y, g: 0.5 * (p.forward(m(y, p)) - y).abs().mean())
+        return (lambda m, p, y, g: 0.5 * (p.forward(m(y, p)) - y).abs().mean()), None
 
-    spec = strategies.register(StrategySpec("toy", False, False, build, "#123456", "a toy loss"))
-    yield spec
+    entry = strategies.register(Strategy("toy", False, False, build, "#123456", "a toy loss"))
+    yield entry
     strategies.unregister("toy")
 
 
@@ -58,7 +58,7 @@ def test_a_new_strategy_is_one_registry_entry(toy_strategy):
     assert palette()["toy"] == "#123456" and palette()["toy-long"] not in ("#123456", palette()["toy-iter"])
     assert "| `toy` | `spade.Measurements(y)` |" in strategies.docs_table()
     strategy = make_strategy("toy-long", "mri", {})
-    assert strategy.name == "toy-long" and not strategy.needs_target and strategy.teacher is None
+    assert str(strategy) == "toy-long" and strategy.recipe == "long" and not strategy.needs_target and strategy.teacher is None
     y = torch.ones(1, 2, 4, 4)
 
     class Identity:
@@ -81,10 +81,14 @@ def test_config_check_reads_the_registry(toy_strategy):
 
 
 def test_a_name_is_parsed_once_into_a_value():
-    name = StrategyName.parse("distill-iter")
-    assert StrategyName.parse(name) is name and str(name) == "distill-iter"
-    assert name.spec.needs_target and name.spec.needs_teacher and name.recipe == "iter"
+    name = Strategy.parse("distill-iter")
+    assert Strategy.parse(name) is name and str(name) == "distill-iter"
+    assert name.needs_target and name.needs_teacher and name.recipe == "iter" and name.loss is None
+    # one type in three states: the registry entry, named with a recipe, bound to its settings
+    assert name == strategies.REGISTRY["distill"].with_recipe("iter") and name.with_recipe(None).recipe is None
+    bound = name.bind("mri", {"loss": "l1", "distill": {"weight": 1.0}}, teacher=torch.nn.Identity())
+    assert bound.loss is not None and bound.paired_loss is not None and str(bound) == "distill-iter"
     with pytest.raises(ValueError, match="taken"):
-        strategies.register(StrategySpec("school", False, True, None, "#000000", ""))
+        strategies.register(Strategy("school", False, True, None, "#000000", ""))
     with pytest.raises(ValueError, match="needs the unpruned teacher"):
         make_strategy("school", "mri", {})

@@ -41,7 +41,7 @@ def test_interrupted_training_resumes_to_the_same_result(mri_files, tmp_path):
         return base.loss(model, physics, batch, gen)
 
     with pytest.raises(KeyboardInterrupt):
-        _run(mri_files, tmp_path, "crash", Strategy("supervised", True, crashing))
+        _run(mri_files, tmp_path, "crash", Strategy("supervised", True, loss=crashing))
     state = torch.load(tmp_path / "crash.state.pt", weights_only=True)
     assert state["epoch"] == 1
     resumed, hist = _run(mri_files, tmp_path, "crash")

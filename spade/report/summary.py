@@ -191,13 +191,13 @@ def best_classical(scores: pd.DataFrame) -> dict:
 def supervised_counterpart(strategy: str) -> str | None:
     """The supervised strategy (same recipe) a label-free strategy's row is compared with:
     ``school-iter`` against ``supervised-iter``; None for any other row."""
-    from spade.strategies import StrategyName
+    from spade.strategies import Strategy
 
     try:
-        name = StrategyName.parse(strategy)
+        name = Strategy.parse(strategy)
     except ValueError:  # the unpruned kinds, none, scratch, classical: no registry entry
         return None
-    return None if name.spec.needs_target else str(StrategyName(SUPERVISED, name.recipe))
+    return None if name.needs_target else str(Strategy.parse(SUPERVISED).with_recipe(name.recipe))
 
 
 def paired_columns(scores: pd.DataFrame, seed: int = 0) -> pd.DataFrame:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from spade.paths import seed_run
 from spade.registry import FIXED_POINT_ARCHS
-from spade.strategies import StrategyName
+from spade.strategies import Strategy
 from spade.variants import CLASSICAL, PRIOR_OFF, PRUNED, SCRATCH, UNPRUNED, UNPRUNED_LONG, Variant, cs_arch, shift_split
 
 
@@ -59,12 +59,12 @@ class StudyDesign:
     def has_recipes(self) -> bool:
         """A recipe that spends extra epochs (-long, -iter) runs: then the `unpruned-long`
         control stands beside it."""
-        return any(StrategyName.parse(s).spends_budget for s in self.config["strategies"])
+        return any(Strategy.parse(s).spends_budget for s in self.config["strategies"])
 
     def strategies_of(self, arch: str) -> list[str]:
         """The pruned kinds ``arch`` runs: the -jac recipe (a fixed point's penalty) on DEQs only."""
         return [s for s in self.strategies if arch in FIXED_POINT_ARCHS or s == PRUNED
-                or not StrategyName.parse(s).needs_fixed_point]
+                or not Strategy.parse(s).needs_fixed_point]
 
     def unpruned_kinds(self, task: str, arch: str) -> list[Variant]:
         """The networks of the unpruned widths every split scores: the unpruned network, its
@@ -153,8 +153,8 @@ class StudyDesign:
         check runs (`no_harm_check`; none when it is off)."""
         if not self.config.get("no_harm_check", True):
             return []
-        bases = [StrategyName.parse(s).base for s in self.config["strategies"]]
-        return [b for i, b in enumerate(bases) if b not in bases[:i] and not StrategyName.parse(b).spec.needs_target]
+        bases = [Strategy.parse(s).name for s in self.config["strategies"]]
+        return [b for i, b in enumerate(bases) if b not in bases[:i] and not Strategy.parse(b).needs_target]
 
     def label_free_pruned(self, arch: str) -> Variant:
         """The pruned network of ``arch`` that every label-free setting fine-tunes."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 from spade.paths import (BENCH, BENCH_CLASSICAL, CS_LAMBDA, DATA, FINETUNED, LABEL_FREE, LATENCY, METRICS_CLASSICAL,
                          METRICS_CS, METRICS_NETWORK, METRICS_VARIANT, NO_HARM, PRUNED_MODEL, SCRATCH_MODEL,
                          UNPRUNED_LONG_MODEL, UNPRUNED_MODEL)
-from spade.strategies import StrategyName
+from spade.strategies import Strategy
 from spade.variants import (AUTO, CLASSICAL, CS_PREFIX, PRIOR_OFF, PRUNED, SCRATCH, UNPRUNED, UNPRUNED_LONG, Variant,
                             is_shifted, ratio_label)
 
@@ -142,11 +142,11 @@ class StudyLayout:
         paper's test-time variant); one
         with a teacher also reads the unpruned network. The iterative recipe prunes the
         unpruned network itself, reading the measurements pruning reads."""
-        strategy = StrategyName.parse(v.strategy)
-        split = "train" if strategy.spec.needs_target else self.label_free_split
+        strategy = Strategy.parse(v.strategy)
+        split = "train" if strategy.needs_target else self.label_free_split
         inputs = {"pruned": self.model_path(v.with_strategy(PRUNED)), "train": self.data_path(v.task, split),
                   "val": self.data_path(v.task, "val")}
-        if strategy.spec.needs_teacher:
+        if strategy.needs_teacher:
             inputs["teacher"] = self.unpruned_path(v.task, v.arch)
         if strategy.prunes_stepwise:
             inputs["base"] = self.unpruned_path(v.task, v.arch)
@@ -169,7 +169,7 @@ class StudyLayout:
         unpruned = self.unpruned_path(task, arch)
         inputs = {"pruned": unpruned, "train": self.data_path(task, self.label_free_split),
                   "val": self.data_path(task, "val")}
-        if StrategyName.parse(strategy).spec.needs_teacher:
+        if Strategy.parse(strategy).needs_teacher:
             inputs["teacher"] = unpruned
         return inputs
 
