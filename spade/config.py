@@ -8,6 +8,8 @@ needs are checked here rather than hours later in the job that reads them.
 
 from __future__ import annotations
 
+import copy
+import functools
 import re
 
 from spade.registry import ARCHS, FIXED_POINT_ARCHS, LABEL_FREE_SPLITS, TRAINING_SPLITS
@@ -61,23 +63,35 @@ def load_schema(path) -> dict:
 SCHEMA_PATH = __import__("pathlib").Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 
 
-def schema_defaults(*key: str) -> dict:
-    """The schema's defaults of the block at ``key`` (e.g. ``"benchmark"``): what the CLI and
-    the API fall back on, so that a default lives in the schema only."""
+@functools.lru_cache(maxsize=1)
+def _package_schema() -> dict:
+    """The schema beside the package, parsed once per process (every option object reads its
+    defaults from it)."""
     if not SCHEMA_PATH.exists():
         raise FileNotFoundError(f"{SCHEMA_PATH}: the config schema is not beside the spade package (install it "
                                 "from a checkout: pip install -e .)")
-    node = load_schema(SCHEMA_PATH)
+    return load_schema(SCHEMA_PATH)
+
+
+def _defaults(node: dict) -> dict:
+    # copies: a caller may change what it gets without changing the cached schema
+    return {name: copy.deepcopy(prop["default"]) for name, prop in node.get("properties", {}).items()
+            if "default" in prop}
+
+
+def schema_defaults(*key: str) -> dict:
+    """The schema's defaults of the block at ``key`` (e.g. ``"benchmark"``): what the CLI and
+    the API fall back on, so that a default lives in the schema only."""
+    node = _package_schema()
     for k in key:
         node = node["properties"][k]
-    return {name: prop["default"] for name, prop in node.get("properties", {}).items() if "default" in prop}
+    return _defaults(node)
 
 
 def fit_defaults() -> dict:
     """The schema's defaults of one fit's settings (its ``fit`` definition: ``train.<task>``
     and ``finetune.<task>``; an arch's own keys replace them)."""
-    node = load_schema(SCHEMA_PATH)["definitions"]["fit"]
-    return {name: prop["default"] for name, prop in node["properties"].items() if "default" in prop}
+    return _defaults(_package_schema()["definitions"]["fit"])
 
 
 def _dotted(path) -> str:

@@ -14,19 +14,18 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class ArchSpec:
-    """One MBDL arch: the tasks it runs on, whether its network solves a fixed point (its
-    iterations vary with its weights: a DEQ), and one line for the docs."""
+    """One MBDL arch: whether its network solves a fixed point (its iterations vary with its
+    weights: a DEQ), and one line for the docs."""
 
     name: str
-    tasks: tuple[str, ...]
     fixed_point: bool
     summary: str
 
 
 ARCHS: dict[str, ArchSpec] = {spec.name: spec for spec in (
-    ArchSpec("du", ("mri", "sr"), False, "deep unfolding: a fixed number of proximal-gradient steps, one tied prior"),
-    ArchSpec("deq", ("mri", "sr"), True, "deep equilibrium: the fixed point of the same step, Anderson acceleration"),
-    ArchSpec("varnet", ("mri",), False, "E2E-VarNet-style cascades of untied U-Nets with soft data consistency"),
+    ArchSpec("du", False, "deep unfolding: a fixed number of proximal-gradient steps, one tied prior"),
+    ArchSpec("deq", True, "deep equilibrium: the fixed point of the same step, Anderson acceleration"),
+    ArchSpec("varnet", False, "E2E-VarNet-style cascades of untied U-Nets with soft data consistency"),
 )}
 # Archs with a fixed number of prior calls: one timing per widths stands for every strategy.
 FIXED_ITERATION_ARCHS = frozenset(a for a, spec in ARCHS.items() if not spec.fixed_point)

@@ -24,7 +24,6 @@ from spade.data.h5 import commit_all, fill_split, write_split
 from spade.registry import DATASET_SPLITS, HELD_OUT_SPLITS, SPLITS as SPLIT_REGISTRY, TRAINING_SPLITS
 
 SPLITS = tuple(s for s, spec in SPLIT_REGISTRY.items() if spec.labelled)
-SR_SPLITS = DATASET_SPLITS
 
 
 def _sha256(path: Path) -> str:
@@ -62,7 +61,6 @@ def slab_splits(indices, slab: int, gap: int, pattern) -> dict[str, list[int]]:
     return out
 
 
-MRI_SPLITS = DATASET_SPLITS
 # Splits by subject: the training subjects' slices go to the TRAINING_SPLITS (train and
 # unlabelled, slabs in `split_pattern`), each validation and test subject's slices all to its
 # own split (HELD_OUT_SPLITS; spade.registry).
@@ -114,7 +112,7 @@ def mri_plan(cfg: dict, volumes: dict | None = None) -> dict[str, list[tuple[str
     if stray:
         raise ValueError(f"data.mri.split_pattern: {stray} split by subject (data.mri.subjects), not by slab; the "
                          f"pattern assigns the training subjects' slabs to {list(TRAINING_SPLITS)} only")
-    plan: dict[str, list] = {s: [] for s in MRI_SPLITS}
+    plan: dict[str, list] = {s: [] for s in DATASET_SPLITS}
     volumes = {} if volumes is None else volumes  # loaded sources, kept for the caller
     min_fill = float(_mri_opt(cfg, "min_fill"))
     k = 0
@@ -231,7 +229,7 @@ def build_mri(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
     rng = np.random.default_rng([seed, 1])
     augment = _mri_opt(cfg, "augment") or None
     summary, pending = {}, []
-    for split in MRI_SPLITS:
+    for split in DATASET_SPLITS:
         if split not in outputs:
             continue
         if not plan[split]:
@@ -303,7 +301,7 @@ def build_sr(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
     noise = float(cfg["noise_std"])
     gen = torch.Generator().manual_seed(seed)
     summary, pending = {}, []
-    for split in SR_SPLITS:
+    for split in DATASET_SPLITS:
         if split not in outputs:  # a shifted test set builds its split alone
             continue
         xs, ys, names, sources = [], [], [], {}

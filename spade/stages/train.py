@@ -27,10 +27,9 @@ def model_spec(task: str, arch_cfg: dict, channels: int) -> dict:
     return spec
 
 
-def _supervised_fit(model, task: str, physics, opts, seed: int, train_path, val_path, state_path,
+def _supervised_fit(model, task: str, physics, opts: FitOptions, seed: int, train_path, val_path, state_path,
                     history_path, device: torch.device):
     """Train ``model`` with the supervised loss on the labelled splits; ``(model, history, train_set)``."""
-    opts = FitOptions.of(opts)
     train_set, val_set = H5Split(train_path, True), H5Split(val_path, True)
     model, history = fit(model, make_strategy("supervised", task, opts), physics, train_set, val_set, opts, seed,
                          state_path, history_path, log=log.info, device=device)
@@ -40,6 +39,7 @@ def _supervised_fit(model, task: str, physics, opts, seed: int, train_path, val_
 def train_unpruned(task: str, arch: str, arch_cfg: dict, opts, seed: int, threads: int, train_path, val_path,
                    out_model, history_path, state_path, device_setting: str = "cpu") -> None:
     """Train the unpruned network with the supervised loss."""
+    opts = FitOptions.of(opts)
     device = start_job(seed, threads, device_setting)
     data_task, physics = load_physics(train_path)
     if data_task != task:
@@ -48,7 +48,7 @@ def train_unpruned(task: str, arch: str, arch_cfg: dict, opts, seed: int, thread
     model, history, train_set = _supervised_fit(build_model(spec), task, physics, opts, seed, train_path, val_path,
                                                 state_path, history_path, device)
     save_model(out_model, model, spec, {"stage": "train", "identity": Variant(task, arch).columns(),
-                                        "history": history, "opts": FitOptions.of(opts).as_dict(),
+                                        "history": history, "opts": opts.as_dict(),
                                         "cost": fit_cost(history, train_set, DATA_LABELLED, device),
                                         **environment(seed, str(device))})
 
@@ -58,6 +58,7 @@ def train_scratch(pruned_path, opts, seed: int, threads: int, train_path, val_pa
     """The control of every pruning result: a network with the pruned widths trained from
     random initialisation (the unpruned network's own init recipe, output convolutions
     zeroed) with the unpruned network's supervised budget ``opts``."""
+    opts = FitOptions.of(opts)
     device = start_job(seed, threads, device_setting)
     payload = load_payload(pruned_path)
     model = build_narrowed(payload["spec"], payload["layer_shapes"])
@@ -71,7 +72,7 @@ def train_scratch(pruned_path, opts, seed: int, threads: int, train_path, val_pa
                                                 seed, train_path, val_path, state_path, history_path, device)
     variant = Variant.from_meta(payload["meta"]).with_strategy(SCRATCH)
     meta = {"stage": "scratch", "identity": variant.columns(), "widths_of": str(pruned_path),
-            "history": history, "opts": FitOptions.of(opts).as_dict(),
+            "history": history, "opts": opts.as_dict(),
             "cost": fit_cost(history, train_set, DATA_LABELLED, device),
             **environment(seed, str(device))}
     save_model(out_model, model, payload["spec"], meta)
@@ -82,6 +83,7 @@ def train_unpruned_long(unpruned_path, opts, seed: int, threads: int, train_path
     """The control beside every recipe: the unpruned network trained on with the supervised
     loss for the epochs a recipe spends (``opts``: :meth:`spade.study.Study.unpruned_long_options`),
     so that what extra training buys is not read as recovery after pruning."""
+    opts = FitOptions.of(opts)
     device = start_job(seed, threads, device_setting)
     model, payload = load_model(unpruned_path)
     task = payload["spec"]["task"]
@@ -89,6 +91,6 @@ def train_unpruned_long(unpruned_path, opts, seed: int, threads: int, train_path
                                                 val_path, state_path, history_path, device)
     variant = Variant.from_meta(payload["meta"]).with_strategy(UNPRUNED_LONG)
     meta = {"stage": "unpruned-long", "identity": variant.columns(), "from": str(unpruned_path), "history": history,
-            "opts": FitOptions.of(opts).as_dict(), "cost": fit_cost(history, train_set, DATA_LABELLED, device),
+            "opts": opts.as_dict(), "cost": fit_cost(history, train_set, DATA_LABELLED, device),
             **environment(seed, str(device))}
     save_model(out_model, model, payload["spec"], meta)
