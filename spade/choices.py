@@ -8,6 +8,10 @@ any run: per fit, the highest score wins, unless a cheaper candidate (fewer fit 
 within ``margin`` dB of it, which is taken instead. Validation PSNR uses validation ground
 truth, so only settings of fits with targets (training, supervised fine-tuning) are chosen
 this way; the test split is never read.
+
+``checks`` run the workflow once on the defaults with an overlay (the no-harm check: each
+label-free strategy fine-tunes the unpruned network) and publish named outputs under docs/:
+checks of the tool's defaults, made once here, not by every run.
 """
 
 from __future__ import annotations
@@ -28,6 +32,15 @@ def read_choices(path) -> dict:
     text = yaml.safe_load(Path(path).read_text())
     if not isinstance(text, dict) or not isinstance(text.get("questions"), dict) or not text["questions"]:
         raise ValueError(f"{path}: expected a mapping with `questions` (name -> fits, candidates)")
+    stray = set(text.get("pending") or []) - set(text["questions"])
+    if stray:
+        raise ValueError(f"{path}: pending names no question: {sorted(stray)}")
+    for name, check in (text.get("checks") or {}).items():
+        outputs = check.get("outputs") if isinstance(check, dict) else None
+        if not isinstance(check, dict) or not isinstance(check.get("overlay"), dict) or not isinstance(outputs, dict) \
+                or not outputs:
+            raise ValueError(f"{path}: checks.{name}: expected `overlay` (a config overlay) and `outputs` (workflow "
+                             "output -> path to publish it at)")
     if not isinstance(text.get("margin"), (int, float)) or text["margin"] < 0:
         raise ValueError(f"{path}: `margin` must be a number of dB >= 0, got {text.get('margin')!r}")
     for name, question in text["questions"].items():
@@ -91,12 +104,35 @@ def model_of(history: str) -> str:
     return history[: -len("_history.csv")] + ".pt"
 
 
-def run_choices(choices_path, out_csv, out_md, root=".", base_configs=("config/config.yaml",), jobs: int = 2) -> pd.DataFrame:
-    """Answer every question of ``choices_path``: each candidate's workflow run (``jobs`` at a
-    time, one core each), its fits' scores, the choice per fit; written to ``out_csv`` and
-    ``out_md``."""
+def run_checks(spec: dict, root: Path, base_configs: list[str], only=None, cores: int = 2) -> list[Path]:
+    """Run each check of ``spec`` (``only``: those named) on the defaults with its overlay, in
+    ``root/choices/checks/<name>``, and copy its outputs where it publishes them."""
+    import shutil
+
+    published = []
+    for name, check in (spec.get("checks") or {}).items():
+        if only and name not in only:
+            continue
+        workdir = run_candidate(root, base_configs, "checks", name, check["overlay"], list(check["outputs"]), cores)
+        for output, dest in check["outputs"].items():
+            (root / dest).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(workdir / output, root / dest)
+            published.append(root / dest)
+    return published
+
+
+def run_choices(choices_path, out_csv, out_md, root=".", base_configs=("config/config.yaml",), jobs: int = 2,
+                only=None) -> pd.DataFrame:
+    """Answer every question of ``choices_path`` (``only``: the questions and checks named):
+    each candidate's workflow run (``jobs`` at a time, one core each), its fits' scores, the
+    choice per fit, written to ``out_csv`` and ``out_md``; then its checks (:func:`run_checks`)."""
     root = Path(root).resolve()
     spec = read_choices(choices_path)
+    if only:
+        unknown = set(only) - set(spec["questions"]) - set(spec.get("checks") or {})
+        if unknown:
+            raise ValueError(f"{choices_path}: no question or check named {sorted(unknown)}")
+        spec = {**spec, "questions": {q: v for q, v in spec["questions"].items() if q in only}}
     # candidates with the same overlay (a question's default, say) share one run
     runs: dict[str, dict] = {}
     for q, question in spec["questions"].items():
@@ -104,10 +140,10 @@ def run_choices(choices_path, out_csv, out_md, root=".", base_configs=("config/c
             key = yaml.safe_dump(overlay, sort_keys=True)
             run = runs.setdefault(key, {"question": q, "candidate": c, "overlay": overlay, "targets": []})
             run["targets"] += [model_of(h) for h in question["fits"].values() if model_of(h) not in run["targets"]]
+    rows = []
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         dirs = dict(zip(runs, pool.map(lambda r: run_candidate(root, list(base_configs), r["question"], r["candidate"],
                                                                r["overlay"], r["targets"], 1), runs.values())))
-    rows = []
     for q, question in spec["questions"].items():
         for c, overlay in question["candidates"].items():
             workdir = dirs[yaml.safe_dump(overlay, sort_keys=True)]
@@ -115,7 +151,9 @@ def run_choices(choices_path, out_csv, out_md, root=".", base_configs=("config/c
                 rows.append({"question": q, "fit": fit, "candidate": c,
                              "overlay": yaml.safe_dump(overlay, default_flow_style=True).strip(),
                              "directory": str(workdir.relative_to(root)), **curve_score(workdir / history)})
-    table = pd.DataFrame(rows)
+    run_checks(spec, root, list(base_configs), only, cores=jobs)
+    table = pd.DataFrame(rows, columns=["question", "fit", "candidate", "overlay", "directory", "val_psnr",
+                                        "best_epoch", "epochs", "seconds"])
     table["chosen"] = False
     for q, rows_q in table.groupby("question", sort=False):
         chosen = pick(rows_q, float(spec["margin"]))
@@ -149,5 +187,7 @@ if __name__ == "__main__":
     parser.add_argument("--configfile", nargs="+", default=["config/config.yaml"])
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", default="results/tables/choices")
+    parser.add_argument("--only", nargs="+", help="the questions and checks to run (default: all)")
     args = parser.parse_args()
-    run_choices(args.choices, args.out + ".csv", args.out + ".md", base_configs=args.configfile, jobs=args.jobs)
+    run_choices(args.choices, args.out + ".csv", args.out + ".md", base_configs=args.configfile, jobs=args.jobs,
+                only=args.only)

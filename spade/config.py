@@ -308,9 +308,11 @@ def label_free_refusals(config: dict) -> list[str]:
                for name, block in ablation.items() if isinstance(block, dict)]
     for key, split in places:
         if split is not None and split not in LABEL_FREE_SPLITS:
+            why = ("its slices' ground truth is what the networks were trained on" if split in TRAINING_SPLITS
+                   else "the validation split's labels choose the supervised settings")
             lines.append(f"config key {key!r}: {split!r} is not data a label-free strategy may train on: it reads "
-                         f"measurements only, from {', '.join(LABEL_FREE_SPLITS)} (opened without their targets); "
-                         "the validation split's labels choose the supervised settings")
+                         f"measurements of slices no network trained on, from {', '.join(LABEL_FREE_SPLITS)} "
+                         f"(opened without their targets); {why}")
     monitors = (finetune.get("label_free") or {}).get("monitor") or {}
     for task, monitor in (monitors.items() if isinstance(monitors, dict) else []):
         if any(score in str(monitor).lower() for score in LABELLED_SCORES):

@@ -50,10 +50,37 @@ def test_bad_choices_files_are_refused_with_the_key(tmp_path):
 def test_the_study_choices_name_fits_the_workflow_writes():
     spec = read_choices(ROOT / "config" / "choices.yaml")
     written = {UNPRUNED_HISTORY.format(run="", task=t, arch=a) for t in ("mri", "sr") for a in ("du", "deq", "varnet")}
-    written |= {FINETUNED.format(run="", task="mri", arch=a, key="l1-r0.4", strategy=s) + "_history.csv"
-                for a in ("du", "deq", "varnet") for s in ("supervised",)}
+    written |= {FINETUNED.format(run="", task=t, arch=a, key="l1-r0.5", strategy="supervised") + "_history.csv"
+                for t in ("mri", "sr") for a in ("du", "deq", "varnet")}
     for question in spec["questions"].values():
         assert set(question["fits"].values()) <= written
+
+
+def test_the_checks_run_the_defaults_with_their_overlay_and_publish(tmp_path, monkeypatch):
+    """A check runs the workflow once on the defaults with its overlay (the no-harm check) and
+    copies its outputs under docs/; a malformed check is refused naming it."""
+    import spade.choices as choices
+
+    spec = read_choices(ROOT / "config" / "choices.yaml")
+    assert spec["checks"]["no_harm"]["overlay"] == {"no_harm_check": True}
+    ran = []
+
+    def fake_run(root, base, question, candidate, overlay, targets, cores):
+        workdir = root / "choices" / question / candidate
+        for target in targets:
+            (workdir / target).parent.mkdir(parents=True, exist_ok=True)
+            (workdir / target).write_text(f"{candidate}: {target}")
+        ran.append((question, candidate, overlay))
+        return workdir
+
+    monkeypatch.setattr(choices, "run_candidate", fake_run)
+    published = choices.run_checks(spec, tmp_path, ["config/config.yaml"], only=["no_harm"])
+    assert ran == [("checks", "no_harm", {"no_harm_check": True})]
+    assert (tmp_path / "docs/no_harm.md").read_text() == "no_harm: results/tables/no_harm.md" and len(published) == 2
+    bad = tmp_path / "c.yaml"
+    bad.write_text(yaml.safe_dump({"margin": 0.1, "questions": spec["questions"], "checks": {"x": {"overlay": {}}}}))
+    with pytest.raises(ValueError, match="checks.x"):
+        read_choices(bad)
 
 
 def test_the_markdown_marks_each_choice():
@@ -80,7 +107,8 @@ def test_the_defaults_are_the_settings_chosen_on_validation():
     spec = read_choices(ROOT / "config" / "choices.yaml")
     chosen = pd.read_csv(ROOT / "docs" / "choices.csv", dtype={"candidate": str})
     chosen = chosen[chosen.chosen]
-    assert set(chosen.question) == set(spec["questions"])
+    # every question is answered in docs/choices.csv, or listed as not yet run (`pending`)
+    assert set(chosen.question) == set(spec["questions"]) - set(spec.get("pending") or [])
     for row in chosen.itertuples():
         overlay = spec["questions"][row.question]["candidates"][row.candidate]
         history = spec["questions"][row.question]["fits"][row.fit]

@@ -71,6 +71,33 @@ def test_no_held_out_subject_is_trained_on():
     assert all(e[2] >= mni.data.shape[0] // 2 for s in SPLITS for e in plan[s] if e[:2] == ("mni_t1", "sagittal"))
 
 
+def test_unlabelled_subjects_carry_no_label_any_network_trained_on():
+    """The default's label-free pool: subjects no labelled split holds, every slice of them
+    in unlabelled, none of a training subject; the held-out subjects capped to evenly spaced
+    slices (a subject weighs the same whatever its slice count)."""
+    subjects = {"train": ["mni_t1"], "unlabelled": ["nipy_t1"], "val": ["dipy_s0"], "test": ["dipy_t1", "dipy_b0"]}
+    plan = mri_plan(small_cfg(subjects=subjects, split_pattern=["train"], eval_max_slices=2, eval_stride=2.0))
+    assert {e[0] for e in plan["unlabelled"]} == {"nipy_t1"} and {e[0] for e in plan["train"]} == {"mni_t1"}
+    assert not set(plan["unlabelled"]) & set(plan["train"])
+    assert {e[1] for e in plan["unlabelled"]} == {"axial", "coronal", "sagittal"}
+    b0 = [e for e in plan["test"] if e[0] == "dipy_b0"]
+    every = stack_indices(load_source("dipy_b0"), "axial", 2.0, 0.1)
+    assert [e[2] for e in b0] == [every[0], every[-1]], "two slices, evenly spaced: the first and the last"
+    with pytest.raises(ValueError, match="subject 'nipy_t1' is in both 'train' and 'unlabelled'"):
+        mri_plan(small_cfg(subjects={**subjects, "train": ["mni_t1", "nipy_t1"]}))
+
+
+def test_the_default_tests_on_eight_subjects_no_network_or_setting_saw():
+    import yaml
+
+    mri = yaml.safe_load(open("config/config.yaml"))["data"]["mri"]
+    seen = set(mri["subjects"]["train"]) | set(mri["subjects"]["val"]) | set(mri["subjects"]["unlabelled"])
+    assert len(mri["subjects"]["test"]) >= 8 and not seen & set(mri["subjects"]["test"])
+    # the training subjects cover the test's contrasts: T1 with skull and EPI
+    contrasts = {load_source(name).contrast.split(" ")[0] for name in mri["subjects"]["train"]}
+    assert {"T1", "T2*"} <= contrasts and any(load_source(n).skull for n in mri["subjects"]["train"])
+
+
 def test_a_subject_in_two_splits_is_refused_naming_it(tmp_path):
     twice = {**SUBJECTS, "test": ["dipy_t1", "nipy_t1"]}
     with pytest.raises(ValueError, match="subject 'nipy_t1' is in both 'train' and 'test'"):

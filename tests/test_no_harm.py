@@ -38,6 +38,9 @@ def test_label_free_data_that_carries_labels_is_refused_naming_the_key():
     with pytest.raises(ConfigError, match=r"'label_free_ablation.settings.a.data.split': 'val'"):
         check_config(cfg, SCHEMA)
     assert check_config(_config(label_free_data="unlabelled"), SCHEMA) == []
+    # the training split's measurements: their ground truth is what the networks trained on
+    with pytest.raises(ConfigError, match=r"'finetune.label_free_data': 'train' is not data .* networks were trained"):
+        check_config(_config(label_free_data="train"), SCHEMA)
 
 
 def test_a_label_free_choice_set_to_read_psnr_is_refused():
@@ -46,17 +49,19 @@ def test_a_label_free_choice_set_to_read_psnr_is_refused():
         check_config(_config(label_free=block), SCHEMA)
 
 
-def test_the_default_gives_label_free_strategies_the_supervised_measurements():
+def test_the_default_gives_label_free_strategies_measurements_no_network_trained_on():
     from spade.study import Study
 
     study = Study(copy.deepcopy(DEFAULT))
-    assert study.label_free_split == "train", "as many measurements as supervised fits, never their targets"
+    assert study.label_free_split == "unlabelled", "measurements of slices no network trained on"
+    assert study.no_harm_strategies() == [], "the no-harm check runs in `make choices`, not in every run"
+    study = Study({**copy.deepcopy(DEFAULT), "no_harm_check": True})
     assert study.no_harm_strategies() == ["school", "selfsup"]
     fits = study.no_harm_fits()
     assert {(f["task"], f["arch"]) for f in fits} == set(study.pairs()) and len(fits) == 2 * len(study.pairs())
     inputs = study.no_harm_inputs("mri", "deq", "school")
     assert inputs["pruned"] == inputs["teacher"] == study.unpruned_path("mri", "deq")
-    assert inputs["train"] == study.data_path("mri", "train")
+    assert inputs["train"] == study.data_path("mri", "unlabelled")
 
 
 def test_label_free_options_apply_to_label_free_fits_only():
@@ -153,13 +158,18 @@ def test_the_tiny_study_runs_the_no_harm_check_and_prints_it(tiny_run):
     pairs = summary[summary.strategy == "unpruned"][["task", "arch"]].drop_duplicates()
     assert len(check) == 2 * len(pairs) and set(check.strategy) == {"school", "selfsup"}
     assert set(map(tuple, check[["task", "arch"]].to_numpy())) == set(map(tuple, pairs.to_numpy()))
-    # each row against the unpruned network's own validation PSNR, recomputed from the per-image scores
+    # each row against the unpruned network's own validation PSNR, recomputed from the per-image
+    # scores: each subject's (photograph's) mean first, then the mean over them
     val = pd.concat(pd.read_csv(p) for p in (tiny_run / "results/metrics/val").rglob("unpruned.csv"))
     for _, row in check.iterrows():
-        ref = val[(val.task == row.task) & (val.arch == row.arch)].psnr.mean()
+        unit = "subject" if row.task == "mri" else "photograph"
+        ref = val[(val.task == row.task) & (val.arch == row.arch)].groupby(unit).psnr.mean().mean()
         assert row.unpruned_psnr == pytest.approx(ref, abs=1e-4)
         assert row.psnr - row.unpruned_psnr == pytest.approx(row.minus_unpruned_db, abs=1e-4)
-        assert row.minus_unpruned_low <= row.minus_unpruned_db <= row.minus_unpruned_high
+        if row.units > 1:  # one validation photograph (the tiny SR): no interval
+            assert row.minus_unpruned_low <= row.minus_unpruned_db <= row.minus_unpruned_high
+        else:
+            assert pd.isna(row.minus_unpruned_low)
     assert (check.harmless == (check.minus_unpruned_db > -0.1)).all()
     md = (tables / "summary.md").read_text()
     assert "## No harm: each label-free strategy fine-tunes the unpruned network (validation)" in md

@@ -68,14 +68,14 @@ def test_real_data_study_reports_conventions_volumes_and_sets(real_run):
     assert mri_rows.set.isna().all() and (mri_rows.split == "test").all(), "no external set"
     assert len(mri_rows) == 6, "zero-filled, TV compressed sensing, unpruned, prior-off, none and selfsup"
     assert (mri_rows.arch == "cs-tv").sum() == 1, "compressed sensing on the multi-coil fastMRI volumes too"
-    # the label-free strategy trained on the training split's measurements (the default:
-    # as many as supervised fits get), never its targets; the unlabelled split's volumes
-    # (what pruning reads) are in no other split
+    # the label-free strategy trained on the unlabelled split's measurements (the default:
+    # volumes no network trained on), never targets; the unlabelled split's volumes are in no
+    # other split
     from spade.checkpoint import load_payload
     from spade.data import H5Split
 
     meta = load_payload(r / "finetuned/mri/du/l1-r0.5/selfsup.pt")["meta"]
-    assert meta["trained_on"].endswith("results/data/mri/train.h5") and meta["cost"]["data"] == "measurements"
+    assert meta["trained_on"].endswith("results/data/mri/unlabelled.h5") and meta["cost"]["data"] == "measurements"
     unlabelled = set(H5Split(r / "data/mri/unlabelled.h5", False).groups)
     for split in ("train", "val", "test"):
         assert not unlabelled & set(H5Split(r / f"data/mri/{split}.h5", False).groups), split

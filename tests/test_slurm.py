@@ -133,7 +133,9 @@ def test_each_job_asks_for_its_gpu_once_in_the_chosen_spelling(tmp_path, device,
 
     # round_to=auto: the latency table's job too (the default's widths need none); the
     # default has no external set, so no shifted evaluation (the SLURM run below has one)
-    jobs = planned_resources(tmp_path, f"device={device}", f"gpu_request={spelling}", "round_to=auto")
+    # and the no-harm check, which `make choices` runs
+    jobs = planned_resources(tmp_path, f"device={device}", f"gpu_request={spelling}", "round_to=auto",
+                             "no_harm_check=true")
     shifted = {"evaluate_networks_shifted", "evaluate_deq_networks_shifted"}
     assert {rule for rule, _ in jobs} >= (NETWORK_RULES - shifted) | {"make_dataset", "prune", *CPU_RULES}
     for rule, resources in jobs:

@@ -1,43 +1,56 @@
-"""Uncertainty (spade.stats): the bootstrap resamples whole volumes, the interval for a
+"""Uncertainty (spade.stats): units weigh the same, intervals are what their count supports, the interval for a
 median of timing rounds has the coverage it claims, and the verdicts follow the intervals."""
 
-import itertools
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from spade.stats import (NOT_RESOLVED, cluster_bootstrap, format_difference, format_ratio, median_interval,
-                         paired_difference, resolved)
+from spade.stats import (NOT_RESOLVED, format_difference, format_ratio, interval_words, median_interval,
+                         paired_difference, resolved, unit_weighted)
 
 
-def test_bootstrap_resamples_volumes_not_slices():
-    """Two volumes of 10 slices each, every slice of a volume with the same difference:
-    resampling slices would give a narrow interval around the mean; resampling volumes
-    spans the two volumes' means (the only honest statement with two volumes)."""
-    values = np.r_[np.full(10, 0.5), np.full(10, -0.1)]
-    units = ["a"] * 10 + ["b"] * 10
-    mean, low, high = cluster_bootstrap(values, units, seed=0)
-    assert mean == pytest.approx(0.2) and low == pytest.approx(-0.1) and high == pytest.approx(0.5)
-    _, low_slices, high_slices = cluster_bootstrap(values, range(20), seed=0)
-    assert low_slices > 0.05 and high_slices < 0.35  # the anticonservative answer
-    assert math.isnan(cluster_bootstrap(values, ["a"] * 20)[1]), "one volume: no interval"
+def test_units_weigh_the_same_whatever_their_slice_count():
+    """One head of 22 slices and two of one slice each: the mean is over subjects (each
+    subject's own mean first), not over slices, where the large head would be 92% of it."""
+    values = np.r_[np.full(22, -1.0), [3.0], [0.5]]
+    units = ["b0"] * 22 + ["t1"] + ["s1045"]
+    out = unit_weighted(values, units)
+    assert out.mean == pytest.approx((-1.0 + 3.0 + 0.5) / 3) and out.units == 3
+    assert values.mean() < 0 < out.mean  # the image mean would flip the sign
 
 
-def test_bootstrap_matches_the_exact_resampling_distribution():
-    """With three units, enumerate all 27 equally likely draws: the percentile interval
-    must match that exact distribution's 2.5% and 97.5% quantiles within Monte Carlo error."""
-    values, units = np.array([1.0, 2.0, 2.0, 7.0]), ["a", "b", "b", "c"]
-    sums, counts = {"a": 1.0, "b": 4.0, "c": 7.0}, {"a": 1, "b": 2, "c": 1}
-    exact = [sum(sums[u] for u in d) / sum(counts[u] for u in d) for d in itertools.product("abc", repeat=3)]
-    lo, hi = np.percentile(exact, [2.5, 97.5], method="inverted_cdf")  # 1.0 and 7.0: each has p = 1/27
-    mean, low, high = cluster_bootstrap(values, units, seed=1, draws=20000)
-    assert mean == pytest.approx(3.0)
-    assert low == pytest.approx(lo) and high == pytest.approx(hi)
-    mean, low, high = cluster_bootstrap(values, units, seed=1, draws=20000, level=0.8)
-    lo, hi = np.percentile(exact, [10, 90], method="inverted_cdf")
-    assert low == pytest.approx(lo, abs=0.2) and high == pytest.approx(hi, abs=0.2)
+def test_fewer_than_eight_units_give_the_range_and_the_sign_count():
+    """With 3 subjects a percentile bootstrap's bounds are just the lowest and highest subject
+    (each all-one-subject resample has probability 1/27 > 2.5%): say so, as a range."""
+    out = unit_weighted([0.5, 0.7, -0.1, 0.2], ["a", "a", "b", "c"])
+    assert out.kind == "range" and (out.low, out.high) == (pytest.approx(-0.1), pytest.approx(0.6))
+    assert (out.higher, out.lower) == (2, 1)
+    text = format_difference(out.mean, out.low, out.high, one="subject", units=out.units, higher=out.higher)
+    assert "range -0.10 to +0.60, 2 of 3 subjects higher" in text and text.endswith(NOT_RESOLVED)
+    assert "[" not in text and "95%" not in interval_words(3, "subject")
+    agree = unit_weighted([0.5, 0.2, 0.3], ["a", "b", "c"])
+    assert not format_difference(agree.mean, agree.low, agree.high, one="subject", units=3,
+                                 higher=agree.higher).endswith(NOT_RESOLVED)
+    single = unit_weighted([0.5, 0.2], ["a", "a"])
+    assert single.kind == "none" and math.isnan(single.low)
+
+
+def test_eight_units_or_more_give_the_bootstrap_over_units():
+    """From 8 units on: the percentile bootstrap of the mean of unit means, checked against
+    the normal approximation for 40 units, and resampling units, not slices."""
+    rng = np.random.default_rng(0)
+    means = rng.normal(0.3, 1.0, size=40)
+    values = np.repeat(means, 5) + rng.normal(0, 0.01, size=200)  # 5 near-identical slices per unit
+    units = np.repeat(np.arange(40), 5)
+    out = unit_weighted(values, units, seed=1, draws=20000)
+    half = 1.96 * means.std(ddof=0) / np.sqrt(40)
+    assert out.kind == "bootstrap" and out.units == 40
+    assert out.high - out.low == pytest.approx(2 * half, rel=0.1)
+    by_slice = unit_weighted(values, np.arange(200), seed=1)
+    assert by_slice.high - by_slice.low < 0.6 * (out.high - out.low)  # the anticonservative answer
+    assert interval_words(40, "subject").startswith("95%")
 
 
 def test_paired_difference_pairs_images_and_counts_units():
@@ -46,6 +59,7 @@ def test_paired_difference_pairs_images_and_counts_units():
     out = paired_difference(a, b, "psnr", "volume")
     assert out["diff"] == pytest.approx(1.0) and out["images"] == 3 and out["units"] == 2
     assert out["low"] == pytest.approx(1.0) and out["high"] == pytest.approx(1.0)  # every pair differs by 1
+    assert (out["higher"], out["kind"]) == (2, "range")
 
 
 def test_median_interval_coverage_is_the_binomial_one():

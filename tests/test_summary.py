@@ -55,9 +55,12 @@ def test_rows_merge_on_identity_and_fixed_iteration_archs_share_a_timing():
     assert "Warning (mri/test" not in markdown(summarise(scores, bench))
     # the readings above each table, computed from its rows
     text = markdown(summarise(scores, bench))
-    # paired image by image, with the interval over images (no volumes recorded here)
-    assert "| du | none | -6.00 [-7.00, -5.00] |" in text and "| du | supervised | -1.00 [-1.00, -1.00] |" in text
-    assert "du at 0.4: scratch minus pruned + supervised (dB) -1.00 [-1.00, -1.00]" in text
+    # paired image by image, over images (no subjects recorded here): two of them, so the range
+    # and the sign count, not a 95% interval
+    assert "| du | none | -6.00 (range -7.00 to -5.00, 0 of 2 images higher) |" in text
+    assert "| du | supervised | -1.00 (range -1.00 to -1.00, 0 of 2 images higher) |" in text
+    assert "du at 0.4: scratch minus pruned + supervised (dB) -1.00 (range -1.00 to -1.00, 0 of 2 images higher)" in text
+    assert "95%" not in text.split("PSNR minus the unpruned network (dB), per ratio")[1].split("\n")[0]
     assert table.loc[("test", "scratch"), "scratch_minus_pruned_db"] == pytest.approx(-1.0)
 
 
@@ -129,7 +132,8 @@ def test_headline_is_chosen_on_validation_by_the_lower_bound_then_read_on_test()
     assert not best.loc["school", "within"] and best.loc["school", "val_db"] == pytest.approx(-0.3)
     text = markdown(summary, validation)
     assert "chosen on validation" in text and "| mri | du | school | closest | l1 | 0.3 |" in text
-    assert "-0.20 [" in text and "not resolved" in text  # supervised on test: its interval holds 0
+    # supervised on test, over 4 images: the range holds 0
+    assert "-0.20 (range -0.60 to +0.20, 1 of 4 images higher) not resolved" in text
 
 
 def test_the_spread_across_seeds_sits_beside_each_seeds_interval():
@@ -182,11 +186,30 @@ def test_networks_are_compared_with_the_strongest_classical_baseline_over_subjec
     table = summarise(scores).set_index(["arch", "strategy"])
     unpruned = table.loc[("du", "unpruned")]
     assert unpruned.best_classical == "cs-tv", "TV, not zero-filling, is the baseline to beat"
-    # paired image by image: (3 + 2 + 4 + 4) / 4 images
-    assert unpruned.minus_classical_db == pytest.approx(13 / 4)
+    # paired image by image, each subject's mean first: (3 + 2 + 4) / 3 subjects, not 13 / 4 images
+    assert unpruned.minus_classical_db == pytest.approx(3.0) and unpruned.psnr == pytest.approx(26.0)
     assert unpruned.minus_classical_low > 0 and unpruned.units == 3 and unpruned.unit_kind == "subject"
     text = markdown(summarise(scores))
-    assert "Unpruned minus the strongest classical baseline, cs-tv (dB, paired, 95% interval over 3 subjects): du +3.25" in text
-    assert "bootstrap interval over 3 subjects" in text
+    assert ("Unpruned minus the strongest classical baseline, cs-tv (dB, paired, range of the 3 subject means and how "
+            "many subjects lie above 0") in text
+    assert "du +3.00 (range +2.00 to +4.00, 3 of 3 subjects higher)" in text and "95%" not in text.split("cs-tv")[1]
+    assert "weighted by subject, with the range of the 3 subject means" in text
     one = summarise(scores[scores.subject == "s1045"])
     assert "du +3.00 (one subject: no interval; not resolved)" in markdown(one)
+
+
+def test_the_example_grid_shows_one_image_per_subject_and_the_per_subject_table_lists_each():
+    from spade.report import per_unit_markdown, per_unit_table
+    from spade.stages.evaluate import example_indices
+
+    groups = ["b0"] * 5 + ["t1"] + ["shoulder"] * 2
+    assert example_indices(groups, 8, 8) == [2, 5, 7], "the middle image of each subject, in order"
+    assert example_indices(groups, 8, 2) == [2, 5] and example_indices(None, 8, 3) == [0, 1, 2]
+    rows = [{"image": f"{s}/{i}", "subject": s, "task": "mri", "arch": "du", "criterion": "", "ratio": 0.0,
+             "strategy": "unpruned", "target": 0.0, "split": "test", "set": "", "psnr": 30.0 + i, "ssim": 0.5}
+            for i, s in enumerate(groups)]
+    table = per_unit_table(pd.DataFrame(rows))
+    assert table.set_index("unit").psnr.to_dict() == {"b0": 32.0, "t1": 35.0, "shoulder": 36.5}
+    text = per_unit_markdown(table)
+    assert "## mri / test (3 units)" in text and "| du unpruned | 32.00 | 35.00 | 36.50 |" in text
+    assert "| images | 5 | 1 | 2 |" in text

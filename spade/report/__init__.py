@@ -5,14 +5,15 @@
 
 from spade.report.figures import (plot_examples, plot_fit_curves, plot_psnr_vs_latency, plot_psnr_vs_ratio,
                                   plot_psnr_vs_speedup, plot_robustness, plot_speedup)
-from spade.report.markdown import extra_markdown, markdown, robustness_markdown, write_tables
+from spade.report.markdown import extra_markdown, markdown, per_unit_markdown, robustness_markdown, write_tables
 from spade.report.side_markdown import label_free_markdown, no_harm_markdown, seeds_markdown
 from spade.report.palette import order, palette
 from spade.report.speed_markdown import scale_markdown, timing_spread_markdown
-from spade.report.summary import (extra_timings, headline, primary, read_costs, read_curves, read_scores, robustness,
+from spade.report.summary import (extra_timings, headline, per_unit_table, primary, read_costs, read_curves, read_scores, robustness,
                                   seed_spread, summarise, timing_spread)
 
 __all__ = ["extra_markdown", "extra_timings", "headline", "label_free_markdown", "markdown", "no_harm_markdown", "order", "palette",
+           "per_unit_markdown", "per_unit_table",
            "plot_examples", "plot_fit_curves", "plot_psnr_vs_latency", "plot_psnr_vs_ratio", "plot_psnr_vs_speedup",
            "plot_robustness", "plot_speedup", "primary", "read_costs", "read_curves", "read_scores", "robustness",
            "robustness_markdown", "scale_markdown", "seed_spread", "seeds_markdown", "summarise", "timing_spread",

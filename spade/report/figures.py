@@ -65,8 +65,9 @@ def _finish(grid, summary: pd.DataFrame, path, xlabel: str, ylabel: str, note: s
 
 
 def plot_psnr_vs_ratio(summary: pd.DataFrame, path) -> None:
-    """PSNR of every pruned kind against the ratio, with the unpruned network (dashed), its
-    prior-off control (dash-dot) and the classical baseline (dotted) as lines."""
+    """PSNR (subject-weighted) of every pruned kind against the ratio, each with the band of
+    its difference from the unpruned network, with the unpruned network (dashed), its
+    prior-off control (dash-dot) and the classical baselines (dotted) as lines."""
     summary = primary(summary)
     data = _networks(summary)
     lines = data[data.strategy.isin([UNPRUNED, PRIOR_OFF])]
@@ -81,8 +82,15 @@ def plot_psnr_vs_ratio(summary: pd.DataFrame, path) -> None:
             ax.axhline(r.psnr, color=palette()[r.strategy], ls="--" if r.strategy == UNPRUNED else "-.", lw=1)
         for _, r in summary[(summary.task == task) & (summary.strategy == CLASSICAL)].iterrows():
             ax.axhline(r.psnr, color=palette()[CLASSICAL], ls=":", lw=1)
+        # each line's band: the unpruned PSNR plus the interval of its paired difference (95%
+        # bootstrap over subjects, or with fewer than 8 the range of the subjects' differences)
+        mine = data[(data.task == task) & (data.arch == arch)].dropna(subset=["minus_unpruned_low"])
+        for strategy, line in mine.sort_values("ratio").groupby("strategy", sort=False):
+            base = line.psnr - line.minus_unpruned_db
+            ax.fill_between(line.ratio, base + line.minus_unpruned_low, base + line.minus_unpruned_high,
+                            color=palette().get(strategy, "#999999"), alpha=0.12, lw=0)
     _finish(grid, data, path, "channel pruning ratio", "PSNR (dB)",
-            "lines:\n-- unpruned\n-. prior-off\n·· classical")
+            "lines:\n-- unpruned\n-. prior-off\n·· classical\nbands: interval\nover subjects")
 
 
 def plot_speedup(summary: pd.DataFrame, path) -> None:
@@ -171,33 +179,41 @@ def plot_fit_curves(curves: pd.DataFrame, path) -> None:
 
 
 def plot_examples(examples: dict[str, str], path, title: str) -> None:
-    """Reconstructions of the first test images with |error| maps below each.
+    """The reconstruction grid: one row per test subject (or photograph; its middle image)
+    with its |error| map beneath, one column per method (ground truth first), each panel
+    titled with its PSNR; column names on the first row only, so the grid reads at page
+    width.
 
     ``examples``: label -> ``.npz`` written by the evaluate stage (same test file).
     """
     loaded = {label: np.load(p) for label, p in examples.items()}
     first = next(iter(loaded.values()))
     n_img = len(first["names"])
+    units = first["units"] if "units" in first else first["names"]
     labels = list(loaded)
-    fig, axes = plt.subplots(2 * n_img, len(labels) + 1, figsize=(1.9 * (len(labels) + 1), 3.8 * n_img),
-                             squeeze=False)
+    size = 1.15
+    fig, axes = plt.subplots(2 * n_img, len(labels) + 1, figsize=(size * (len(labels) + 1), 2 * size * n_img + 0.6),
+                             squeeze=False, gridspec_kw={"wspace": 0.03, "hspace": 0.12})
     for i in range(n_img):
         target = first[f"target_{i}"]
         vmax = float(target.max())
         axes[2 * i, 0].imshow(target, cmap="gray", vmin=0, vmax=vmax)
-        axes[2 * i, 0].set_title("ground truth", fontsize=8)
-        axes[2 * i + 1, 0].axis("off")
+        axes[2 * i, 0].set_ylabel(str(units[i]), fontsize=7)
+        axes[2 * i + 1, 0].set_ylabel("|error|", fontsize=6)
         for j, label in enumerate(labels, start=1):
             pred = loaded[label][f"pred_{i}"]
             err = np.abs(pred - target)
-            p = 10 * np.log10(1.0 / max(float(np.mean(err**2)), 1e-12))
+            p = 10 * np.log10(vmax**2 / max(float(np.mean(err**2)), 1e-12))
             axes[2 * i, j].imshow(pred, cmap="gray", vmin=0, vmax=vmax)
-            axes[2 * i, j].set_title(f"{label}\n{p:.2f} dB", fontsize=7)
+            axes[2 * i, j].text(0.03, 0.04, f"{p:.1f}", color="yellow", fontsize=6, transform=axes[2 * i, j].transAxes)
             axes[2 * i + 1, j].imshow(err, cmap="magma", vmin=0, vmax=0.25 * vmax)
         for ax in axes[2 * i : 2 * i + 2].flat:
             ax.set_xticks([])
             ax.set_yticks([])
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+    for j, label in enumerate(["ground truth", *labels]):
+        axes[0, j].set_title(label.replace(" r", "\nr", 1), fontsize=6)
+    fig.suptitle(title, fontsize=8)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)

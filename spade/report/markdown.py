@@ -11,8 +11,8 @@ import pandas as pd
 
 from spade.report.speed_markdown import bound_lines, headline_lines, order_lines, speed_target_lines
 from spade.report.summary import EXTRA_COLUMNS, PRIOR_MARGIN_DB, criterion_labels, headline
-from spade.report.tables import table, unit_kind, units_label
-from spade.stats import format_difference, format_ratio
+from spade.report.tables import comparison, interval_label, table, unit_kind
+from spade.stats import format_ratio
 from spade.variants import CLASSICAL, IDENTITY, SCRATCH, UNPRUNED, UNPRUNED_KINDS, UNPRUNED_LONG
 
 # columns a table shows only where the run has them (benchmarks predating the breakdown lack them)
@@ -161,14 +161,14 @@ def _target_lines(summary: pd.DataFrame) -> list[str]:
              "The smallest ratio of the search grid whose pruned, not fine-tuned network was measured at least "
              "the target faster on unlabelled measurements (a DEQ at fixed iterations); then fine-tuned like any "
              "ratio, timed with the benchmark (median over rounds on validation images [interval]) and scored on "
-             "the test split (PSNR minus the unpruned network, paired, 95% interval over subjects or volumes).", ""]
+             "the test split (PSNR minus the unpruned network, paired, weighted by subject or volume, with "
+             f"the {interval_label(rows)}).", ""]
     cells = []
     nan = float("nan")
     for _, r in rows.iterrows():
         cells.append([r.task, r.arch, f"{r.target:g}x", f"{r.ratio:g}",
                       format_ratio(r.speedup, r.get("speedup_low", nan), r.get("speedup_high", nan)), r.strategy,
-                      f"{r.psnr:.2f}", format_difference(r.get("minus_unpruned_db", nan), r.get("minus_unpruned_low", nan),
-                                                         r.get("minus_unpruned_high", nan))])
+                      f"{r.psnr:.2f}", comparison(r)])
     header = ["task", "arch", "target", "ratio found", "measured speedup", "strategy", "PSNR", "minus unpruned (dB)"]
     return lines + table(header, cells) + [""]
 
@@ -192,17 +192,17 @@ def _readings(part: pd.DataFrame) -> list[str]:
         by_ratio = rows.drop_duplicates("ratio").set_index("ratio")
         cells.append([arch, f"{criterion} {strategy}" if several else strategy,
                       *(_difference(by_ratio.loc[r]) if r in by_ratio.index else "" for r in ratios)])
-    out += [f"PSNR minus the unpruned network (dB), per ratio: paired over the same images, with the 95% "
-            f"bootstrap interval over {units_label(part)}; an interval that holds 0 is not resolved.", "",
+    out += [f"PSNR minus the unpruned network (dB), per ratio: paired over the same images, weighted by "
+            f"{unit_kind(part.iloc[0])}, with the {interval_label(part)}; an interval or range that holds 0 is "
+            "not resolved.", "",
             *table(["arch", "strategy", *(f"{r:g}" for r in ratios)], cells), ""]
     out += _label_free_lines(part, pruned, ratios, several)
     lines = []
     for _, sc in part[(part.strategy == SCRATCH) & part.scratch_minus_pruned_db.notna()].iterrows():
-        gap = format_difference(sc.scratch_minus_pruned_db, sc.scratch_minus_pruned_low,
-                                sc.scratch_minus_pruned_high, one=unit_kind(sc))
+        gap = comparison(sc, "scratch_minus_pruned")
         lines.append(f"{sc.arch} at {sc.ratio:g}: scratch minus pruned + supervised (dB) {gap}")
     if lines:
-        out += [f"Training the pruned widths from scratch against pruning (paired, 95% interval over {units_label(part)}): "
+        out += [f"Training the pruned widths from scratch against pruning (paired, {interval_label(part)}): "
                 + "; ".join(lines) + ".", ""]
     longer = [f"{r.arch} {_difference(r)}" for _, r in part[part.strategy == UNPRUNED_LONG].iterrows()
               if pd.notna(r.get("minus_unpruned_db"))]
@@ -223,11 +223,10 @@ def _label_free_lines(part: pd.DataFrame, pruned: pd.DataFrame, ratios: list, se
     for (arch, criterion, strategy), group in rows.groupby(["arch", "_criterion", "strategy"], sort=False):
         by_ratio = group.drop_duplicates("ratio").set_index("ratio")
         cells.append([arch, f"{criterion} {strategy}" if several else strategy,
-                      *(format_difference(by_ratio.loc[r].minus_supervised_db, by_ratio.loc[r].minus_supervised_low,
-                                          by_ratio.loc[r].minus_supervised_high, one=unit_kind(by_ratio.loc[r]))
-                        if r in by_ratio.index else "" for r in ratios)])
+                      *(comparison(by_ratio.loc[r], "minus_supervised") if r in by_ratio.index else ""
+                        for r in ratios)])
     return [f"Label-free fine-tuning minus supervised fine-tuning of the same pruned network (dB), per ratio: paired "
-            f"over the same images, 95% interval over {units_label(part)}.", "",
+            f"over the same images, {interval_label(part)}.", "",
             *table(["arch", "strategy", *(f"{r:g}" for r in ratios)], cells), ""]
 
 
@@ -240,17 +239,16 @@ def _classical_lines(part: pd.DataFrame) -> list[str]:
     if not len(rows):
         return []
     gains = "; ".join(
-        f"{r.arch} " + format_difference(r.minus_classical_db, r.minus_classical_low, r.minus_classical_high,
-                                         one=unit_kind(r)) for _, r in rows.iterrows())
-    return [f"Unpruned minus the strongest classical baseline, {rows.best_classical.iloc[0]} (dB, paired, 95% "
-            f"interval over {units_label(part)}): {gains}.", ""]
+        f"{r.arch} " + comparison(r, "minus_classical") for _, r in rows.iterrows())
+    return [f"Unpruned minus the strongest classical baseline, {rows.best_classical.iloc[0]} (dB, paired, "
+            f"{interval_label(part)}): {gains}.", ""]
 
 
 def _difference(r) -> str:
     """A row's PSNR minus the unpruned network's, with its interval."""
     if pd.isna(r.get("minus_unpruned_db")):
         return ""
-    return format_difference(r.minus_unpruned_db, r.minus_unpruned_low, r.minus_unpruned_high, one=unit_kind(r))
+    return comparison(r)
 
 
 def robustness_markdown(drops: pd.DataFrame) -> str:
@@ -286,6 +284,26 @@ def extra_markdown(extras: pd.DataFrame) -> str:
               for v in r[EXTRA_COLUMNS]] for _, r in extras.iterrows()]
     out += table(EXTRA_COLUMNS, cells)
     return "\n".join(out) + "\n"
+
+
+def per_unit_markdown(per_unit: pd.DataFrame) -> str:
+    """The per-subject table beside the subject-weighted means
+    (:func:`spade.report.summary.per_unit_table`): per task, split and set, one row per
+    variant, one column per unit (subject, volume, photograph) with its mean PSNR."""
+    out = ["# PSNR per subject", "", "Each unit's mean PSNR over its images (dB); the summary's means weigh every "
+           "unit the same. The last row counts each unit's images.", ""]
+    for (task, split, set_name), part in per_unit.groupby(["task", "split", "set"], sort=False, dropna=False):
+        title = " / ".join(str(t) for t in (task, split, set_name) if isinstance(t, str) and t)
+        units = list(dict.fromkeys(part.unit))
+        part = part.assign(_label=[" ".join(str(v) for v in (a, c, s, f"{r:g}" if r else "") if v) for a, c, s, r in
+                                   zip(part.arch, part.criterion.fillna(""), part.strategy, part.ratio.fillna(0))])
+        grid = part.pivot_table(index="_label", columns="unit", values="psnr", sort=False)
+        counts = part.drop_duplicates("unit").set_index("unit").n_images
+        rows = [[label, *(f"{grid.loc[label, u]:.2f}" if pd.notna(grid.loc[label, u]) else "" for u in units)]
+                for label in grid.index]
+        rows.append(["images", *(int(counts[u]) for u in units)])
+        out += [f"## {title} ({len(units)} units)", "", *table(["variant", *units], rows), ""]
+    return "\n".join(out)
 
 
 def write_tables(summary: pd.DataFrame, csv_path, md_path, extras: pd.DataFrame | None = None,

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 
 from spade.report.summary import criterion_label
-from spade.report.tables import table, unit_kind, units_label
-from spade.stats import NOT_RESOLVED, format_difference
+from spade.report.tables import comparison, interval_label, table
+from spade.stats import NOT_RESOLVED
 from spade.variants import IDENTITY, UNPRUNED
 
 
@@ -17,8 +17,8 @@ def no_harm_markdown(check: pd.DataFrame, margin: float) -> str:
     label-free strategy, and a verdict line."""
     lines = ["## No harm: each label-free strategy fine-tunes the unpruned network (validation)", "",
              "Each label-free strategy, with its default settings, fine-tunes the unpruned network itself, which "
-             "needs no repair; its validation PSNR minus the unpruned network's (dB, paired, 95% interval over "
-             + "; ".join(f"{task}: {units_label(part)}" for task, part in check.groupby("task", sort=False))
+             "needs no repair; its validation PSNR minus the unpruned network's (dB, paired, weighted by unit; "
+             + "; ".join(f"{task}: {interval_label(part)}" for task, part in check.groupby("task", sort=False))
              + f"). A default that loses more than {margin:g} dB here harms a network before any "
              "pruning, and is a defect of that default, not a finding.", ""]
     header = ["task", "arch", "strategy", "data", "images", "lr", "epochs", "anchor", "monitor", "kept epoch",
@@ -26,7 +26,7 @@ def no_harm_markdown(check: pd.DataFrame, margin: float) -> str:
     cells = [[r.task, r.arch, r.strategy, r.data, "" if pd.isna(r.train_images) else int(r.train_images), f"{r.lr:g}", int(r.epochs),
               f"{r.anchor:g}", r.monitor, "" if pd.isna(r.kept_epoch) else int(r.kept_epoch),
               f"{r.unpruned_psnr:.2f}", f"{r.psnr:.2f}",
-              format_difference(r.minus_unpruned_db, r.minus_unpruned_low, r.minus_unpruned_high, one=unit_kind(r)),
+              comparison(r),
               "yes" if r.harmless else "**no**"] for _, r in check.iterrows()]
     harmful = check[~check.harmless.astype(bool)]
     verdict = (f"Every default label-free strategy is within {margin:g} dB of the unpruned network." if harmful.empty
@@ -67,8 +67,9 @@ def seeds_markdown(spread: pd.DataFrame) -> str:
     seeds and whether every seed resolves it on the same side."""
     lines = ["# The comparison repeated over seeds", "",
              "Each seed trains the unpruned network, prunes it, fine-tunes it and trains the controls anew on the "
-             "same data (`seeds` in the config). Per seed: PSNR minus that seed's unpruned network, 95% bootstrap "
-             "interval over subjects or volumes (images where a split has none). Across seeds: mean, standard "
+             "same data (`seeds` in the config). Per seed: PSNR minus that seed's unpruned network, weighted by "
+             "subject, volume or photograph, with its interval (95% bootstrap from 8 units, else the range and sign "
+             "count). Across seeds: mean, standard "
              "deviation, range; `consistent` where every seed's interval excludes 0 on the same side; otherwise the "
              f"difference is {NOT_RESOLVED} across seeds.", ""]
     per_seed = spread[spread.seed != "seeds"].copy()
@@ -82,8 +83,7 @@ def seeds_markdown(spread: pd.DataFrame) -> str:
         rows = []
         for _, r in part.iterrows():
             key = tuple(r[k] for k in (*IDENTITY, "split"))
-            differences = [format_difference(c.minus_unpruned_db, c.minus_unpruned_low, c.minus_unpruned_high)
-                           if (c := cells.get((*key, s))) is not None else "" for s in seeds]
+            differences = [comparison(c) if (c := cells.get((*key, s))) is not None else "" for s in seeds]
             rows.append([r.strategy, criterion_label(r.criterion, r.target) if r.ratio else "",
                          f"{r.ratio:g}" if r.ratio else "", *differences, f"{r.minus_unpruned_db:+.2f}",
                          "" if pd.isna(r.seed_sd) else f"{r.seed_sd:.2f}",

@@ -61,18 +61,21 @@ def headline_lines(best: pd.DataFrame) -> list[str]:
         return []
     lines = [f"## Largest speedup within {NO_LOSS_DB} dB of the unpruned network, chosen on validation", "",
              "Per strategy (a recipe suffix: -long, -iter), over every criterion and ratio: on the validation split, "
-             f"the fastest variant whose PSNR minus the unpruned network has its 95% interval's lower bound above "
+             f"the fastest variant whose PSNR minus the unpruned network has its interval's lower bound (95% bootstrap; "
+             "with fewer than 8 units, the lowest unit's difference) above "
              f"-{NO_LOSS_DB} dB; where none has, the one closest to the unpruned network (marked `closest`). Its "
              "test numbers are read once, after the choice. Speedups: median over timing rounds on validation "
              "images [interval]. Compute: the most epochs and prior evaluations (epochs x images x prior calls "
              "per image) of the strategy's fits.", ""]
     rows = []
     for _, r in best.iterrows():
-        test = (format_difference(r.test_db, r.test_low, r.test_high) if "test_db" in r and pd.notna(r.test_db)
-                else "")
+        one = r.get("unit_kind") if isinstance(r.get("unit_kind"), str) else "unit"
+        test = (format_difference(r.test_db, r.test_low, r.test_high, one=one, units=r.get("test_units"),
+                                  higher=r.get("test_higher")) if "test_db" in r and pd.notna(r.test_db) else "")
         rows.append([r.task, r.arch, r.strategy, "" if r.within else "closest", criterion_label(r.criterion, r.target),
                      f"{r.ratio:g}", format_ratio(r.speedup, num(r.speedup_low), num(r.speedup_high)),
-                     format_difference(r.val_db, r.val_low, r.val_high), test,
+                     format_difference(r.val_db, r.val_low, r.val_high, one=one, units=r.get("val_units"),
+                                       higher=r.get("val_higher")), test,
                      "" if pd.isna(r.fit_epochs) else int(r.fit_epochs),
                      "" if pd.isna(r.fit_prior_calls) else f"{int(r.fit_prior_calls):,}"])
     header = ["task", "arch", "strategy", "", "criterion", "ratio", "speedup", "val minus unpruned (dB)",

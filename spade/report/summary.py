@@ -21,17 +21,22 @@ PRIOR_MARGIN_DB = 0.2
 
 KEYS = list(IDENTITY) + ["split", "set"]
 
-# Paired differences (spade.stats): this row minus the unpruned network, and a scratch row
-# minus pruning + supervised fine-tuning at its widths; each with its 95% interval and the
-# number of resampled units (volumes, or images where a split records none).
-PAIRED = ["minus_unpruned_db", "minus_unpruned_low", "minus_unpruned_high", "minus_unpruned_ssim",
-          "minus_unpruned_ssim_low", "minus_unpruned_ssim_high", "units", "scratch_minus_pruned_db",
-          "scratch_minus_pruned_low", "scratch_minus_pruned_high", "unit_kind", "best_classical",
-          "minus_classical_db", "minus_classical_low", "minus_classical_high", "minus_supervised_db",
-          "minus_supervised_low", "minus_supervised_high"]
+# Paired differences (spade.stats), weighted by unit: this row minus the unpruned network,
+# minus the best classical baseline, a label-free row minus supervised, a scratch row minus
+# pruning + supervised fine-tuning at its widths; each with its interval (95% bootstrap over
+# units from 8 units on, else the range of the unit means), the count of units whose own
+# difference is above 0 (``_higher``) and the number of units (subjects, volumes,
+# photographs, or images where a split records none).
+COMPARISONS = ("minus_unpruned", "minus_classical", "minus_supervised", "scratch_minus_pruned")
+PAIRED = ["minus_unpruned_db", "minus_unpruned_low", "minus_unpruned_high", "minus_unpruned_higher",
+          "minus_unpruned_ssim", "minus_unpruned_ssim_low", "minus_unpruned_ssim_high", "units",
+          "scratch_minus_pruned_db", "scratch_minus_pruned_low", "scratch_minus_pruned_high",
+          "scratch_minus_pruned_higher", "unit_kind", "best_classical", "minus_classical_db", "minus_classical_low",
+          "minus_classical_high", "minus_classical_higher", "minus_supervised_db", "minus_supervised_low",
+          "minus_supervised_high", "minus_supervised_higher"]
 # the resampling unit of a split's images where the split records one (spade.data: groups): the
 # embedded MRI's subjects, a real dataset's volumes; else its images
-UNITS = ("subject", "volume")
+UNITS = ("subject", "volume", "photograph")
 
 
 def split_unit(part: pd.DataFrame) -> str | None:
@@ -45,7 +50,7 @@ SPEEDUP_SPREAD = ["speedup_median", "speedup_low", "speedup_high", "speedup_cove
 RUNTIME = ["runtime", "runtime_difference", "eager_latency_ms", "eager_speedup", "eager_speedup_low",
            "eager_speedup_high", "total_speedup"]
 
-COLUMNS = KEYS + ["psnr", "ssim", "psnr_std", "ssim_std", "n_images", "actual_ratio", "params", "macs",
+COLUMNS = KEYS + ["psnr", "ssim", "psnr_std", "ssim_std", "n_images", "n_units", "actual_ratio", "params", "macs",
                   "prior_params", "prior_macs", "latency_ms", "latency_p25_ms", "latency_p75_ms", "speedup",
                   "speedup_low", "speedup_high", "speedup_coverage", "rounds", *RUNTIME, "time_saved", "macs_speedup",
                   "amdahl_speedup", "prior_share", "physics_share", "other_share", "batch_latency_ms", "batch_speedup", "batch", "iterations",
@@ -150,17 +155,18 @@ def summarise(scores: pd.DataFrame, bench: pd.DataFrame | None = None,
     strategy ``none``); every strategy of that ratio, and the scratch control with the same
     widths, takes that timing. Speedups are against the unpruned network's timing.
 
+    PSNR and SSIM are weighted by unit (each subject's mean first: :func:`unit_weighted_means`).
     Every network row carries its paired difference from the unpruned network (PSNR and
-    SSIM, image by image, 95% bootstrap interval over volumes: :func:`paired_columns`), and
+    SSIM, image by image, weighted by unit, with its interval: :func:`paired_columns`), and
     a scratch row its difference from pruning + supervised fine-tuning at its widths;
     ``seed`` seeds the bootstrap.
     """
     scores = with_target(scores)
     agg = scores.groupby(KEYS, sort=False, dropna=False).agg(
-        psnr=("psnr", "mean"), ssim=("ssim", "mean"), psnr_std=("psnr", lambda v: v.std(ddof=0)),
-        ssim_std=("ssim", lambda v: v.std(ddof=0)), n_images=("psnr", "size"),
-        iterations=("iterations", "mean"), iterations_max=("iterations", "max"),
+        psnr_std=("psnr", lambda v: v.std(ddof=0)), ssim_std=("ssim", lambda v: v.std(ddof=0)),
+        n_images=("psnr", "size"), iterations=("iterations", "mean"), iterations_max=("iterations", "max"),
         convention=("convention", "first")).reset_index()
+    agg = agg.merge(unit_weighted_means(scores), on=KEYS, how="left", validate="one_to_one")
     if bench is not None and len(bench):
         agg = _merge_bench(agg, bench)
     if costs is not None and len(costs):
@@ -177,13 +183,44 @@ def summarise(scores: pd.DataFrame, bench: pd.DataFrame | None = None,
             .drop(columns=["_o", "_s", "_split"]).reset_index(drop=True))
 
 
+def with_units(scores: pd.DataFrame) -> pd.DataFrame:
+    """``scores`` with ``_unit``: each image's unit (its split's unit column, where the split
+    records one: :func:`split_unit`; else the image itself)."""
+    out = scores.copy()
+    out["_unit"] = out["image"].astype(str)
+    for _, part in out.groupby(["task", "split", "set"], sort=False, dropna=False):
+        unit = split_unit(part)
+        if unit:
+            out.loc[part.index, "_unit"] = part[unit].astype(str)
+    return out
+
+
+def unit_weighted_means(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per row (``KEYS``): PSNR and SSIM averaged within each unit first, then over units,
+    each unit (subject, volume, photograph) weighing the same whatever its image count; and
+    ``n_units``."""
+    per_unit = with_units(scores).groupby(KEYS + ["_unit"], sort=False, dropna=False)[["psnr", "ssim"]].mean()
+    out = per_unit.groupby(KEYS, sort=False, dropna=False).agg(
+        psnr=("psnr", "mean"), ssim=("ssim", "mean"), n_units=("psnr", "size"))
+    return out.reset_index()
+
+
+def per_unit_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """One row per variant, split, set and unit: the unit's mean PSNR and SSIM and its image
+    count (the per-subject table printed beside the subject-weighted means)."""
+    frame = with_units(scores)
+    out = frame.groupby(KEYS + ["_unit"], sort=False, dropna=False).agg(
+        psnr=("psnr", "mean"), ssim=("ssim", "mean"), n_images=("psnr", "size")).reset_index()
+    return out.rename(columns={"_unit": "unit"})
+
+
 def best_classical(scores: pd.DataFrame) -> dict:
     """Per (task, split, set): the per-image scores of the classical row (zero-filled,
     bicubic, compressed sensing) with the highest mean PSNR: the baseline to beat."""
     out = {}
     classical = scores[scores.strategy == CLASSICAL]
     for where, part in classical.groupby(["task", "split", "set"], sort=False, dropna=False):
-        means = part.groupby("arch", sort=False).psnr.mean()
+        means = unit_weighted_means(part).set_index("arch").psnr
         out[where] = part[part.arch == means.idxmax()]
     return out
 
@@ -218,30 +255,32 @@ def paired_columns(scores: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
             if len(ref) and variant["strategy"] != UNPRUNED:
                 psnr = paired_difference(rows_of, ref, "psnr", unit, seed)
                 ssim = paired_difference(rows_of, ref, "ssim", unit, seed)
-                row.update(minus_unpruned_db=psnr["diff"], minus_unpruned_low=psnr["low"],
-                           minus_unpruned_high=psnr["high"], minus_unpruned_ssim=ssim["diff"],
+                row.update(_paired("minus_unpruned", psnr), minus_unpruned_ssim=ssim["diff"],
                            minus_unpruned_ssim_low=ssim["low"], minus_unpruned_ssim_high=ssim["high"],
                            units=psnr["units"])
             baseline = baselines.get((task, split, set_name))
             if baseline is not None and variant["strategy"] != CLASSICAL:
                 gain = paired_difference(rows_of, baseline, "psnr", unit, seed)
-                row.update(best_classical=baseline.arch.iloc[0], minus_classical_db=gain["diff"],
-                           minus_classical_low=gain["low"], minus_classical_high=gain["high"], units=gain["units"])
+                row.update(_paired("minus_classical", gain), best_classical=baseline.arch.iloc[0], units=gain["units"])
             counterpart = supervised_counterpart(variant["strategy"])
             if counterpart is not None:  # a label-free row against supervised fine-tuning of the same network
                 same = tuple({**variant, "strategy": counterpart}[k] for k in IDENTITY)
                 if same in variants:
                     gap = paired_difference(rows_of, variants[same], "psnr", unit, seed)
-                    row.update(minus_supervised_db=gap["diff"], minus_supervised_low=gap["low"],
-                               minus_supervised_high=gap["high"])
+                    row.update(_paired("minus_supervised", gap))
             if variant["strategy"] == SCRATCH:
                 pruned = tuple({**variant, "strategy": SUPERVISED}[k] for k in IDENTITY)
                 if pruned in variants:
                     gap = paired_difference(rows_of, variants[pruned], "psnr", unit, seed)
-                    row.update(scratch_minus_pruned_db=gap["diff"], scratch_minus_pruned_low=gap["low"],
-                               scratch_minus_pruned_high=gap["high"])
+                    row.update(_paired("scratch_minus_pruned", gap))
             rows.append(row)
     return pd.DataFrame(rows, columns=KEYS + PAIRED)
+
+
+def _paired(name: str, diff: dict) -> dict:
+    """The columns of one comparison (:data:`COMPARISONS`) from :func:`spade.stats.paired_difference`."""
+    return {f"{name}_db": diff["diff"], f"{name}_low": diff["low"], f"{name}_high": diff["high"],
+            f"{name}_higher": diff["higher"]}
 
 
 def _merge_bench(agg: pd.DataFrame, bench: pd.DataFrame) -> pd.DataFrame:
@@ -322,8 +361,8 @@ def pruning_rows(rows: pd.DataFrame) -> pd.DataFrame:
 def headline(validation: pd.DataFrame, test: pd.DataFrame | None = None, margin: float = NO_LOSS_DB) -> pd.DataFrame:
     """The study's headline, chosen on validation: per task, arch and strategy (recipes
     included), the variant with the largest measured speedup among those whose PSNR minus
-    the unpruned network has a 95% interval with its lower bound above ``-margin`` dB on
-    the validation split (``validation``: :func:`summarise` of the validation scores), and
+    the unpruned network has its interval's lower bound (95% bootstrap, or with fewer than 8
+    units the lowest unit's difference) above ``-margin`` dB on the validation split (``validation``: :func:`summarise` of the validation scores), and
     where none has, the one closest to the unpruned network. The chosen variant's test row
     (``test``: the summary; its first test set) is then reported beside it, once."""
     val = validation[validation.split == "val"]
@@ -336,13 +375,15 @@ def headline(validation: pd.DataFrame, test: pd.DataFrame | None = None, margin:
         best = ok.loc[ok.speedup.idxmax()] if found else part.loc[part.minus_unpruned_db.idxmax()]
         row = {**{k: best[k] for k in IDENTITY}, "within": bool(found), "speedup": best.speedup,
                "speedup_low": best.get("speedup_low"), "speedup_high": best.get("speedup_high"),
-               **{f"val_{k}": best[f"minus_unpruned_{k}"] for k in ("db", "low", "high")},
+               **{f"val_{k}": best[f"minus_unpruned_{k}"] for k in ("db", "low", "high", "higher")},
+               "val_units": best.get("units"), "unit_kind": best.get("unit_kind"),
                "fit_epochs": part.get("fit_epochs", pd.Series(dtype=float)).max(),
                "fit_prior_calls": part.get("fit_prior_calls", pd.Series(dtype=float)).max()}
         key = tuple(best[k] for k in IDENTITY)
         if tested is not None and key in tested.index:
             on_test = tested.loc[[key]].iloc[0]
-            row.update({f"test_{k}": on_test[f"minus_unpruned_{k}"] for k in ("db", "low", "high")})
+            row.update({f"test_{k}": on_test[f"minus_unpruned_{k}"] for k in ("db", "low", "high", "higher")})
+            row["test_units"] = on_test.get("units")
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -445,6 +486,7 @@ def seed_spread(summaries: dict[int, pd.DataFrame]) -> pd.DataFrame:
     rows = pd.concat(frames, ignore_index=True)
     rows = rows[rows.minus_unpruned_db.notna() & (rows.strategy != UNPRUNED)]
     keep = [*IDENTITY, "split", "seed", "psnr", "minus_unpruned_db", "minus_unpruned_low", "minus_unpruned_high"]
+    keep += [c for c in ("minus_unpruned_higher", "units", "unit_kind") if c in rows]
     per_seed = rows[keep].copy()
     out = []
     for key, part in per_seed.groupby([*IDENTITY, "split"], sort=False, dropna=False):

@@ -75,6 +75,7 @@ def evaluate(model_path, test_path, out_csv, out_examples, n_examples: int, thre
     groups = data.groups or ["all"] * len(data)
     ranges = data_ranges(data, physics, convention)  # fastMRI's: the maximum of the target volume
     rows, examples = [], {}
+    shown = example_indices(data.groups, len(data), n_examples)
     for i in range(len(data)):
         y, x = data.y[i], data.x[i]
         op = sample_operator(physics, data, i)
@@ -86,9 +87,10 @@ def evaluate(model_path, test_path, out_csv, out_examples, n_examples: int, thre
         if getattr(model, "last_iterations", None) is not None:
             row["iterations"] = int(model.last_iterations[0])
         rows.append(row)
-        if i < n_examples:
-            examples[f"pred_{i}"] = prepare(pred, op, task, convention).numpy()
-            examples[f"target_{i}"] = prepare(x, op, task, convention).numpy()
+        if i in shown:
+            k = shown.index(i)
+            examples[f"pred_{k}"] = prepare(pred, op, task, convention).numpy()
+            examples[f"target_{k}"] = prepare(x, op, task, convention).numpy()
     frame = pd.DataFrame(rows)
     frame["convention"] = convention
     frame = frame.assign(**variant.columns(), split=data.split)
@@ -96,8 +98,21 @@ def evaluate(model_path, test_path, out_csv, out_examples, n_examples: int, thre
         frame = frame.assign(cs_lambda=float(cs["lamda"]), cs_iterations=int(cs["iterations"]))
     Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out_csv, index=False)
-    np.savez_compressed(out_examples, names=np.array(data.names[:n_examples]), **examples)
+    np.savez_compressed(out_examples, names=np.array([data.names[i] for i in shown]),
+                        units=np.array([groups[i] for i in shown]), **examples)
     return frame
+
+
+def example_indices(groups, count: int, n_examples: int) -> list[int]:
+    """The images the example grid shows: one per unit (the middle image of each of the
+    first ``n_examples`` subjects or photographs), or the first ``n_examples`` images where
+    the split records no units."""
+    if not groups:
+        return list(range(min(count, n_examples)))
+    members: dict = {}
+    for i, g in enumerate(groups):
+        members.setdefault(g, []).append(i)
+    return [m[len(m) // 2] for m in list(members.values())[:n_examples]]
 
 
 def evaluate_many(jobs: list[dict], data_path, n_examples: int, threads: int, device_setting: str = "cpu",

@@ -12,7 +12,7 @@ from spade.checkpoint import load_payload
 from spade.report.side_markdown import no_harm_markdown
 from spade.report.summary import split_unit
 from spade.stages.evaluate import evaluate
-from spade.stats import paired_difference
+from spade.stats import paired_difference, unit_means
 
 # A default that loses more than this on validation harms the network: a defect, not a finding.
 NO_HARM_DB = 0.1
@@ -22,8 +22,8 @@ def no_harm_scores(fits: list[dict], val_paths: dict[str, str], out_csv, out_md,
                    device_setting: str = "cpu") -> pd.DataFrame:
     """Score each of ``fits`` (``task``, ``arch``, ``strategy``, ``unpruned`` and ``model``
     paths) and its unpruned network on ``val_paths[task]``: the fit's validation PSNR minus
-    the unpruned network's, paired image by image, with the 95% bootstrap interval over the
-    split's subjects (or volumes, or images), the data and settings it fine-tuned with, and
+    the unpruned network's, paired image by image, weighted by subject (or volume, or image),
+    with its interval (:func:`spade.stats.unit_weighted`), the data and settings it fine-tuned with, and
     ``harmless``: the difference is above ``-NO_HARM_DB`` dB."""
     rows, scored = [], {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -45,12 +45,18 @@ def no_harm_scores(fits: list[dict], val_paths: dict[str, str], out_csv, out_md,
                          "data": Path(meta["trained_on"]).stem, "train_images": (meta.get("cost") or {}).get(
                              "train_images"), "lr": opts.get("lr"), "epochs": opts.get("epochs"),
                          "anchor": opts.get("anchor_weight"), "monitor": opts.get("monitor"),
-                         "kept_epoch": kept, "unpruned_psnr": ref.psnr.mean(), "psnr": mine.psnr.mean(),
+                         "kept_epoch": kept, "unpruned_psnr": _unit_mean(ref, unit), "psnr": _unit_mean(mine, unit),
                          "minus_unpruned_db": diff["diff"], "minus_unpruned_low": diff["low"],
-                         "minus_unpruned_high": diff["high"], "units": diff["units"], "unit_kind": unit or "image",
+                         "minus_unpruned_high": diff["high"], "minus_unpruned_higher": diff["higher"],
+                         "units": diff["units"], "unit_kind": unit or "image",
                          "harmless": bool(diff["diff"] > -NO_HARM_DB)})
     table = pd.DataFrame(rows)
     Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out_csv, index=False, float_format="%.6g")
     Path(out_md).write_text(no_harm_markdown(table, NO_HARM_DB))
     return table
+
+
+def _unit_mean(scores: pd.DataFrame, unit: str | None) -> float:
+    """Mean PSNR over units, each unit's own mean first."""
+    return float(unit_means(scores.psnr, scores[unit] if unit else scores.image).mean())

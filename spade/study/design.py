@@ -151,7 +151,9 @@ class StudyDesign:
     def no_harm_strategies(self) -> list[str]:
         """The label-free strategies of `strategies` (recipes aside, each once) the no-harm
         check runs (`no_harm_check`; none when it is off)."""
-        if not self.config.get("no_harm_check", True):
+        from spade.config import schema_defaults
+
+        if not self.config.get("no_harm_check", schema_defaults()["no_harm_check"]):
             return []
         bases = [Strategy.parse(s).name for s in self.config["strategies"]]
         return [b for i, b in enumerate(bases) if b not in bases[:i] and not Strategy.parse(b).needs_target]

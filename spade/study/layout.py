@@ -9,7 +9,7 @@ from spade.paths import (BENCH, BENCH_CLASSICAL, CS_LAMBDA, DATA, FINETUNED, LAB
                          UNPRUNED_LONG_MODEL, UNPRUNED_MODEL)
 from spade.strategies import Strategy
 from spade.variants import (AUTO, CLASSICAL, CS_PREFIX, PRIOR_OFF, PRUNED, SCRATCH, UNPRUNED, UNPRUNED_LONG, Variant,
-                            is_shifted, ratio_label)
+                            cs_arch, is_shifted, ratio_label)
 
 
 class StudyLayout:
@@ -123,15 +123,20 @@ class StudyLayout:
                 for v in kinds if v.timed_as() == v]
 
     def example_inputs(self, task: str) -> dict[str, str]:
-        """Example reconstructions for the grid: classical, prior-off, unpruned, every kind
-        at the middle ratio of the first criterion, for each arch (test split)."""
+        """Example reconstructions for the grid (test split): the classical baselines
+        (zero-filled or bicubic, compressed sensing), then per arch the unpruned network and
+        its pruned network fine-tuned by each strategy at the middle ratio of the first
+        criterion (not the un-fine-tuned one nor the controls: the grid shows recovery)."""
         mid = self.config["ratios"][len(self.config["ratios"]) // 2]
-        inputs = {"classical": self.metrics_path("test", Variant(task, CLASSICAL, strategy=CLASSICAL), ".npz")}
+        inputs = {"zero-filled" if task == "mri" else "bicubic":
+                  self.metrics_path("test", Variant(task, CLASSICAL, strategy=CLASSICAL), ".npz")}
+        for method in self.cs_methods(task):
+            inputs[method.upper()] = self.metrics_path("test", Variant(task, cs_arch(method), strategy=CLASSICAL), ".npz")
         for arch in self.archs(task):
-            for kind in (PRIOR_OFF, UNPRUNED):
-                inputs[f"{arch} {kind}"] = self.metrics_path("test", Variant(task, arch, strategy=kind), ".npz")
+            inputs[f"{arch} {UNPRUNED}"] = self.metrics_path("test", Variant(task, arch, strategy=UNPRUNED), ".npz")
             for v in self.variants(task, arch):
-                if v.criterion == self.first_criterion and not v.target and v.ratio == float(mid):
+                if (v.criterion == self.first_criterion and not v.target and v.ratio == float(mid)
+                        and v.strategy in self.config["strategies"]):
                     inputs[f"{arch} r{ratio_label(mid)} {v.strategy}"] = self.metrics_path("test", v, ".npz")
         return inputs
 

@@ -18,6 +18,9 @@ rule summary:
         # labelled extra timing rows (looser DEQ tolerance, channels-last, compile)
         extras="results/tables/extra_timings.csv",
         headline="results/tables/headline.csv",
+        # each test subject's (photograph's) mean PSNR per variant
+        per_unit_csv="results/tables/per_subject.csv",
+        per_unit_md="results/tables/per_subject.md",
     log:
         "logs/aggregate/summary.log",
     conda:
