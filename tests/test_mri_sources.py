@@ -239,3 +239,19 @@ def test_a_missing_or_unreadable_source_names_its_file_and_package(tmp_path, mon
             load_source("dipy_b0")
     finally:
         load_source.cache_clear()
+
+
+def test_photographs_join_the_training_split_only(tmp_path):
+    """`photos`: crops of scikit-image photographs measured like the MR slices, in train only,
+    named and grouped as photographs, recorded in the provenance."""
+    subjects = {"train": ["nipy_t1"], "val": ["dipy_s0"], "test": ["dipy_t1"]}
+    cfg = small_cfg(subjects=subjects, split_pattern=["train"], external=[], augment=None,
+                    photos={"names": ["brick", "moon"], "crops": 3})
+    out = {s: tmp_path / f"{s}.h5" for s in ("train", "val", "test")}
+    counts = build_mri(cfg, 0, out)
+    train = H5Split(out["train"], True)
+    photos = [n for n in train.names if n.startswith("photo/")]
+    assert len(photos) == 6 and {g for g in train.groups if g.startswith("photo:")} == {"photo:brick", "photo:moon"}
+    assert counts["train"] == len(train.names) and not any(n.startswith("photo/") for n in H5Split(out["val"], True).names)
+    with h5py.File(out["train"]) as f:
+        assert set(json.loads(f.attrs["provenance"])["photos"]["images"]) == {"brick", "moon"}

@@ -230,6 +230,40 @@ def _mri_provenance(cfg: dict, seed: int, volumes: dict, names: list[str], mask)
     }
 
 
+def _mri_photo_samples(cfg: dict, seed: int, physics, gen):
+    """Training images from scikit-image's photographs (``photos``: ``names`` and ``crops``
+    per photograph): random square crops (a quarter to all of the short side) resized to
+    ``image_size``, as magnitude images measured like the MR slices. Natural images as
+    training data for CS-MRI: texture and edges no MR package ships enough of. Returns the
+    images, measurements, names, groups (``photo:<name>``) and the provenance."""
+    from skimage.transform import resize
+
+    spec = cfg["photos"]
+    size, noise = int(cfg["image_size"]), float(cfg["noise_std"])
+    rng = np.random.default_rng([seed, 2])
+    xs, ys, names, groups, sources = [], [], [], [], {}
+    for name in spec["names"]:
+        img, path = _skimage_gray(name)
+        sources[name] = _sha256(path)
+        short = min(img.shape)
+        for k in range(int(spec.get("crops", 8))):
+            side = int(rng.integers(short // 4, short + 1))
+            r, c = int(rng.integers(0, img.shape[0] - side + 1)), int(rng.integers(0, img.shape[1] - side + 1))
+            crop = resize(img[r : r + side, c : c + side], (size, size), anti_aliasing=True, order=3)
+            crop = crop / max(float(np.percentile(crop, 99.9)), 1e-6)
+            x = torch.zeros(1, 2, size, size)
+            x[0, 0] = torch.from_numpy(crop.clip(0, 1).astype(np.float32))
+            y = physics.forward(x)
+            if noise > 0:
+                y = y + physics.mask * noise * torch.randn(y.shape, generator=gen)
+            xs.append(x[0].numpy())
+            ys.append(y[0].numpy())
+            names.append(f"photo/{name}/{k:02d}@{r},{c},{side}")
+            groups.append(f"photo:{name}")
+    return xs, ys, names, groups, {"source": "scikit-image photographs, luminance", "images": sources,
+                                   "crops": int(spec.get("crops", 8))}
+
+
 def build_mri(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
     """Cartesian CS-MRI splits from real MR volumes that installed packages ship
     (:mod:`spade.data.mr_sources`; ``sources``, all three ``orientations``), split by slabs
@@ -253,8 +287,14 @@ def build_mri(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
             raise ValueError(f"data.mri: no slice falls in split {split!r} (split_pattern {cfg['split_pattern']})")
         aug = augment if split == "train" else None
         xs, ys, names, groups, drawn = _mri_samples(cfg, seed, plan[split], volumes, physics, gen, aug, rng)
-        provenance = _mri_provenance(cfg, seed, volumes, names, physics_params["mask"])
+        provenance = _mri_provenance(cfg, seed, volumes, [n for n in names if not n.startswith("photo/")],
+                                     physics_params["mask"])
         provenance["augment"] = {"options": aug, "drawn": drawn} if aug else None
+        if split == "train" and cfg.get("photos"):  # natural images beside the MR slices
+            extra = _mri_photo_samples(cfg, seed, physics, gen)
+            for mine, more in zip((xs, ys, names, groups), extra[:4]):
+                mine.extend(more)
+            provenance["photos"] = extra[4]
         pending.append((outputs[split], "mri", split, ys, None if split == "unlabelled" else xs, names,
                         physics_params, provenance, None, groups, "subject"))
         summary[split] = len(ys)
