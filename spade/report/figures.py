@@ -193,7 +193,8 @@ def plot_examples(examples: dict[str, str], path, title: str) -> None:
     labels = list(loaded)
     size = 1.15
     fig, axes = plt.subplots(2 * n_img, len(labels) + 1, figsize=(size * (len(labels) + 1), 2 * size * n_img + 0.6),
-                             squeeze=False, gridspec_kw={"wspace": 0.03, "hspace": 0.12})
+                             squeeze=False, gridspec_kw={"wspace": 0.03, "hspace": 0.12, "top": 0.96, "bottom": 0.01,
+                                                         "left": 0.04, "right": 0.99})
     for i in range(n_img):
         target = first[f"target_{i}"]
         vmax = float(target.max())
@@ -214,6 +215,6 @@ def plot_examples(examples: dict[str, str], path, title: str) -> None:
                 spine.set_visible(False)
     for j, label in enumerate(["ground truth", *labels]):
         axes[0, j].set_title(label.replace(" r", "\nr", 1), fontsize=6)
-    fig.suptitle(title, fontsize=8)
+    fig.suptitle(title, fontsize=8, y=0.995)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
