@@ -233,7 +233,8 @@ def _mri_provenance(cfg: dict, seed: int, volumes: dict, names: list[str], mask)
 def _mri_photo_samples(cfg: dict, seed: int, physics, gen):
     """Training images from scikit-image's photographs (``photos``: ``names`` and ``crops``
     per photograph): random square crops (a quarter to all of the short side) resized to
-    ``image_size``, as magnitude images measured like the MR slices. Natural images as
+    ``image_size``, as magnitude images (no smooth phase, even where ``phase`` > 0: a
+    photograph has none to imitate) measured like the MR slices. Natural images as
     training data for CS-MRI: texture and edges no MR package ships enough of. Returns the
     images, measurements, names, groups (``photo:<name>``) and the provenance."""
     from skimage.transform import resize

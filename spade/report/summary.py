@@ -279,6 +279,8 @@ def paired_columns(scores: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
 
 def _paired(name: str, diff: dict) -> dict:
     """The columns of one comparison (:data:`COMPARISONS`) from :func:`spade.stats.paired_difference`."""
+    if name not in COMPARISONS:
+        raise ValueError(f"unknown comparison {name!r}; expected one of {COMPARISONS}")
     return {f"{name}_db": diff["diff"], f"{name}_low": diff["low"], f"{name}_high": diff["high"],
             f"{name}_higher": diff["higher"]}
 
