@@ -288,8 +288,7 @@ def build_mri(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
             raise ValueError(f"data.mri: no slice falls in split {split!r} (split_pattern {cfg['split_pattern']})")
         aug = augment if split == "train" else None
         xs, ys, names, groups, drawn = _mri_samples(cfg, seed, plan[split], volumes, physics, gen, aug, rng)
-        provenance = _mri_provenance(cfg, seed, volumes, [n for n in names if not n.startswith("photo/")],
-                                     physics_params["mask"])
+        provenance = _mri_provenance(cfg, seed, volumes, names, physics_params["mask"])
         provenance["augment"] = {"options": aug, "drawn": drawn} if aug else None
         if split == "train" and cfg.get("photos"):  # natural images beside the MR slices
             extra = _mri_photo_samples(cfg, seed, physics, gen)

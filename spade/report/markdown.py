@@ -288,7 +288,7 @@ def extra_markdown(extras: pd.DataFrame) -> str:
 
 def per_unit_markdown(per_unit: pd.DataFrame) -> str:
     """The per-subject table beside the subject-weighted means
-    (:func:`spade.report.summary.per_unit_table`): per task, split and set, one row per
+    (:func:`spade.report.units.per_unit_table`): per task, split and set, one row per
     variant, one column per unit (subject, volume, photograph) with its mean PSNR."""
     out = ["# PSNR per subject", "", "Each unit's mean PSNR over its images (dB); the summary's means weigh every "
            "unit the same. The last row counts each unit's images.", ""]

@@ -8,6 +8,7 @@ import pandas as pd
 
 from spade.runtimes import MAIN
 from spade.report.palette import order
+from spade.report.units import KEYS, UNITS, split_unit, unit_weighted_means
 from spade.stats import paired_difference
 from spade.variants import (CLASSICAL, EXTERNAL, IDENTITY, PRIOR_OFF, SCRATCH, SHIFT_PREFIX, UNPRUNED, UNPRUNED_KINDS,
                             Variant, is_shifted, timed_strategy)
@@ -18,8 +19,6 @@ SUPERVISED = "supervised"
 # An unpruned network within this margin of its prior-off control barely uses its prior:
 # its pruning rows say nothing about pruning.
 PRIOR_MARGIN_DB = 0.2
-
-KEYS = list(IDENTITY) + ["split", "set"]
 
 # Paired differences (spade.stats), weighted by unit: this row minus the unpruned network,
 # minus the best classical baseline, a label-free row minus supervised, a scratch row minus
@@ -34,15 +33,6 @@ PAIRED = ["minus_unpruned_db", "minus_unpruned_low", "minus_unpruned_high", "min
           "scratch_minus_pruned_higher", "unit_kind", "best_classical", "minus_classical_db", "minus_classical_low",
           "minus_classical_high", "minus_classical_higher", "minus_supervised_db", "minus_supervised_low",
           "minus_supervised_high", "minus_supervised_higher"]
-# the resampling unit of a split's images where the split records one (spade.data: groups): the
-# embedded MRI's subjects, a real dataset's volumes; else its images
-UNITS = ("subject", "volume", "photograph")
-
-
-def split_unit(part: pd.DataFrame) -> str | None:
-    """The column of ``part`` that names each image's resampling unit, if it records one."""
-    return next((u for u in UNITS if u in part.columns and part[u].notna().all()), None)
-
 # a speedup's spread over timing rounds (spade.stages.benchmark.run_benchmark)
 SPEEDUP_SPREAD = ["speedup_median", "speedup_low", "speedup_high", "speedup_coverage", "rounds"]
 # the main rows' runtime (spade.deploy) and, where the deploy runtime is not eager PyTorch, the
@@ -181,37 +171,6 @@ def summarise(scores: pd.DataFrame, bench: pd.DataFrame | None = None,
     frame["_s"] = frame["set"].map(sets)
     return (frame.sort_values(["task", "_split", "_s", "arch", "_o", "ratio"], kind="stable")
             .drop(columns=["_o", "_s", "_split"]).reset_index(drop=True))
-
-
-def with_units(scores: pd.DataFrame) -> pd.DataFrame:
-    """``scores`` with ``_unit``: each image's unit (its split's unit column, where the split
-    records one: :func:`split_unit`; else the image itself)."""
-    out = scores.copy()
-    out["_unit"] = out["image"].astype(str)
-    for _, part in out.groupby(["task", "split", "set"], sort=False, dropna=False):
-        unit = split_unit(part)
-        if unit:
-            out.loc[part.index, "_unit"] = part[unit].astype(str)
-    return out
-
-
-def unit_weighted_means(scores: pd.DataFrame) -> pd.DataFrame:
-    """Per row (``KEYS``): PSNR and SSIM averaged within each unit first, then over units,
-    each unit (subject, volume, photograph) weighing the same whatever its image count; and
-    ``n_units``."""
-    per_unit = with_units(scores).groupby(KEYS + ["_unit"], sort=False, dropna=False)[["psnr", "ssim"]].mean()
-    out = per_unit.groupby(KEYS, sort=False, dropna=False).agg(
-        psnr=("psnr", "mean"), ssim=("ssim", "mean"), n_units=("psnr", "size"))
-    return out.reset_index()
-
-
-def per_unit_table(scores: pd.DataFrame) -> pd.DataFrame:
-    """One row per variant, split, set and unit: the unit's mean PSNR and SSIM and its image
-    count (the per-subject table printed beside the subject-weighted means)."""
-    frame = with_units(scores)
-    out = frame.groupby(KEYS + ["_unit"], sort=False, dropna=False).agg(
-        psnr=("psnr", "mean"), ssim=("ssim", "mean"), n_images=("psnr", "size")).reset_index()
-    return out.rename(columns={"_unit": "unit"})
 
 
 def best_classical(scores: pd.DataFrame) -> dict:

@@ -76,6 +76,7 @@ def evaluate(model_path, test_path, out_csv, out_examples, n_examples: int, thre
     ranges = data_ranges(data, physics, convention)  # fastMRI's: the maximum of the target volume
     rows, examples = [], {}
     shown = example_indices(data.groups, len(data), n_examples)
+    slot = {i: k for k, i in enumerate(shown)}  # image index -> its place in the grid
     for i in range(len(data)):
         y, x = data.y[i], data.x[i]
         op = sample_operator(physics, data, i)
@@ -87,8 +88,8 @@ def evaluate(model_path, test_path, out_csv, out_examples, n_examples: int, thre
         if getattr(model, "last_iterations", None) is not None:
             row["iterations"] = int(model.last_iterations[0])
         rows.append(row)
-        if i in shown:
-            k = shown.index(i)
+        if i in slot:
+            k = slot[i]
             examples[f"pred_{k}"] = prepare(pred, op, task, convention).numpy()
             examples[f"target_{k}"] = prepare(x, op, task, convention).numpy()
     frame = pd.DataFrame(rows)

@@ -10,7 +10,7 @@ import pandas as pd
 
 from spade.checkpoint import load_payload
 from spade.report.side_markdown import no_harm_markdown
-from spade.report.summary import split_unit
+from spade.report.units import split_unit
 from spade.stages.evaluate import evaluate
 from spade.stats import paired_difference, unit_means
 
