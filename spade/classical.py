@@ -8,6 +8,10 @@ CS reconstructs each image from its undersampled k-space ``y = M F S x`` as the 
   with sigpy's primal-dual hybrid gradient). sigpy soft-thresholds every complex
   difference on its own, so this is the *anisotropic* TV ``sum_i |D_i x|`` (complex modulus
   per axis), not the isotropic ``sqrt(|D_1 x|^2 + |D_2 x|^2)``.
+* ``isotv``: isotropic total variation, ``R(x) = sum_p sqrt(|D_1 x|_p^2 + |D_2 x|_p^2)``: the
+  same differences, data term and primal-dual solver (:class:`sigpy.app.LinearLeastSquares`),
+  with the gradient's two components thresholded together (:class:`IsotropicL1Reg`), so
+  that edges at every angle cost the same.
 * ``wavelet``: L1 on the Daubechies-4 wavelet coefficients, ``R(x) = ||W x||_1``
   (:class:`sigpy.mri.app.L1WaveletRecon`, solved with FISTA, sigpy's accelerated
   proximal gradient).
@@ -30,11 +34,45 @@ from sigpy.mri.app import L1WaveletRecon, TotalVariationRecon
 from spade.physics.mri import MultiCoilMRI, SingleCoilMRI
 from spade.variants import cs_arch
 
-METHODS = ("tv", "wavelet")
+METHODS = ("tv", "isotv", "wavelet")
+# methods solved by sigpy's primal-dual hybrid gradient, whose dual step ``sigma`` applies
+PRIMAL_DUAL = ("tv", "isotv")
 # the row names under which the CS baselines appear next to the networks
 ARCH = {m: cs_arch(m) for m in METHODS}
 
-_APPS = {"tv": TotalVariationRecon, "wavelet": L1WaveletRecon}
+class IsotropicL1Reg(sp.prox.Prox):
+    """Proximal operator of ``lamda * sum_p ||v[:, p]||_2`` for ``v`` of shape ``[D, ...]``
+    (``D`` gradient components): group soft-thresholding over the first axis,
+    ``v * max(1 - alpha lamda / ||v||, 0)``."""
+
+    def __init__(self, shape, lamda: float):
+        self.lamda = float(lamda)
+        super().__init__(shape)
+
+    def _prox(self, alpha, input):
+        norm = np.sqrt(np.sum(np.abs(input) ** 2, axis=0, keepdims=True))
+        shrink = np.maximum(1 - alpha * self.lamda / np.maximum(norm, 1e-30), 0)
+        return (input * shrink).astype(input.dtype, copy=False)
+
+
+class IsotropicTotalVariationRecon(sp.app.LinearLeastSquares):
+    """:class:`sigpy.mri.app.TotalVariationRecon` with the isotropic TV norm: the same
+    ``A = sqrt(W) F S``, the same differences ``G`` and the same solver."""
+
+    def __init__(self, y, mps, lamda, weights=None, show_pbar=False, **kwargs):
+        weights = np.asarray(weights) if weights is not None else None
+        A = sp.mri.linop.Sense(mps, weights=weights)
+        y = y * weights**0.5 if weights is not None else y
+        G = sp.linop.FiniteDifference(A.ishape)
+        proxg = IsotropicL1Reg(G.oshape, lamda)
+
+        def g(v):
+            return float(lamda * np.sum(np.sqrt(np.sum(np.abs(v) ** 2, axis=0))))
+
+        super().__init__(A, y, proxg=proxg, g=g, G=G, show_pbar=show_pbar, **kwargs)
+
+
+_APPS = {"tv": TotalVariationRecon, "isotv": IsotropicTotalVariationRecon, "wavelet": L1WaveletRecon}
 
 # sigpy estimates its step sizes by power iteration from a random start drawn from numpy's
 # *global* generator; a fixed seed (the caller's state restored afterwards) makes a
@@ -120,7 +158,7 @@ def cs_recon(y: torch.Tensor, physics, method: str, lamda: float, iterations: in
             # float32 weights keep sigpy's arrays complex64 (float64 would promote them)
             mask = _sample_mask(physics, b, shape).astype(np.float32)
             np.random.seed(_POWER_ITERATION_SEED)
-            steps = {"sigma": float(sigma)} if method == "tv" and sigma is not None else {}
+            steps = {"sigma": float(sigma)} if method in PRIMAL_DUAL and sigma is not None else {}
             app = _APPS[method](y_c, mps, float(lamda), weights=mask, max_iter=int(iterations), show_pbar=False,
                                 **steps)
             x = np.asarray(sp.to_device(app.run(), sp.cpu_device))  # [H, W] complex
@@ -155,14 +193,18 @@ class CSReconstructor(torch.nn.Module):
 
 
 def choose_lambda(ys, xs, operators, method: str, grid, iterations: int, score_fn,
-                  sigma: float | None = None) -> dict:
+                  sigma: float | None = None, units=None) -> dict:
     """The ``lambda`` of ``grid`` with the highest mean ``score_fn(pred, x, op)`` over the
     validation samples (``ys[i]`` ``[1, ...]`` k-space, ``xs[i]`` its target, ``operators[i]``
-    its physics; ``pred`` is ``[1, 2, H, W]``). Ties go to the larger lambda (the smoother,
-    more conservative reconstruction); a NaN mean never wins.
+    its physics; ``pred`` is ``[1, 2, H, W]``), each of ``units`` (a subject per sample;
+    None: every sample its own) weighing the same, as the networks' settings are chosen.
+    Ties go to the larger lambda (the smoother, more conservative reconstruction); a NaN
+    mean never wins.
 
     Returns ``{"method", "iterations", "grid", "scores", "lamda", "best_score"}``.
     """
+    from spade.stats import unit_means
+
     _check_method(method)
     grid = [float(g) for g in grid]
     if not grid:
@@ -177,7 +219,7 @@ def choose_lambda(ys, xs, operators, method: str, grid, iterations: int, score_f
     for lamda in grid:
         vals = [float(score_fn(cs_recon(y, op, method, lamda, iterations, sigma), x, op))
                 for y, x, op in zip(ys, xs, operators)]
-        scores.append(sum(vals) / len(vals))
+        scores.append(float(unit_means(vals, units if units is not None else range(len(vals))).mean()))
     best = None
     for i, (lamda, s) in enumerate(zip(grid, scores)):
         if math.isnan(s):

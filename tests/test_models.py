@@ -53,6 +53,36 @@ def test_every_arch_and_prior_prunes_and_round_trips(tmp_path, name, ratio):
         assert torch.allclose(model(y, physics), loaded(y, physics), atol=1e-6)
 
 
+@pytest.mark.parametrize("arch", ["du", "deq"])
+def test_scale_equivariant_prior_makes_the_network_scale_equivariant_before_and_after_pruning(tmp_path, arch):
+    # D(cz) = c D(z) for the prior; with linear physics the whole network follows:
+    # f(c y) = c f(y), so an image's intensity scale need not be one seen in training
+    torch.manual_seed(0)
+    prior = {"name": "edsr", "features": 16, "blocks": 1, "scale_equivariant": True}
+    extra = {"steps": 3} if arch == "du" else {"alpha": 0.5}
+    spec = {"arch": arch, "channels": 2, "prior": prior, **extra}
+    model = build_model(spec)
+    _randomise(model, std=0.02)
+    physics = _physics(False)
+    y = physics.forward(torch.randn(2, 2, 16, 16))
+    plain = build_model({**spec, "prior": {**prior, "scale_equivariant": False}})
+    plain.load_state_dict(model.state_dict())  # the same weights: the option adds none
+    model.eval(), plain.eval()
+    with torch.no_grad():
+        # the DEQ's map T: its fixed point scales with y (Anderson's regularised least squares
+        # makes the solver itself equivariant only approximately)
+        run = (lambda m, y: m(y, physics)) if arch == "du" else (lambda m, y: m.step(physics.init(y), y, physics))
+        for c in (0.05, 7.0):
+            torch.testing.assert_close(run(model, c * y), c * run(model, y), rtol=1e-4, atol=1e-5)
+        assert not torch.allclose(run(plain, 7.0 * y), 7.0 * run(plain, y), atol=1e-3)
+    prune_model(model, physics.init(y[:1]), 0.5)
+    save_model(tmp_path / "m.pt", model, spec)
+    loaded, _ = load_model(tmp_path / "m.pt")
+    loaded.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(run(loaded, 3.0 * y), 3.0 * run(loaded, y), rtol=1e-4, atol=1e-5)
+
+
 def test_varnet_prunes_each_cascade_and_never_the_sensitivity_net():
     torch.manual_seed(0)
     spec = dict(ALL_SPECS["varnet-unet"], sens={"features": 4, "pools": 1})

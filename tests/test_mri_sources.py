@@ -255,3 +255,27 @@ def test_photographs_join_the_training_split_only(tmp_path):
     assert counts["train"] == len(train.names) and not any(n.startswith("photo/") for n in H5Split(out["val"], True).names)
     with h5py.File(out["train"]) as f:
         assert set(json.loads(f.attrs["provenance"])["photos"]["images"]) == {"brick", "moon"}
+
+
+def test_synthetic_contrasts_join_the_training_split_only_and_vary(tmp_path):
+    """`synthetic`: random contrasts on the MNI tissue maps, in train only, grouped as one
+    synthetic unit, each image in [0, 1] with maximum 1; the draws cover both orders of CSF
+    and white matter (T1-like and T2-like), and the same seed draws the same images."""
+    subjects = {"train": ["nipy_t1"], "val": ["dipy_s0"], "test": ["dipy_t1"]}
+    cfg = small_cfg(subjects=subjects, split_pattern=["train"], external=[], augment=None, photos=None, synthetic=12)
+    out = {s: tmp_path / f"{s}.h5" for s in ("train", "val", "test")}
+    build_mri(cfg, 0, out)
+    train = H5Split(out["train"], True)
+    synth = [i for i, n in enumerate(train.names) if n.startswith("synthetic/")]
+    assert len(synth) == 12 and {train.groups[i] for i in synth} == {"synthetic:mni"}
+    assert not any(n.startswith("synthetic/") for n in H5Split(out["val"], True).names)
+    for i in synth:
+        x = np.asarray(train.x[i])
+        assert x[0].max() == pytest.approx(1.0, abs=1e-6) and x[0].min() >= 0 and not x[1].any()
+    with h5py.File(out["train"]) as f:
+        drawn = json.loads(f.attrs["provenance"])["synthetic"]["drawn"]
+    orders = {d["levels"]["csf"] > d["levels"]["wm"] for d in drawn.values()}
+    assert orders == {True, False}
+    again = {s: tmp_path / f"again_{s}.h5" for s in ("train", "val", "test")}
+    build_mri(cfg, 0, again)
+    np.testing.assert_array_equal(np.asarray(H5Split(again["train"], True).x[synth[-1]]), np.asarray(train.x[synth[-1]]))

@@ -265,6 +265,33 @@ def _mri_photo_samples(cfg: dict, seed: int, physics, gen):
                                    "crops": int(spec.get("crops", 8))}
 
 
+def _mri_synthetic_samples(cfg: dict, seed: int, physics, gen):
+    """``synthetic`` training images of random contrast on the MNI template's anatomy
+    (:func:`spade.data.mr_sources.synthetic_slice`), magnitude images (no phase, as the
+    photographs) measured like the MR slices: contrasts the training subjects do not have
+    (T2-, PD-, b0-like, with and without a scalp). Returns the images, measurements, names,
+    groups (``synthetic:mni``) and the provenance."""
+    from spade.data.mr_sources import synthetic_slice, tissue_maps
+
+    size, noise = int(cfg["image_size"]), float(cfg["noise_std"])
+    rng = np.random.default_rng([seed, 3])
+    xs, ys, names, groups, drawn = [], [], [], [], {}
+    for k in range(int(cfg["synthetic"])):
+        img, drawn[f"synthetic/mni/{k:03d}"] = synthetic_slice(rng, size, float(cfg["min_fill"]))
+        x = torch.zeros(1, 2, size, size)
+        x[0, 0] = torch.from_numpy(img.clip(0, 1).astype(np.float32))
+        y = physics.forward(x)
+        if noise > 0:
+            y = y + physics.mask * noise * torch.randn(y.shape, generator=gen)
+        xs.append(x[0].numpy())
+        ys.append(y[0].numpy())
+        names.append(f"synthetic/mni/{k:03d}")
+        groups.append("synthetic:mni")
+    files = {p.name: _sha256(p) for p in tissue_maps()[2]}
+    return xs, ys, names, groups, {"source": "contrast synthesis on the MNI ICBM152 2009a tissue maps (nilearn)",
+                                   "files": files, "images": len(xs), "drawn": drawn}
+
+
 def build_mri(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
     """Cartesian CS-MRI splits from real MR volumes that installed packages ship
     (:mod:`spade.data.mr_sources`; ``sources``, all three ``orientations``), split by slabs
@@ -295,6 +322,11 @@ def build_mri(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
             for mine, more in zip((xs, ys, names, groups), extra[:4]):
                 mine.extend(more)
             provenance["photos"] = extra[4]
+        if split == "train" and cfg.get("synthetic"):  # random contrasts on the template's anatomy
+            extra = _mri_synthetic_samples(cfg, seed, physics, gen)
+            for mine, more in zip((xs, ys, names, groups), extra[:4]):
+                mine.extend(more)
+            provenance["synthetic"] = extra[4]
         pending.append((outputs[split], "mri", split, ys, None if split == "unlabelled" else xs, names,
                         physics_params, provenance, None, groups, "subject"))
         summary[split] = len(ys)

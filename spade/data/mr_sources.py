@@ -327,6 +327,70 @@ def support(img: np.ndarray) -> np.ndarray:
     return binary_fill_holes(img > 0.05 * img.max())
 
 
+# The MNI template's tissue probability maps (nilearn ships them beside the T1 template):
+# the anatomy that contrast synthesis paints with random intensities.
+TISSUE_FILES = {"gm": "datasets/data/mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz",
+                "wm": "datasets/data/mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz"}
+
+
+@functools.lru_cache(maxsize=1)
+def tissue_maps() -> tuple[dict[str, np.ndarray], tuple, list[Path]]:
+    """Grey matter, white matter and cerebrospinal fluid probabilities of the MNI template
+    (RAS, 1 mm), each in [0, 1]: GM and WM as nilearn ships them, CSF the rest of the
+    template's brain (its skull-stripped T1 above 5 % of its maximum). With the files read."""
+    site = _site("nilearn")
+    paths = [site / f for f in TISSUE_FILES.values()]
+    for path in paths:
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: the MNI tissue maps are not where package 'nilearn' ships them "
+                                    "(reinstall nilearn)")
+    maps = {k: (_nifti(site / f)[0] / 255.0).clip(0, 1) for k, f in TISSUE_FILES.items()}
+    t1 = load_source("mni_t1")
+    brain = (t1.data > 0.05 * t1.data.max()).astype(np.float64)
+    maps["csf"] = (brain - maps["gm"] - maps["wm"]).clip(0, 1)
+    for a in maps.values():
+        a.setflags(write=False)
+    return maps, t1.zooms, paths + list(t1.files)
+
+
+def synthetic_slice(rng: np.random.Generator, size: int, min_fill: float) -> tuple[np.ndarray, dict]:
+    """One training image of random contrast painted on the MNI anatomy (contrast synthesis,
+    as SynthSeg trains on): a random slice (orientation and position), random intensities of
+    grey matter, white matter and CSF (T1-, T2-, PD- and b0-like orders all occur), with
+    probability 0.7 a scalp ring of random intensity, thickness and gap around the brain, and
+    a smooth multiplicative bias field (up to +-30 %). Square field of view resampled to
+    ``size``, maximum 1. Returns the image and what was drawn."""
+    from scipy.ndimage import binary_dilation
+
+    maps, zooms, _ = tissue_maps()
+    orientation = ORIENTATIONS[int(rng.integers(len(ORIENTATIONS)))]
+    axis = _AXIS[orientation]
+    while True:  # a slice whose brain fills enough of the field of view
+        index = int(rng.integers(maps["gm"].shape[axis]))
+        tissue = {k: np.take(a, index, axis=axis).T[::-1] for k, a in maps.items()}
+        brain = (tissue["gm"] + tissue["wm"] + tissue["csf"]) > 0.5
+        if brain.mean() >= min_fill:
+            break
+    level = {k: float(rng.uniform(0.05, 1.0)) for k in ("gm", "wm", "csf")}
+    img = sum(level[k] * tissue[k] for k in level)
+    drawn = {"slice": [orientation, index], "levels": {k: round(v, 3) for k, v in level.items()}}
+    if rng.uniform() < 0.7:
+        gap, thick = int(rng.integers(1, 6)), int(rng.integers(3, 9))  # voxels (1 mm)
+        inner = binary_dilation(brain, iterations=gap)
+        ring = binary_dilation(inner, iterations=thick) & ~inner
+        scalp = float(rng.uniform(0.2, 1.0))
+        img = img + scalp * ring
+        drawn["scalp"] = [gap, thick, round(scalp, 3)]
+    rows, cols = np.mgrid[-1 : 1 : img.shape[0] * 1j, -1 : 1 : img.shape[1] * 1j]
+    coef = rng.uniform(-1, 1, 5)
+    field = coef[0] * rows + coef[1] * cols + coef[2] * rows * cols + coef[3] * rows**2 + coef[4] * cols**2
+    img = img * np.exp(0.3 * field / max(float(np.abs(field).max()), 1e-6))
+    drawn["bias"] = [round(float(c), 3) for c in coef]
+    inplane = [z for a, z in enumerate(zooms) if a != axis]
+    img = to_square(img / max(float(np.percentile(img, 99.9)), 1e-6), (inplane[1], inplane[0]), size)
+    return img / max(float(img.max()), 1e-6), drawn
+
+
 def augment_image(img: np.ndarray, opts: dict, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     """One random intensity/contrast transform of a slice normalised to [0, 1]:
 

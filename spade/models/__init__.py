@@ -22,7 +22,8 @@ def build_prior(spec: dict, channels: int) -> nn.Module:
     """A prior from ``spec`` (keys: ``name`` and its sizes)."""
     name = spec.get("name")
     if name == "edsr":
-        return EDSR(channels, int(spec["features"]), int(spec["blocks"]), float(spec.get("res_scale", 1.0)))
+        return EDSR(channels, int(spec["features"]), int(spec["blocks"]), float(spec.get("res_scale", 1.0)),
+                    bool(spec.get("scale_equivariant", False)))
     if name == "dncnn":
         return DnCNN(channels, int(spec["features"]), int(spec["layers"]))
     if name == "unet":

@@ -16,7 +16,7 @@ def choose_cs(data_path, method: str, lambdas, iterations: int, out_json, thread
     (:func:`spade.classical.choose_lambda`), written with every lambda's score to ``out_json``.
     Reads the validation split only: a classical baseline is tuned like a supervised network,
     on validation ground truth, never on test."""
-    from spade.classical import choose_lambda
+    from spade.classical import PRIMAL_DUAL, choose_lambda
 
     start_job(0, threads, "cpu")
     task, physics, data = open_split(data_path, True)
@@ -32,9 +32,10 @@ def choose_cs(data_path, method: str, lambdas, iterations: int, out_json, thread
         return score(pred[0], x, op, task, convention, rng_of[id(op)])["psnr"]
 
     chosen = choose_lambda([data.y[i][None] for i in range(len(data))], [data.x[i] for i in range(len(data))], ops,
-                           method, lambdas, iterations, psnr, sigma if method == "tv" else None)
-    log.info("cs %s: lambda %g (validation PSNR %.2f dB over %d images; grid %s)", method, chosen["lamda"],
-             chosen["best_score"], len(data), dict(zip(chosen["grid"], [round(s, 2) for s in chosen["scores"]])))
+                           method, lambdas, iterations, psnr, sigma if method in PRIMAL_DUAL else None, units=groups)
+    log.info("cs %s: lambda %g (validation PSNR %.2f dB, %d images of %d units weighed equally; grid %s)", method,
+             chosen["lamda"], chosen["best_score"], len(data), len(set(groups)),
+             dict(zip(chosen["grid"], [round(s, 2) for s in chosen["scores"]])))
     write_json({**chosen, "task": task, "split": data.split, "images": len(data), "convention": convention,
                 "data": str(data_path), **environment(0, "cpu")}, out_json)
     return chosen

@@ -88,7 +88,7 @@ wildcard_constraints:
     # "" for the study, "seeds/<seed>/" for a repeat with a further seed (spade.study)
     run="(seeds/[0-9]+/)?",
     seed="[0-9]+",
-    method="tv|wavelet",
+    method="tv|isotv|wavelet",
 
 
 def variant(wildcards, strategy=None):
