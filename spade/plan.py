@@ -10,7 +10,12 @@ Torch-free: the workflow reads it when it builds the DAG.
 
 from __future__ import annotations
 
-from spade.variants import AUTO, GLOBAL
+# Channel importance criteria (spade.prune), each also with global allocation (suffix).
+CRITERIA = ("l1", "l2", "random", "taylor")
+GLOBAL = "_global"
+# round_to's value for hardware-aware widths (spade.widths): here, torch-free, for the config
+# checks and the workflow as well as the pruning
+AUTO = "auto"
 
 
 def kept_channels(width: int, ratio: float, round_to=None) -> int:

@@ -19,7 +19,7 @@ import torch_pruning as tp
 from torch import nn
 
 from spade.checkpoint import layer_shapes
-from spade.variants import AUTO, CRITERIA, GLOBAL
+from spade.plan import AUTO, CRITERIA, GLOBAL
 
 # under global allocation, the most any one group may lose (it must keep a channel)
 GLOBAL_MAX_RATIO = 0.9

@@ -31,12 +31,9 @@ def cs_arch(method: str) -> str:
     """The arch column of compressed-sensing ``method``'s rows: ``cs-tv``."""
     return CS_PREFIX + method
 
-# Channel importance criteria (spade.prune), each also with global allocation (suffix).
-CRITERIA = ("l1", "l2", "random", "taylor")
-GLOBAL = "_global"
-# round_to's value for hardware-aware widths (spade.widths): here, torch-free, for the config
-# checks and the workflow as well as the pruning
-AUTO = "auto"
+# Channel importance criteria, global allocation and hardware-aware widths: the library's
+# names (spade.plan), which the study's variants spell in their paths.
+from spade.plan import AUTO, CRITERIA, GLOBAL  # noqa: E402,F401
 
 # Networks with a fixed number of prior calls run in the same time whatever their weights:
 # one timing per architecture (the pruned model's) stands for every strategy of a ratio

@@ -8,6 +8,7 @@ from spade import benchmark as bench
 from spade.models import build_model
 from spade.physics import SingleCoilMRI, cartesian_mask
 from spade.prune import prune_model
+from spade.study import timing
 
 from conftest import TINY_SPECS
 
@@ -51,7 +52,7 @@ def test_labelled_rows_relax_only_pruned_equilibrium_networks():
     pruned = copy.deepcopy(base)
     prune_model(pruned, torch.rand(1, 2, 16, 16), 0.5)
     models = {"unpruned": base, "l1-r0.5-none": pruned, "du": build_model(TINY_SPECS["edsr"]).eval()}
-    extra = bench.labelled_variants(models, {"deq_loose_tol": 1e-2, "channels_last": True})
+    extra = timing.labelled_variants(models, {"deq_loose_tol": 1e-2, "channels_last": True})
     assert set(extra) == {"l1-r0.5-none@tol=0.01", "unpruned@channels_last", "l1-r0.5-none@channels_last",
                           "du@channels_last"}
     assert extra["l1-r0.5-none@tol=0.01"].tol == 1e-2 and pruned.tol == 1e-3 and base.tol == 1e-3
@@ -59,8 +60,8 @@ def test_labelled_rows_relax_only_pruned_equilibrium_networks():
     assert bench.iterations(extra["l1-r0.5-none@tol=0.01"], physics, y) < bench.iterations(pruned, physics, y)
     with torch.inference_mode():
         torch.testing.assert_close(extra["du@channels_last"](y, physics), models["du"](y, physics))
-    assert bench.split_label("l1-r0.5-none@tol=0.01") == ("l1-r0.5-none", "tol=0.01")
-    assert bench.split_label("unpruned") == ("unpruned", bench.MAIN)
+    assert timing.split_label("l1-r0.5-none@tol=0.01") == ("l1-r0.5-none", "tol=0.01")
+    assert timing.split_label("unpruned") == ("unpruned", timing.MAIN)
 
 
 def test_labelled_speedups_compare_with_the_eager_and_the_same_setting_base():
@@ -68,7 +69,7 @@ def test_labelled_speedups_compare_with_the_eager_and_the_same_setting_base():
 
     table = pd.DataFrame({"variant": ["unpruned", "p", "p@tol=0.01", "unpruned@channels_last", "p@channels_last"],
                           "batch": 1, "latency_ms": [10.0, 8.0, 4.0, 5.0, 2.5], "iterations": float("nan")})
-    out = bench.labelled_speedups(table).set_index(["variant", "setting"])
+    out = timing.labelled_speedups(table).set_index(["variant", "setting"])
     assert out.loc[("p", "tol=0.01"), "speedup_vs_eager_unpruned"] == 2.5
     assert pd.isna(out.loc[("p", "tol=0.01"), "speedup_vs_same_setting_unpruned"])
     assert out.loc[("p", "channels_last"), "speedup_vs_same_setting_unpruned"] == 2.0

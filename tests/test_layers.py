@@ -87,3 +87,22 @@ def test_the_science_imports_no_snakemake():
             names = ([a.name for a in node.names] if isinstance(node, ast.Import)
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             assert not any(n.split(".")[0] == "snakemake" for n in names), path
+
+
+# The library a user installs to prune a network of their own (spade.api and what it stands
+# on, issue 39); everything else in the package is the study (its design, stages, data,
+# reports, config checks). The wheel test (tests/test_wheel.py) runs the library without the
+# study's packages; this keeps the line in the source.
+LIBRARY = {"spade", "spade.api", "spade.prune", "spade.priors", "spade.plan", "spade.widths", "spade.train",
+           "spade.losses", "spade.strategies", "spade.deploy", "spade.runtimes", "spade.benchmark", "spade.metrics",
+           "spade.checkpoint", "spade.defaults", "spade.options", "spade.resume", "spade.digests", "spade.log"}
+
+
+def _library(module: str) -> bool:
+    return module in LIBRARY or module.split(".")[:2] in (["spade", "physics"], ["spade", "models"])
+
+
+def test_no_library_module_imports_the_study(graph):
+    assert all(m in graph for m in LIBRARY), sorted(LIBRARY - set(graph))
+    crossings = {m: sorted(d for d in deps if not _library(d)) for m, deps in graph.items() if _library(m)}
+    assert not {m: d for m, d in crossings.items() if d}, crossings

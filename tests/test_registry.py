@@ -19,6 +19,13 @@ def test_the_schemas_enums_are_the_registries_names():
     assert set(raw["properties"]["models"]["properties"]) == set(ARCHS), "a models entry per arch"
 
 
+def test_the_library_builds_exactly_the_registrys_archs():
+    """spade.models (the library) names its archs without importing the study's registry."""
+    from spade.models import ARCHS as BUILDABLE
+
+    assert BUILDABLE == tuple(ARCHS)
+
+
 def test_an_archs_fixed_point_flag_is_what_its_network_is():
     prior = {"name": "dncnn", "features": 4, "layers": 2}
     specs = {"du": {"steps": 2}, "deq": {"solver": {"max_iter": 3}}, "varnet": {"cascades": 2}}

@@ -417,7 +417,7 @@ EXTRA_COLUMNS = ["task", "arch", "variant", "setting", "batch", "latency_ms", "i
 
 def extra_timings(bench: pd.DataFrame) -> pd.DataFrame:
     """The labelled extra timing rows (``variant@setting``) of the benchmark tables."""
-    from spade.benchmark import labelled_speedups
+    from spade.study.timing import labelled_speedups
 
     parts = [labelled_speedups(table).assign(task=task, arch=arch)
              for (task, arch), table in bench.groupby(["task", "arch"], sort=False)]

@@ -13,7 +13,9 @@ from spade.provenance import environment, write_json
 from spade.stages.context import open_split, start_job, timing_input
 from spade.stages.evaluate import load_variant
 from spade.physics import batch_physics
+from spade.runtimes import MAIN
 from spade.stats import median_interval
+from spade.study import timing
 from spade.variants import UNPRUNED
 
 
@@ -36,7 +38,7 @@ def run_benchmark(variants: list[dict], data_path, opts: BenchmarkOptions | dict
     """Time every variant side by side on the first ``opts.images`` images of
     ``data_path`` (in the study the validation split, so that no choice reads the test
     split; each with its own operator), at every batch size of ``opts`` (an image repeated to fill the
-    batch), plus the labelled extra rows of :func:`spade.benchmark.labelled_variants`.
+    batch), plus the labelled extra rows of :func:`spade.study.timing.labelled_variants`.
 
     ``variants``: ``{"path": artifact, "prior_off": bool}``, or ``{"cs": {method, lamda,
     iterations}}`` for a compressed-sensing baseline (:mod:`spade.classical`). Each row carries the variant's
@@ -83,7 +85,7 @@ def run_benchmark(variants: list[dict], data_path, opts: BenchmarkOptions | dict
     # where the time goes, per main variant, on image 0 at batch 1 (apart from the timing)
     breakdown = {name: bench.time_breakdown(m, single, y0, opts.breakdown_repeats, device)
                  for name, m in models.items()}
-    extra = bench.labelled_variants(models, opts)
+    extra = timing.labelled_variants(models, opts)
     for runtime in runtimes:
         if runtime != main_runtime:
             extra.update({f"{name}@{runtime}": deploy.deployed(m, runtime) for name, m in torch_models.items()})
@@ -112,7 +114,7 @@ def run_benchmark(variants: list[dict], data_path, opts: BenchmarkOptions | dict
             for name in models:
                 iters[name].append(bench.iterations(models[name], op_dev, yb_dev))
         for name in models:
-            variant, setting = bench.split_label(name)
+            variant, setting = timing.split_label(name)
             per = pd.DataFrame([bench.summarise(s) for s in samples[name]])
             channels = costs[variant]["prior_channels"]
             spread = {}
@@ -124,7 +126,7 @@ def run_benchmark(variants: list[dict], data_path, opts: BenchmarkOptions | dict
                 spread = {"speedup_median": median, "speedup_low": low, "speedup_high": high,
                           "speedup_coverage": coverage}
             eager = {}
-            if setting == bench.MAIN and main_runtime != deploy.EAGER and f"{name}@{deploy.EAGER}" in per_round:
+            if setting == MAIN and main_runtime != deploy.EAGER and f"{name}@{deploy.EAGER}" in per_round:
                 # the same variant in eager PyTorch, and this row's time against eager unpruned
                 own, base = np.array(per_round[f"{name}@{deploy.EAGER}"]), np.array(per_round[f"{reference}@{deploy.EAGER}"])
                 median, low, high, _ = median_interval(base / own)
