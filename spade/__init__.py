@@ -1,13 +1,15 @@
 """SPADE: structured pruning and fine-tuning of model-based deep learning networks.
 
-The package holds the science of the pipeline (physics, models, pruning, losses,
-training, metrics, timing, tables and plots) and imports nothing from Snakemake.
+The library (this package's top level, physics/ and models/: find, prune, fine-tune, time,
+export and save a network's priors; distribution ``spade-mbdl``) and, in :mod:`spade.study`,
+the reproducible study built on it (design, stages, data, reports: the Snakemake workflow's
+science). Neither imports Snakemake; no library module imports the study.
 """
 
 __version__ = "0.1.0"
 
 # The API for one's own network (spade.api; docs/api.md), imported on first use so that
-# the workflow, which imports spade.variants and spade.config, does not load torch for it.
+# the workflow, which imports spade.study.variants and spade.study.config, does not load torch for it.
 __all__ = ["Measurements", "Pairs", "PruneReport", "PruningError", "benchmark_variants", "candidate_priors",
            "export", "find_priors", "finetune", "load_network", "prune_priors", "save_network"]
 
@@ -19,7 +21,7 @@ def __getattr__(name):
         return getattr(api, name)
     import importlib
 
-    try:  # a submodule (spade.prune, spade.stats, ...), imported on first use
+    try:  # a submodule (spade.prune, spade.study.stats, ...), imported on first use
         return importlib.import_module(f"spade.{name}")
     except ModuleNotFoundError as err:
         if err.name != f"spade.{name}":

@@ -8,7 +8,7 @@
     spade bench results/models/mri/du/unpruned.pt du-r0.4-school.pt --data results/data/mri/test.h5
 
 Options carry the names of the config keys (config/README.md). The Snakemake rules call
-the same functions (spade.stages). Exit status 2 and one line naming the file or option on
+the same functions (spade.study.stages). Exit status 2 and one line naming the file or option on
 bad input; nothing is written then.
 """
 
@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from spade import strategies
-from spade.variants import CRITERIA, GLOBAL
+from spade.study.variants import CRITERIA, GLOBAL
 
 PROG = "spade"
 
@@ -179,7 +179,7 @@ def _info(path: Path) -> dict:
     if path.suffix == ".h5":
         import h5py
 
-        from spade.data import H5Split, read_physics
+        from spade.study.data import H5Split, read_physics
 
         task, params = read_physics(path)
         data = H5Split(path, False)
@@ -206,7 +206,7 @@ def _info(path: Path) -> dict:
 
 
 def run(args) -> None:
-    from spade import stages
+    from spade.study import stages
 
     if args.command == "info":
         info = _info(args.path)
@@ -235,7 +235,7 @@ def run(args) -> None:
         # what the command has no option for (the other recipe settings, hybrid, label_free: the
         # label-free fits' lr, anchor and validation monitor) the stage reads from the schema
         # (spade.options.FitOptions), as in the workflow
-        from spade.data import read_physics
+        from spade.study.data import read_physics
 
         task, _ = read_physics(args.train)
         opts["selfsup"] = {task: args.selfsup}
@@ -252,7 +252,7 @@ def run(args) -> None:
             raise ValueError("--cs scores a classical baseline: give it with --classical, without a model")
         cs = None
         if args.cs:
-            from spade.stages.classical import read_lambda
+            from spade.study.stages.classical import read_lambda
 
             cs = read_lambda(args.cs)
         frame = stages.evaluate(None if args.classical else args.model, args.data, args.output,
@@ -292,7 +292,7 @@ def _export(args) -> list[tuple[Path, float]]:
 
     from spade import deploy
     from spade.checkpoint import load_model
-    from spade.stages.context import open_split
+    from spade.study.stages.context import open_split
 
     from spade.physics import batch_physics
 
@@ -318,7 +318,7 @@ def _export(args) -> list[tuple[Path, float]]:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from spade.checkpoint import CheckpointError
-    from spade.data import DatasetFileError
+    from spade.study.data import DatasetFileError
 
     try:
         run(args)

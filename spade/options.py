@@ -27,7 +27,7 @@ def _block(cls, block: dict | None, defaults: dict, key: str) -> dict:
 
 @dataclass(frozen=True)
 class BenchmarkOptions:
-    """The `benchmark` block: how every variant is timed (spade.stages.benchmark)."""
+    """The `benchmark` block: how every variant is timed (spade.study.stages.benchmark)."""
 
     batch_sizes: tuple[int, ...]
     warmup: int

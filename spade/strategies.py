@@ -2,8 +2,8 @@
 
 An entry says what the strategy reads (ground truth, the unpruned network as a teacher,
 which data), builds its loss, and gives its colour. The config schema's pattern
-(:func:`spade.config.load_schema`), the command line's choices (``spade finetune
---strategy``), the figures' palette (:mod:`spade.report.palette`) and docs/api.md's
+(:func:`spade.study.config.load_schema`), the command line's choices (``spade finetune
+--strategy``), the figures' palette (:mod:`spade.study.report.palette`) and docs/api.md's
 strategy table (:func:`docs_table`) all come from :data:`REGISTRY`. Adding a strategy is
 one :func:`register` call with its loss.
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from spade.data import write_split
+from spade.study.data import write_split
 from spade.physics import SuperResolution, blur_kernel, cartesian_mask
 
 
@@ -94,8 +94,8 @@ TINY_OPTS = {"epochs": 1, "batch_size": 4, "lr": 2e-3, "loss": "l1", "selfsup": 
 def pruned_du(mri_files, tmp_path):
     """A tiny MRI du trained 2 epochs, an unlabelled split (the training measurements
     without /x) and the du pruned at 0.5 (l1) with it: what fine-tuning starts from."""
-    from spade.data import H5Split, read_physics, write_split
-    from spade.stages import prune, train_unpruned
+    from spade.study.data import H5Split, read_physics, write_split
+    from spade.study.stages import prune, train_unpruned
 
     unpruned, pruned = tmp_path / "unpruned.pt", tmp_path / "pruned.pt"
     train_unpruned("mri", "du", TINY_DU, {**TINY_OPTS, "epochs": 2}, 0, 1, mri_files["train"], mri_files["val"],

@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from spade.data import H5Split, SplitWriter, read_physics  # noqa: E402
+from spade.study.data import H5Split, SplitWriter, read_physics  # noqa: E402
 from spade.physics import make_physics  # noqa: E402
 from spade.physics.masks import make_mask  # noqa: E402
 from spade.train import _batches, split_batch  # noqa: E402

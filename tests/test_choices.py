@@ -1,4 +1,4 @@
-"""Settings chosen on validation (spade.choices, `make choices`): the rule, the curves it
+"""Settings chosen on validation (spade.study.choices, `make choices`): the rule, the curves it
 reads, and config/choices.yaml naming fits the workflow really writes."""
 
 from pathlib import Path
@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from spade.choices import choices_markdown, curve_score, model_of, pick, read_choices
-from spade.paths import FINETUNED, UNPRUNED_HISTORY
+from spade.study.choices import choices_markdown, curve_score, model_of, pick, read_choices
+from spade.study.paths import FINETUNED, UNPRUNED_HISTORY
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,7 +59,7 @@ def test_the_study_choices_name_fits_the_workflow_writes():
 def test_the_checks_run_the_defaults_with_their_overlay_and_publish(tmp_path, monkeypatch):
     """A check runs the workflow once on the defaults with its overlay (the no-harm check) and
     copies its outputs under docs/; a malformed check is refused naming it."""
-    import spade.choices as choices
+    import spade.study.choices as choices
 
     spec = read_choices(ROOT / "config" / "choices.yaml")
     assert spec["checks"]["no_harm"]["overlay"] == {"no_harm_check": True}

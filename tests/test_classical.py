@@ -1,4 +1,4 @@
-"""The compressed-sensing baselines (spade.classical): sigpy's forward model is spade's,
+"""The compressed-sensing baselines (spade.study.classical): sigpy's forward model is spade's,
 CS beats zero-filling where it should, and lambda selection picks the best grid point."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 import sigpy.mri as mr
 import torch
 
-from spade.classical import ARCH, METHODS, CSReconstructor, IsotropicL1Reg, _sample_mask, _sample_maps, choose_lambda, cs_recon
+from spade.study.classical import ARCH, METHODS, CSReconstructor, IsotropicL1Reg, _sample_mask, _sample_maps, choose_lambda, cs_recon
 from spade.metrics import score
 from spade.physics import batch_physics
 from spade.physics.mri import MultiCoilMRI, SingleCoilMRI, cartesian_mask, simulate_coil_maps, to_complex
@@ -231,7 +231,7 @@ def test_soft_mask_raises():
 
 
 def _split(path, split, n, seed):
-    from spade.data.h5 import write_split
+    from spade.study.data.h5 import write_split
     from spade.physics import make_physics
 
     msk = mask()
@@ -247,7 +247,7 @@ def _split(path, split, n, seed):
 def test_lambda_is_chosen_on_validation_then_scored_and_timed(tmp_path):
     import json
 
-    from spade.stages import benchmark_cs, choose_cs, evaluate, evaluate_cs
+    from spade.study.stages import benchmark_cs, choose_cs, evaluate, evaluate_cs
 
     _split(tmp_path / "val.h5", "val", 3, 0)
     _split(tmp_path / "test.h5", "test", 3, 1)

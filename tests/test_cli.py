@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from spade.cli import main, parser
-from spade.stages import train_unpruned
+from spade.study.stages import train_unpruned
 
 SPADE = Path(sys.executable).parent / "spade"
 
@@ -47,7 +47,7 @@ def test_prune_finetune_evaluate_bench_info(unpruned, mri_files, tmp_path, capsy
     # workflow's do (its curve starts at the pruned network, epoch 0), and recipes take the
     # schema's settings (-jac's weight is the schema's 0.001, not a default of the stage's own)
     from spade.checkpoint import load_payload
-    from spade.config import schema_defaults
+    from spade.study.config import schema_defaults
 
     meta = load_payload(tuned)["meta"]
     assert meta["opts"]["monitor"] == schema_defaults("finetune")["label_free"]["monitor"]["mri"] == "heldout_kspace"

@@ -7,7 +7,7 @@ import pytest
 import yaml
 from conftest import ROOT, snakemake
 
-from spade.config import ConfigError, check_config, load_schema
+from spade.study.config import ConfigError, check_config, load_schema
 
 SCHEMA = load_schema(ROOT / "workflow" / "schemas" / "config.schema.yaml")
 DEFAULT = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from spade.checkpoint import layer_shapes, load_model
-from spade.data import DatasetFileError, H5Split, read_physics, write_split
+from spade.study.data import DatasetFileError, H5Split, read_physics, write_split
 from spade.models import build_model, prior_off
 from spade.physics import make_physics
-from spade.stages import evaluate, finetune, prune, train_scratch, train_unpruned
+from spade.study.stages import evaluate, finetune, prune, train_scratch, train_unpruned
 
 ARCH = {"prior": {"name": "edsr", "features": 8, "blocks": 1}, "steps": 2, "step_size": 1.0}
 OPTS = {"epochs": 1, "batch_size": 4, "lr": 2e-3, "loss": "l1", "selfsup": {"mri": "ei"},

@@ -4,8 +4,8 @@ import h5py
 import numpy as np
 import pytest
 
-from spade.data import DatasetFileError, H5Split, read_physics
-from spade.data.embedded import build_dataset, slab_splits
+from spade.study.data import DatasetFileError, H5Split, read_physics
+from spade.study.data.embedded import build_dataset, slab_splits
 
 from conftest import write_mri_split
 
@@ -82,7 +82,7 @@ def test_a_split_failing_to_write_leaves_no_split_behind(tmp_path, monkeypatch):
     of them (and no temporary file), not the first three."""
     import errno
 
-    from spade.data.h5 import SplitWriter
+    from spade.study.data.h5 import SplitWriter
 
     finish, calls = SplitWriter.finish, []
 

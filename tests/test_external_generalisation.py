@@ -9,8 +9,8 @@ it to about half a minute; the default study reports the full-size margins."""
 import pandas as pd
 import pytest
 
-from spade.data.embedded import MRI_DEFAULTS, build_mri, build_mri_external
-from spade.stages import evaluate, train_unpruned
+from spade.study.data.embedded import MRI_DEFAULTS, build_mri, build_mri_external
+from spade.study.stages import evaluate, train_unpruned
 
 
 @pytest.mark.workflow

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from conftest import corrupt, fastmri_volume, write_fastmri_file, write_fastmri_folder
-from spade.data import DatasetFileError, H5Split, build_dataset, read_physics
-from spade.data.fastmri import build_targets, coil_combine, crop_or_pad, parse_header, scan
+from spade.study.data import DatasetFileError, H5Split, build_dataset, read_physics
+from spade.study.data.fastmri import build_targets, coil_combine, crop_or_pad, parse_header, scan
 from spade.physics import MultiCoilMRI, SingleCoilMRI, batch_physics, make_physics
 
 torch.set_num_threads(1)
@@ -60,7 +60,7 @@ def test_coil_maps_recover_known_maps(method, aligned):
     object each estimated map vector points along the true one (|<S, S_true>| near 1 per
     pixel, whatever its phase), and combining with it returns the object's magnitude;
     ESPIRiT's maps vanish outside the object."""
-    from spade.data.fastmri import coil_maps
+    from spade.study.data.fastmri import coil_maps
 
     kspace, truth, objects = fastmri_volume(2, shape=(48, 48), recon=(32, 32), coils=6, seed=3)
     est = coil_maps(kspace.astype(np.complex128), 24, method)
@@ -185,7 +185,7 @@ def test_explicit_split_folders_and_acquired_measurements(tmp_path):
 
 def test_training_and_evaluation_use_each_samples_operator(tmp_path):
     from spade.models import build_model
-    from spade.stages import evaluate, load_physics
+    from spade.study.stages import evaluate, load_physics
     from spade.train import fit, make_strategy
 
     write_fastmri_folder(tmp_path / "raw", 6)
@@ -261,7 +261,7 @@ def test_missing_and_empty_folders_and_no_match(tmp_path):
 
 
 def test_coil_counts_must_agree_or_be_compressed(tmp_path):
-    from spade.data.fastmri import compress_coils
+    from spade.study.data.fastmri import compress_coils
 
     write_fastmri_folder(tmp_path / "raw", 3, coils=4)
     write_fastmri_file(tmp_path / "raw" / "file_brain_AXT2_200_7000.h5", coils=6, seed=9)

@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from conftest import photo, write_images
-from spade.data import DatasetFileError, H5Split, build_dataset, read_physics
+from spade.study.data import DatasetFileError, H5Split, build_dataset, read_physics
 from spade.physics import make_physics
 
 torch.set_num_threads(1)

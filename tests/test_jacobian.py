@@ -4,7 +4,7 @@
 import pytest
 import torch
 
-from spade.data import H5Split, read_physics
+from spade.study.data import H5Split, read_physics
 from spade.models import build_model
 from spade.models.deq import jacobian_estimate
 from spade.physics import make_physics
@@ -60,12 +60,12 @@ def test_fine_tuning_with_the_penalty_lowers_it_and_only_deqs_take_it(mri_files,
 
 
 def test_the_weight_sweep_scores_each_weight_on_validation_only(tiny_run, tmp_path):
-    """spade.jacobian_sweep on a finished study: each weight fine-tunes the study's pruned DEQ
+    """spade.study.jacobian_sweep on a finished study: each weight fine-tunes the study's pruned DEQ
     and is scored on validation beside the study's own supervised fit; the rule picks at most
     one weight, and only one within the margin."""
     import pandas as pd
 
-    from spade.jacobian_sweep import MARGIN_DB, sweep
+    from spade.study.jacobian_sweep import MARGIN_DB, sweep
 
     results = tiny_run / "results"
     table = sweep(results, 0.5, [0.01, 10.0], tmp_path)

@@ -10,9 +10,9 @@ import torch
 from conftest import TINY_DU, TINY_OPTS
 
 from spade import losses
-from spade.data import H5Split, nested_fraction
+from spade.study.data import H5Split, nested_fraction
 from spade.physics import make_physics
-from spade.stages import finetune, label_free_scores
+from spade.study.stages import finetune, label_free_scores
 
 ARCH, OPTS = TINY_DU, TINY_OPTS
 

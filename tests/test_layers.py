@@ -43,8 +43,8 @@ def _importers(graph, target: str) -> set[str]:
 
 
 def test_the_graph_is_read_from_the_source(graph):
-    assert len(graph) > 40 and "spade.stages.finetune" in graph
-    assert {"spade.train", "spade.checkpoint"} <= graph["spade.stages.finetune"]
+    assert len(graph) > 40 and "spade.study.stages.finetune" in graph
+    assert {"spade.train", "spade.checkpoint"} <= graph["spade.study.stages.finetune"]
 
 
 def test_the_import_graph_is_acyclic(graph):
@@ -71,7 +71,7 @@ def test_physics_stands_alone(graph):
 
 
 def test_stages_and_entry_points_are_the_top_layer(graph):
-    assert _importers(graph, "spade.stages") <= {"spade.cli", "spade.jacobian_sweep"}
+    assert _importers(graph, "spade.study.stages") <= {"spade.cli", "spade.study.jacobian_sweep"}
     assert _importers(graph, "spade.cli") == set()
     assert _importers(graph, "spade.api") <= {"spade", "spade.cli"}
     # the networks, losses and statistics sit below training, the report and the stages

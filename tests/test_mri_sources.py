@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from spade.data import H5Split, read_physics
-from spade.config import ConfigError, check_config, load_schema
-from spade.data.embedded import build_mri, build_mri_external, mri_plan
-from spade.data.mr_sources import SOURCE_NAMES, augment_image, load_source, stack_indices
+from spade.study.data import H5Split, read_physics
+from spade.study.config import ConfigError, check_config, load_schema
+from spade.study.data.embedded import build_mri, build_mri_external, mri_plan
+from spade.study.data.mr_sources import SOURCE_NAMES, augment_image, load_source, stack_indices
 from spade.physics import make_physics
 
 SPLITS = ("train", "val", "test", "unlabelled")
@@ -224,7 +224,7 @@ def test_build_is_deterministic_for_a_seed(built, tmp_path):
 
 
 def test_a_missing_or_unreadable_source_names_its_file_and_package(tmp_path, monkeypatch):
-    from spade.data import mr_sources
+    from spade.study.data import mr_sources
 
     monkeypatch.setattr(mr_sources, "_site", lambda package: tmp_path / package)
     load_source.cache_clear()  # a volume read before would come from the cache

@@ -10,8 +10,8 @@ import torch
 import yaml
 from conftest import ROOT, TINY_SPECS
 
-from spade.config import ConfigError, check_config, load_schema
-from spade.data import H5Split, read_physics
+from spade.study.config import ConfigError, check_config, load_schema
+from spade.study.data import H5Split, read_physics
 from spade.models import build_model
 from spade.physics import make_physics
 from spade.strategies import REGISTRY
@@ -124,7 +124,7 @@ def test_the_anchor_pulls_a_label_free_fit_toward_its_starting_weights(mri_files
 def test_a_label_free_curve_holds_the_starting_network(mri_files, tmp_path):
     """Epoch 0 is the starting network: a fit that cannot improve on it (learning rate 0)
     keeps it, and the fit's cost counts the trained epochs only."""
-    from spade.stages.context import fit_cost
+    from spade.study.stages.context import fit_cost
 
     moved, history = _label_free_fit(mri_files, tmp_path, "still", lr=1e-12, monitor={"mri": "heldout_kspace"})
     assert [row["epoch"] for row in history] == [0, 1, 2] and history[0]["best"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from spade.config import schema_defaults
+from spade.study.config import schema_defaults
 from spade.options import BenchmarkOptions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +31,7 @@ def test_benchmark_options_take_the_schemas_defaults():
 def test_the_library_defaults_are_the_schemas():
     """One value per default: spade.defaults (what an installed wheel reads) and the study's
     schema (what Snakemake fills a config with) declare the same."""
-    from spade.config import fit_defaults as schema_fit_defaults
+    from spade.study.config import fit_defaults as schema_fit_defaults
     from spade.defaults import benchmark_defaults, fit_defaults, strategy_settings
 
     assert fit_defaults() == schema_fit_defaults()
@@ -42,13 +42,13 @@ def test_the_library_defaults_are_the_schemas():
 
 def test_the_api_options_need_no_file_of_the_study(monkeypatch):
     """An installed wheel has no workflow/: the options never read the schema."""
-    import spade.config
+    import spade.study.config
     from spade.options import FitOptions
 
     def refuse():
         raise AssertionError("the schema was read")
 
-    monkeypatch.setattr(spade.config, "_package_schema", refuse)
+    monkeypatch.setattr(spade.study.config, "_package_schema", refuse)
     assert FitOptions.of({"epochs": 1, "batch_size": 1, "lr": 1e-3, "loss": "l1"}).settings["selfsup"]["mri"] == "ei"
     assert BenchmarkOptions.of({"runtimes": ["onnxruntime"]}).deploy_runtime == "onnxruntime"
 
@@ -69,7 +69,7 @@ def test_few_option_lookups_carry_a_default_of_their_own():
 
 
 def test_fit_options_take_the_schemas_defaults_and_keep_the_rest_as_settings():
-    from spade.config import fit_defaults
+    from spade.study.config import fit_defaults
     from spade.options import STRATEGY_SETTINGS, FitOptions
 
     opts = FitOptions.of({"epochs": 2, "batch_size": 1, "lr": 5e-4, "loss": "l1", "ei": {"weight": 0.5}})

@@ -6,7 +6,7 @@ import subprocess
 import pytest
 import yaml
 
-from spade.config import fit_defaults
+from spade.study.config import fit_defaults
 from spade.options import STRATEGY_SETTINGS
 
 from conftest import SNAKEMAKE, write_fastmri_folder

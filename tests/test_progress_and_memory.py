@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from spade.data import DatasetFileError, H5Split, read_physics
+from spade.study.data import DatasetFileError, H5Split, read_physics
 from spade.log import Heartbeat
 from spade.models import build_model
 from spade.physics import make_physics

@@ -72,7 +72,7 @@ def test_real_data_study_reports_conventions_volumes_and_sets(real_run):
     # volumes no network trained on), never targets; the unlabelled split's volumes are in no
     # other split
     from spade.checkpoint import load_payload
-    from spade.data import H5Split
+    from spade.study.data import H5Split
 
     meta = load_payload(r / "finetuned/mri/du/l1-r0.5/selfsup.pt")["meta"]
     assert meta["trained_on"].endswith("results/data/mri/unlabelled.h5") and meta["cost"]["data"] == "measurements"

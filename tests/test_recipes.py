@@ -8,14 +8,14 @@ from conftest import TINY_DU, TINY_OPTS
 
 from spade import losses
 from spade.checkpoint import layer_shapes, load_model, load_payload
-from spade.config import ConfigError, check_config, load_schema
-from spade.data import H5Split, read_physics
+from spade.study.config import ConfigError, check_config, load_schema
+from spade.study.data import H5Split, read_physics
 from spade.models import build_model
 from spade.physics import make_physics
 from spade.prune import StepwisePruning, prior_channels, prune_model
-from spade.stages import finetune
+from spade.study.stages import finetune
 from spade.train import TeacherOutputs
-from spade.report.palette import palette
+from spade.study.report.palette import palette
 from spade.strategies import Strategy, names
 
 ARCH, OPTS = TINY_DU, TINY_OPTS
@@ -176,7 +176,7 @@ def test_the_jacobian_recipe_runs_on_deqs_only_without_the_long_control():
 def test_the_jacobian_recipe_fine_tunes_a_deq_with_the_penalty(mri_files, tmp_path):
     """A pruned DEQ fine-tuned with supervised-jac: the strategy's epochs, the penalty in its
     history at the configured weight, the recipe recorded."""
-    from spade.stages import prune, train_unpruned
+    from spade.study.stages import prune, train_unpruned
 
     deq = {"prior": {"name": "dncnn", "features": 8, "layers": 3}, "step_size": 1.0, "alpha": 0.5,
            "solver": {"memory": 5, "max_iter": 20, "tol": 1e-3}}

@@ -2,9 +2,9 @@
 
 import yaml
 
-from spade.config import REGISTRY_ENUMS, SCHEMA_PATH, load_schema
+from spade.study.config import REGISTRY_ENUMS, SCHEMA_PATH, load_schema
 from spade.models import DEQ, build_model
-from spade.registry import ARCHS, DATASET_SPLITS, FIXED_ITERATION_ARCHS, FIXED_POINT_ARCHS, SPLITS, TRAINING_SPLITS
+from spade.study.registry import ARCHS, DATASET_SPLITS, FIXED_ITERATION_ARCHS, FIXED_POINT_ARCHS, SPLITS, TRAINING_SPLITS
 from spade.study import Study
 
 

@@ -14,8 +14,8 @@ import pytest
 import torch
 from conftest import ROOT, SNAKEMAKE, TINY, snakemake, write_mri_split
 
-from spade.data import DatasetFileError
-from spade.stages import train_unpruned
+from spade.study.data import DatasetFileError
+from spade.study.stages import train_unpruned
 
 MODEL = "results/models/mri/deq/unpruned.pt"
 STATE = "results/models/mri/deq/unpruned.state.pt"

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from spade.report.speed_markdown import scale_markdown
-from spade.scale import scale_physics, time_scale
+from spade.study.report.speed_markdown import scale_markdown
+from spade.study.scale import scale_physics, time_scale
 
 DEQ = {"arch": "deq", "prior": {"name": "edsr", "features": 20, "blocks": 2}, "solver": {"memory": 3, "max_iter": 50,
                                                                                         "tol": 1e-4}}
@@ -48,7 +48,7 @@ def test_exact_speedup_at_equal_macs_is_interpolated_between_the_exact_rows():
     with the speedup exact widths reach at its own MACs."""
     import pandas as pd
 
-    from spade.scale import with_exact_at_equal_macs
+    from spade.study.scale import with_exact_at_equal_macs
 
     rows = pd.DataFrame({"scale": "study", "arch": "du", "widths": ["", "exact", "exact", "auto", "round_to 8"],
                          "macs": [100.0, 60.0, 20.0, 40.0, 10.0], "speedup": [1.0, 1.2, 2.0, 1.7, 2.5]})

@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from spade.report.speed_markdown import order_lines
-from spade.report.summary import speed_order
+from spade.study.report.speed_markdown import order_lines
+from spade.study.report.summary import speed_order
 
 
 def rows(speedups):
@@ -37,7 +37,7 @@ def test_monotone_speedups_list_nothing():
 def test_the_speed_target_verdict_reads_the_interval():
     """Met only where the whole interval reaches the target; missed (with the shortfall) where
     it lies below; a variant outside the quality margin never counts."""
-    from spade.report.speed_markdown import speed_target_lines
+    from spade.study.report.speed_markdown import speed_target_lines
 
     base = {"task": "mri", "criterion": "l1", "target": 0.0}
     best = pd.DataFrame([

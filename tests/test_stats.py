@@ -1,4 +1,4 @@
-"""Uncertainty (spade.stats): units weigh the same, intervals are what their count supports, the interval for a
+"""Uncertainty (spade.study.stats): units weigh the same, intervals are what their count supports, the interval for a
 median of timing rounds has the coverage it claims, and the verdicts follow the intervals."""
 
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spade.stats import (NOT_RESOLVED, format_difference, format_ratio, interval_words, median_interval,
+from spade.study.stats import (NOT_RESOLVED, format_difference, format_ratio, interval_words, median_interval,
                          paired_difference, resolved, unit_weighted)
 
 

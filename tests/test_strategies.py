@@ -7,8 +7,8 @@ from conftest import ROOT
 
 from spade import strategies
 from spade.cli import parser
-from spade.config import ConfigError, check_config, load_schema
-from spade.report.palette import order, palette
+from spade.study.config import ConfigError, check_config, load_schema
+from spade.study.report.palette import order, palette
 from spade.strategies import Strategy
 from spade.train import make_strategy
 

@@ -1,4 +1,4 @@
-"""The study's design (spade.study) and its variants (spade.variants), without Snakemake:
+"""The study's design (spade.study) and its variants (spade.study.variants), without Snakemake:
 which variants exist, where each lives, which timing stands for which."""
 
 import pytest
@@ -6,7 +6,7 @@ import yaml
 from conftest import ROOT
 
 from spade.study import Study
-from spade.variants import PRUNED, SCRATCH, Variant
+from spade.study.variants import PRUNED, SCRATCH, Variant
 
 
 def _config(**over):
@@ -152,7 +152,7 @@ def test_a_repeat_with_a_further_seed_has_its_own_networks_and_the_studys_data()
 
 
 def test_a_repeat_must_repeat_the_studys_own_variants():
-    from spade.config import study_problems
+    from spade.study.config import study_problems
 
     problems = study_problems(_config(ratios=[0.3], strategies=["supervised"], seed=0,
                                       seeds={"repeat": [0, 1], "ratios": [0.6], "strategies": ["school"]}))

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spade.report import headline, markdown, summarise
+from spade.study.report import headline, markdown, summarise
 
 
 def _scores(rows):
@@ -140,7 +140,7 @@ def test_the_spread_across_seeds_sits_beside_each_seeds_interval():
     """Each seed's difference from its own unpruned network is kept with its interval; the
     across-seeds row gives their mean, SD and range, and calls a difference consistent only
     where every seed's interval excludes 0 on the same side."""
-    from spade.report import seed_spread, seeds_markdown
+    from spade.study.report import seed_spread, seeds_markdown
 
     def summary(pruned, scratch):
         base = {"task": "mri", "arch": "du", "criterion": "l1", "ratio": 0.6, "target": 0.0, "split": "val"}
@@ -199,8 +199,8 @@ def test_networks_are_compared_with_the_strongest_classical_baseline_over_subjec
 
 
 def test_the_example_grid_shows_one_image_per_subject_and_the_per_subject_table_lists_each():
-    from spade.report import per_unit_markdown, per_unit_table
-    from spade.stages.evaluate import example_indices
+    from spade.study.report import per_unit_markdown, per_unit_table
+    from spade.study.stages.evaluate import example_indices
 
     groups = ["b0"] * 5 + ["t1"] + ["shoulder"] * 2
     assert example_indices(groups, 8, 8) == [2, 5, 7], "the middle image of each subject, in order"

@@ -4,8 +4,8 @@ import torch
 
 from spade.models import build_model
 from spade.physics.sr import SuperResolution, blur_kernel
-from spade.stages import timing_input
-from spade.target import ratio_for_speedup
+from spade.study.stages import timing_input
+from spade.study.target import ratio_for_speedup
 
 
 def test_timing_input_tiles_sr_patches_to_the_benchmarks_crop():
@@ -32,7 +32,7 @@ def test_search_runs_on_the_tiled_input_and_records_each_probe():
 def _controlled(monkeypatch, speedups: dict[float, float]):
     """Replace the timing with a table: the speedup measured for each ratio's pruned copy,
     recognised by the fraction of prior channels it kept."""
-    from spade import target
+    from spade.study import target
     from spade.prune import prior_channels
 
     calls = []

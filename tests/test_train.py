@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from spade.data import H5Split, read_physics
+from spade.study.data import H5Split, read_physics
 from spade.models import build_model
 from spade.physics import make_physics
 from spade.train import Strategy, fit, make_strategy

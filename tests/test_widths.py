@@ -135,7 +135,7 @@ def test_the_study_measures_once_and_pruning_jobs_only_read_the_table(pruned_du,
     reads that table (measuring nothing), keeps what the plan chose, records it, and a ratio
     the table was not made for is refused with the file named."""
     from spade.checkpoint import load_model
-    from spade.stages import latency_table, prune
+    from spade.study.stages import latency_table, prune
 
     from conftest import TINY_DU
 

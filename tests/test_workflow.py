@@ -205,7 +205,7 @@ def test_every_artifact_names_the_resolved_config(tiny_run):
     import yaml
 
     from spade.checkpoint import load_payload
-    from spade.provenance import config_digest
+    from spade.study.provenance import config_digest
 
     r = tiny_run / "results"
     resolved = yaml.safe_load((r / "config.yaml").read_text())

@@ -35,7 +35,7 @@ import pandas as pd
 import torch
 
 import spade
-from spade.stats import format_difference, paired_difference
+from spade.study.stats import format_difference, paired_difference
 
 # photographs scikit-image ships, split by image (no photograph in two splits)
 SPLITS = {"train": ["camera", "astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field",

@@ -13,7 +13,7 @@ from spade.models.unet import UNet
 from spade.models.unrolled import Unrolled
 from spade.models.varnet import SensitivityNet, VarNet
 
-# the archs build_model knows (the study's registry, spade.registry, names the same: a test checks)
+# the archs build_model knows (the study's registry, spade.study.registry, names the same: a test checks)
 ARCHS = ("du", "deq", "varnet")
 PRIORS = ("edsr", "dncnn", "unet")
 

@@ -3,7 +3,7 @@
 (:mod:`spade.study.layout`), and what each job receives (:mod:`spade.study.options`). The
 workflow's input functions call :class:`Study`; so do the tests.
 
-Path templates live in :mod:`spade.paths`; :class:`Study` formats them for inputs.
+Path templates live in :mod:`spade.study.paths`; :class:`Study` formats them for inputs.
 Nothing here imports torch.
 """
 

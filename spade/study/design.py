@@ -4,10 +4,10 @@ seeds and the splits each variant is scored on. Nothing here imports torch."""
 
 from __future__ import annotations
 
-from spade.paths import seed_run
-from spade.registry import FIXED_POINT_ARCHS
+from spade.study.paths import seed_run
+from spade.study.registry import FIXED_POINT_ARCHS
 from spade.strategies import Strategy
-from spade.variants import CLASSICAL, PRIOR_OFF, PRUNED, SCRATCH, UNPRUNED, UNPRUNED_LONG, Variant, cs_arch, shift_split
+from spade.study.variants import CLASSICAL, PRIOR_OFF, PRUNED, SCRATCH, UNPRUNED, UNPRUNED_LONG, Variant, cs_arch, shift_split
 
 
 class StudyDesign:
@@ -82,7 +82,7 @@ class StudyDesign:
 
     def cs_options(self) -> dict:
         """`evaluate.cs` with the schema's defaults: the compressed-sensing baselines."""
-        from spade.config import schema_defaults
+        from spade.study.config import schema_defaults
 
         return {**schema_defaults("evaluate", "cs"), **(self.config.get("evaluate", {}).get("cs") or {})}
 
@@ -132,7 +132,7 @@ class StudyDesign:
 
     def has_external(self, task: str) -> bool:
         """MRI on the embedded data has an external test set where `data.mri.external` names
-        subjects: real MR from subjects that no split holds (spade.data.embedded.build_mri_external)."""
+        subjects: real MR from subjects that no split holds (spade.study.data.embedded.build_mri_external)."""
         mri = self.config["data"].get("mri", {})
         return task == "mri" and mri.get("source", "embedded") == "embedded" and bool(mri.get("external"))
 
@@ -151,7 +151,7 @@ class StudyDesign:
     def no_harm_strategies(self) -> list[str]:
         """The label-free strategies of `strategies` (recipes aside, each once) the no-harm
         check runs (`no_harm_check`; none when it is off)."""
-        from spade.config import schema_defaults
+        from spade.study.config import schema_defaults
 
         if not self.config.get("no_harm_check", schema_defaults()["no_harm_check"]):
             return []

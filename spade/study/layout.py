@@ -1,14 +1,14 @@
 """Where each artifact of a study lives and what each job and table reads: the path
-templates of :mod:`spade.paths` formatted for one study (and one {run}: the study itself, or
+templates of :mod:`spade.study.paths` formatted for one study (and one {run}: the study itself, or
 a repeat with a further seed). Nothing here imports torch."""
 
 from __future__ import annotations
 
-from spade.paths import (BENCH, BENCH_CLASSICAL, CS_LAMBDA, DATA, FINETUNED, LABEL_FREE, LATENCY, METRICS_CLASSICAL,
+from spade.study.paths import (BENCH, BENCH_CLASSICAL, CS_LAMBDA, DATA, FINETUNED, LABEL_FREE, LATENCY, METRICS_CLASSICAL,
                          METRICS_CS, METRICS_NETWORK, METRICS_VARIANT, NO_HARM, PRUNED_MODEL, SCRATCH_MODEL,
                          UNPRUNED_LONG_MODEL, UNPRUNED_MODEL)
 from spade.strategies import Strategy
-from spade.variants import (AUTO, CLASSICAL, CS_PREFIX, PRIOR_OFF, PRUNED, SCRATCH, UNPRUNED, UNPRUNED_LONG, Variant,
+from spade.study.variants import (AUTO, CLASSICAL, CS_PREFIX, PRIOR_OFF, PRUNED, SCRATCH, UNPRUNED, UNPRUNED_LONG, Variant,
                             cs_arch, is_shifted, ratio_label)
 
 
@@ -117,7 +117,7 @@ class StudyLayout:
     def benchmark_variants(self, task: str, arch: str) -> list[dict]:
         """Every variant timed side by side for task x arch: the unpruned network, its
         prior-off control, and each pruned kind that stands for its own timing
-        (:meth:`spade.variants.Variant.timed_as`)."""
+        (:meth:`spade.study.variants.Variant.timed_as`)."""
         kinds = self.unpruned_kinds(task, arch) + self.variants(task, arch)
         return [{"path": self.model_path(v), **({"prior_off": True} if v.strategy == PRIOR_OFF else {})}
                 for v in kinds if v.timed_as() == v]

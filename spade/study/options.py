@@ -24,7 +24,7 @@ class StudyOptions:
         in cost per epoch and in how fast they recover from pruning."""
         opts = {**self.config[stage][task], **self.config["models"][arch][task].get(stage, {})}
         if stage == "finetune":  # the schema's defaults where a config predates a key
-            from spade.config import schema_defaults
+            from spade.study.config import schema_defaults
 
             shared = {**schema_defaults("finetune"), **self.config["finetune"]}
             opts.update({k: shared[k] for k in STRATEGY_SETTINGS if k in shared})
@@ -58,7 +58,7 @@ class StudyOptions:
     def label_free_split(self) -> str:
         """The split the label-free strategies train on (`finetune.label_free_data`; the
         schema's default where a config predates the key)."""
-        from spade.config import schema_defaults
+        from spade.study.config import schema_defaults
 
         return self.config["finetune"].get("label_free_data") or schema_defaults("finetune")["label_free_data"]
 

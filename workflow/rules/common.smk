@@ -11,11 +11,11 @@ from snakemake.logging import logger
 from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir).parent))
-import spade.paths as paths
-from spade.config import check_config, load_schema
-from spade.provenance import CONFIG_DIGEST_VAR, config_digest
+import spade.study.paths as paths
+from spade.study.config import check_config, load_schema
+from spade.study.provenance import CONFIG_DIGEST_VAR, config_digest
 from spade.study import Study
-from spade.variants import FIXED_ITERATION_ARCHS, PRIOR_OFF, SCRATCH, UNPRUNED, Variant
+from spade.study.variants import FIXED_ITERATION_ARCHS, PRIOR_OFF, SCRATCH, UNPRUNED, Variant
 
 # Strict first (unknown keys named with their path, command-line numbers converted, what
 # each task and arch needs, strategy names from the registry), then Snakemake's
@@ -65,7 +65,7 @@ def protect(path):
 
 
 # {key}: a pruned variant's path key, "<criterion>-r<ratio>" or "<criterion>-x<speedup>"
-# (spade.variants.Variant.key).
+# (spade.study.variants.Variant.key).
 CRITERION = "|".join(config["criteria"])
 
 

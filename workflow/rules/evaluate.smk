@@ -25,7 +25,7 @@ rule evaluate_classical:
         "../scripts/evaluate.py"
 
 
-# Compressed sensing (MRI, spade.classical): lambda chosen per method on the validation
+# Compressed sensing (MRI, spade.study.classical): lambda chosen per method on the validation
 # split, then every split scored with that lambda.
 rule choose_cs_lambda:
     input:

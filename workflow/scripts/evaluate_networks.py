@@ -1,6 +1,6 @@
 import _repo  # noqa: F401  (spade from this checkout, also in --use-conda envs)
 from spade.log import log_to_file
-from spade.stages import evaluate_many
+from spade.study.stages import evaluate_many
 
 log_to_file(snakemake.log[0])
 # every network of the arch on this split, each to its own files (spade.study.Study.evaluation_jobs)

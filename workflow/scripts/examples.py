@@ -1,6 +1,6 @@
 import _repo  # noqa: F401  (spade from this checkout, also in --use-conda envs)
 from spade.log import log_to_file
-from spade.report import plot_examples
+from spade.study.report import plot_examples
 
 log_to_file(snakemake.log[0])
 plot_examples(

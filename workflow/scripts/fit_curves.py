@@ -1,7 +1,7 @@
 import _repo  # noqa: F401  (spade from this checkout, also in --use-conda envs)
 
 from spade.log import log_to_file
-from spade.report import plot_fit_curves, read_curves
+from spade.study.report import plot_fit_curves, read_curves
 
 log_to_file(snakemake.log[0])
 curves = read_curves(snakemake.input.models)

@@ -1,6 +1,6 @@
 import _repo  # noqa: F401  (spade from this checkout, also in --use-conda envs)
 from spade.log import log_to_file
-from spade.stages import label_free_scores
+from spade.study.stages import label_free_scores
 
 log_to_file(snakemake.log[0])
 label_free_scores(

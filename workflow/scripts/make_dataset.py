@@ -1,7 +1,7 @@
 import _repo  # noqa: F401  (spade from this checkout, also in --use-conda envs)
 from spade.log import log_to_file
-from spade.registry import DATASET_SPLITS
-from spade.stages import make_data
+from spade.study.registry import DATASET_SPLITS
+from spade.study.stages import make_data
 
 log_to_file(snakemake.log[0])
 make_data(

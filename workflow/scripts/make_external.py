@@ -1,6 +1,6 @@
 import _repo  # noqa: F401  (spade from this checkout, also in --use-conda envs)
 from spade.log import log_to_file
-from spade.stages import make_external
+from spade.study.stages import make_external
 
 log_to_file(snakemake.log[0])
 make_external(snakemake.wildcards.task, snakemake.params.cfg, snakemake.params.seed, snakemake.output.external)

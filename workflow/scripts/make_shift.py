@@ -1,6 +1,6 @@
 import _repo  # noqa: F401  (spade from this checkout, also in --use-conda envs)
 from spade.log import log_to_file
-from spade.stages import make_shift
+from spade.study.stages import make_shift
 
 log_to_file(snakemake.log[0])
 make_shift(

@@ -4,7 +4,7 @@ from pathlib import Path
 import pandas as pd
 
 from spade.log import log_to_file
-from spade.report import plot_robustness, robustness, robustness_markdown
+from spade.study.report import plot_robustness, robustness, robustness_markdown
 
 log_to_file(snakemake.log[0])
 table = robustness(pd.read_csv(snakemake.input.summary, keep_default_na=False, na_values=[""]))

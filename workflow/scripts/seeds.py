@@ -2,7 +2,7 @@ import _repo  # noqa: F401  (spade from this checkout, also in --use-conda envs)
 from pathlib import Path
 
 from spade.log import log_to_file
-from spade.report import read_scores, seed_spread, seeds_markdown, summarise
+from spade.study.report import read_scores, seed_spread, seeds_markdown, summarise
 
 log_to_file(snakemake.log[0])
 # every seed's networks paired with that seed's own unpruned network, bootstrap seeded alike

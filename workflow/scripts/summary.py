@@ -2,7 +2,7 @@ import _repo  # noqa: F401  (spade from this checkout, also in --use-conda envs)
 import pandas as pd
 
 from spade.log import log_to_file
-from spade.report import extra_timings, per_unit_markdown, per_unit_table, read_costs, read_scores, summarise, write_tables
+from spade.study.report import extra_timings, per_unit_markdown, per_unit_table, read_costs, read_scores, summarise, write_tables
 
 log_to_file(snakemake.log[0])
 seed = snakemake.params.seed

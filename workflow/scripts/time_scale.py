@@ -1,6 +1,6 @@
 import _repo  # noqa: F401  (spade from this checkout, also in --use-conda envs)
 from spade.log import log_to_file
-from spade.stages import time_scale
+from spade.study.stages import time_scale
 
 log_to_file(snakemake.log[0])
 time_scale(

@@ -4,7 +4,7 @@ from pathlib import Path
 import pandas as pd
 
 from spade.log import log_to_file
-from spade.report import timing_spread, timing_spread_markdown
+from spade.study.report import timing_spread, timing_spread_markdown
 
 log_to_file(snakemake.log[0])
 table = timing_spread(pd.read_csv(snakemake.input.first), pd.read_csv(snakemake.input.again))

@@ -1,6 +1,6 @@
 import _repo  # noqa: F401  (spade from this checkout, also in --use-conda envs)
 from spade.log import log_to_file
-from spade.stages import train_unpruned_long
+from spade.study.stages import train_unpruned_long
 
 log_to_file(snakemake.log[0])
 inputs, params, output = snakemake.input, snakemake.params, snakemake.output
