@@ -69,10 +69,13 @@ def prior_channels(model: nn.Module) -> int:
     return total
 
 
-class _Pruner(tp.pruner.MetaPruner):
-    """Torch-Pruning's pruner with ``round_to`` as :func:`spade.plan.kept_channels` rounds:
-    down to a multiple, never below one multiple (Torch-Pruning's own rounding removes a
-    whole group whose share is narrower), a group no wider than it untouched."""
+class _Pruner(tp.pruner.BasePruner):
+    """Torch-Pruning's pruner (``BasePruner``; ``MetaPruner`` is its deprecated alias) with
+    ``round_to`` as :func:`spade.plan.kept_channels` rounds: down to a multiple, never below
+    one multiple (Torch-Pruning's own rounding removes a whole group whose share is narrower),
+    a group no wider than it untouched. Torch-Pruning has no public hook for the rounding, so
+    this overrides its ``_round_to`` (1.5 and 1.6 call it alike; pyproject.toml bounds the
+    range, and tests/test_plan.py checks the widths it builds against spade.plan)."""
 
     def _round_to(self, n_pruned, current_channels, round_to):
         kept = current_channels - n_pruned
@@ -82,7 +85,7 @@ class _Pruner(tp.pruner.MetaPruner):
 
 
 def make_pruner(prior: nn.Module, example, ratio: float, criterion: str = "l1",
-                round_to: int | None = None, steps: int = 1, forward_fn=None) -> tp.pruner.MetaPruner:
+                round_to: int | None = None, steps: int = 1, forward_fn=None) -> tp.pruner.BasePruner:
     """Torch-Pruning's pruner that removes ``ratio`` of the channels of every prunable group
     of ``prior`` (of the widths it has now) in ``steps`` calls of ``step()``, each to a
     linearly growing share of that ratio; after the last, the widths one call at ``ratio``
