@@ -15,7 +15,13 @@ import spade.study.paths as paths
 from spade.study.config import check_config, load_schema
 from spade.study.provenance import CONFIG_DIGEST_VAR, config_digest
 from spade.study import Study
-from spade.study.variants import FIXED_ITERATION_ARCHS, PRIOR_OFF, SCRATCH, UNPRUNED, Variant
+from spade.study.variants import (
+    FIXED_ITERATION_ARCHS,
+    PRIOR_OFF,
+    SCRATCH,
+    UNPRUNED,
+    Variant,
+)
 
 # Strict first (unknown keys named with their path, command-line numbers converted, what
 # each task and arch needs, strategy names from the registry), then Snakemake's
