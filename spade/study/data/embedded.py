@@ -230,6 +230,17 @@ def _mri_provenance(cfg: dict, seed: int, volumes: dict, names: list[str], mask)
     }
 
 
+def _measured_magnitude(img: np.ndarray, physics, noise: float, gen) -> tuple[np.ndarray, np.ndarray]:
+    """A magnitude image (clipped to [0, 1], zero phase) as the real-pair ``x`` and its
+    measurement ``y = A x``, plus complex Gaussian noise on the acquired samples."""
+    x = torch.zeros(1, 2, *img.shape)
+    x[0, 0] = torch.from_numpy(img.clip(0, 1).astype(np.float32))
+    y = physics.forward(x)
+    if noise > 0:
+        y = y + physics.mask * noise * torch.randn(y.shape, generator=gen)
+    return x[0].numpy(), y[0].numpy()
+
+
 def _mri_photo_samples(cfg: dict, seed: int, physics, gen):
     """Training images from scikit-image's photographs (``photos``: ``names`` and ``crops``
     per photograph): random square crops (a quarter to all of the short side) resized to
@@ -252,13 +263,9 @@ def _mri_photo_samples(cfg: dict, seed: int, physics, gen):
             r, c = int(rng.integers(0, img.shape[0] - side + 1)), int(rng.integers(0, img.shape[1] - side + 1))
             crop = resize(img[r : r + side, c : c + side], (size, size), anti_aliasing=True, order=3)
             crop = crop / max(float(np.percentile(crop, 99.9)), 1e-6)
-            x = torch.zeros(1, 2, size, size)
-            x[0, 0] = torch.from_numpy(crop.clip(0, 1).astype(np.float32))
-            y = physics.forward(x)
-            if noise > 0:
-                y = y + physics.mask * noise * torch.randn(y.shape, generator=gen)
-            xs.append(x[0].numpy())
-            ys.append(y[0].numpy())
+            x, y = _measured_magnitude(crop, physics, noise, gen)
+            xs.append(x)
+            ys.append(y)
             names.append(f"photo/{name}/{k:02d}@{r},{c},{side}")
             groups.append(f"photo:{name}")
     return xs, ys, names, groups, {"source": "scikit-image photographs, luminance", "images": sources,
@@ -278,13 +285,9 @@ def _mri_synthetic_samples(cfg: dict, seed: int, physics, gen):
     xs, ys, names, groups, drawn = [], [], [], [], {}
     for k in range(int(cfg["synthetic"])):
         img, drawn[f"synthetic/mni/{k:03d}"] = synthetic_slice(rng, size, float(cfg["min_fill"]))
-        x = torch.zeros(1, 2, size, size)
-        x[0, 0] = torch.from_numpy(img.clip(0, 1).astype(np.float32))
-        y = physics.forward(x)
-        if noise > 0:
-            y = y + physics.mask * noise * torch.randn(y.shape, generator=gen)
-        xs.append(x[0].numpy())
-        ys.append(y[0].numpy())
+        x, y = _measured_magnitude(img, physics, noise, gen)
+        xs.append(x)
+        ys.append(y)
         names.append(f"synthetic/mni/{k:03d}")
         groups.append("synthetic:mni")
     files = {p.name: _sha256(p) for p in tissue_maps()[2]}
