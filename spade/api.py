@@ -123,7 +123,7 @@ def finetune(model: nn.Module, strategy: str, physics, data: TensorSplit, *, val
     net = _Convention(model, reconstruct) if reconstruct else model
     if teacher is not None and reconstruct:
         teacher = _Convention(teacher, reconstruct)
-    # read once, the schema's defaults for the rest (spade.options.FitOptions)
+    # read once, the library defaults for the rest (spade.defaults, through spade.options.FitOptions)
     opts = FitOptions.of({"epochs": epochs, "patience": patience, "batch_size": batch_size, "lr": lr, "loss": loss,
                           "grad_clip": 1.0, "selfsup": {"user": selfsup}, "ei": {"weight": ei_weight, "rotate": rotate},
                           "ssdu": {"loss_fraction": ssdu_loss_fraction, "center_fraction": ssdu_center_fraction},

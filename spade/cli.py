@@ -87,7 +87,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--teacher", type=Path,
                    help="the unpruned artifact (strategies with a teacher, and -iter recipes, which prune it)")
     p.add_argument("--prune-data", type=Path, help="-iter recipes: the measurements pruning reads (unlabelled.h5)")
-    p.add_argument("--budget", type=int, help="recipes: times the epochs (default: the schema's finetune.recipes.budget)")
+    p.add_argument("--budget", type=int, help="recipes: times the epochs (default: spade.defaults' recipes budget)")
     p.add_argument("--distill-weight", type=float, default=1.0, help="distill: weight of the teacher term")
     _fit_options(p, epochs=2, lr=5e-4)
     g = p.add_argument_group("self-supervision (the config's finetune.selfsup/ei/ssdu keys)")
@@ -233,7 +233,7 @@ def run(args) -> None:
                 "ssdu": {"loss_fraction": args.ssdu_loss_fraction, "center_fraction": args.ssdu_center_fraction},
                 "distill": {"weight": args.distill_weight}, "recipes": {"budget": args.budget} if args.budget else {}}
         # what the command has no option for (the other recipe settings, hybrid, label_free: the
-        # label-free fits' lr, anchor and validation monitor) the stage reads from the schema
+        # label-free fits' lr, anchor and validation monitor) the stage takes from spade.defaults
         # (spade.options.FitOptions), as in the workflow
         from spade.study.data import read_physics
 

@@ -76,8 +76,8 @@ STRATEGY_SETTINGS = ("selfsup", "ssdu", "ei", "distill", "hybrid", "label_free",
 @dataclass(frozen=True)
 class FitOptions:
     """One fit's settings (:func:`spade.train.fit`), read once: the budget and optimiser of a
-    `train.<task>` or `finetune.<task>` block (an arch's own keys over it, the schema's
-    defaults for the rest), the per-fit keys a stage sets (``jacobian_weight`` for -jac,
+    `train.<task>` or `finetune.<task>` block (an arch's own keys over it, spade.defaults'
+    values for the rest), the per-fit keys a stage sets (``jacobian_weight`` for -jac,
     ``anchor_weight`` and ``monitor`` for a label-free fit) and ``settings``: whatever else
     the block carries, the strategies' own settings (``ssdu``, ``ei``, ``recipes``, ...)."""
 
@@ -110,7 +110,7 @@ class FitOptions:
         # the strategies' settings the defaults fill where a block (the API's, a test's) leaves them out
         shared = strategy_settings()
         for key in STRATEGY_SETTINGS:
-            if key in shared:  # a block given in part keeps the schema's other keys
+            if key in shared:  # a block given in part keeps the defaults' other keys
                 given = settings.get(key)
                 settings[key] = {**shared[key], **given} if isinstance(given, Mapping) else (
                     shared[key] if given is None else given)

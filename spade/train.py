@@ -180,7 +180,7 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts,
     history of the epochs run.
 
     ``opts``: a :class:`spade.options.FitOptions`, or a block it is read from once (the
-    schema's defaults for what it leaves out): ``epochs`` (the cap), ``batch_size``, ``lr``, ``lr_min_factor``
+    library's defaults, spade.defaults, for what it leaves out): ``epochs`` (the cap), ``batch_size``, ``lr``, ``lr_min_factor``
     (cosine decay to ``lr * lr_min_factor`` over the cap), ``grad_clip``, ``patience``
     (stop after that many epochs without a better validation value; null: run to the cap)
     and ``jacobian_weight`` (an equilibrium network only: that times its estimate of
