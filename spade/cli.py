@@ -262,14 +262,13 @@ def run(args) -> None:
     elif args.command == "bench":
         import tempfile
 
-        from spade.defaults import benchmark_defaults
         from spade.options import BenchmarkOptions
 
         given = {"batch_sizes": args.batch_sizes, "images": args.images, "warmup": args.warmup,
                  "rounds": args.rounds, "repeats": args.repeats, "crop": args.crop, "runtimes": args.runtimes,
                  "deploy_runtime": args.deploy_runtime}
-        opts = BenchmarkOptions.of({**benchmark_defaults(), "deq_loose_tol": None,
-                                    **{k: v for k, v in given.items() if v is not None}}).as_dict()
+        # the options fill spade.defaults' values for what is not given (deq_loose_tol: none)
+        opts = BenchmarkOptions.of({k: v for k, v in given.items() if v is not None}).as_dict()
         with tempfile.TemporaryDirectory() as tmp:
             out = args.output or Path(tmp) / "bench.csv"
             frame = stages.run_benchmark([{"path": str(m)} for m in args.models], args.data, opts, args.device,

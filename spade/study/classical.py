@@ -40,6 +40,12 @@ PRIMAL_DUAL = ("tv", "isotv")
 # the row names under which the CS baselines appear next to the networks
 ARCH = {m: cs_arch(m) for m in METHODS}
 
+
+def _gradient_norm(v, keepdims: bool = False):
+    """Per-pixel Euclidean norm of the gradient components (the first axis of ``v``)."""
+    return np.sqrt(np.sum(np.abs(v) ** 2, axis=0, keepdims=keepdims))
+
+
 class IsotropicL1Reg(sp.prox.Prox):
     """Proximal operator of ``lamda * sum_p ||v[:, p]||_2`` for ``v`` of shape ``[D, ...]``
     (``D`` gradient components): group soft-thresholding over the first axis,
@@ -50,7 +56,7 @@ class IsotropicL1Reg(sp.prox.Prox):
         super().__init__(shape)
 
     def _prox(self, alpha, input):
-        norm = np.sqrt(np.sum(np.abs(input) ** 2, axis=0, keepdims=True))
+        norm = _gradient_norm(input, keepdims=True)
         shrink = np.maximum(1 - alpha * self.lamda / np.maximum(norm, 1e-30), 0)
         return (input * shrink).astype(input.dtype, copy=False)
 
@@ -67,7 +73,7 @@ class IsotropicTotalVariationRecon(sp.app.LinearLeastSquares):
         proxg = IsotropicL1Reg(G.oshape, lamda)
 
         def g(v):
-            return float(lamda * np.sum(np.sqrt(np.sum(np.abs(v) ** 2, axis=0))))
+            return float(lamda * np.sum(_gradient_norm(v)))
 
         super().__init__(A, y, proxg=proxg, g=g, G=G, show_pbar=show_pbar, **kwargs)
 
