@@ -32,8 +32,9 @@ import pandas as pd
 import torch
 from torch import nn
 
-from spade.benchmark import (amdahl_speedup, count_macs, count_params, prior_work, summarise, time_breakdown,
+from spade.benchmark import (amdahl_speedup, count_macs, count_params, latency_summary, prior_work, time_breakdown,
                              time_variants)
+from spade.hooks import forward_hooks
 from spade.priors import PriorSpec, PruneReport, candidate_priors, find_priors, prune_priors, switch_off_inplace
 from spade.prune import PruningError
 
@@ -187,7 +188,7 @@ def benchmark_variants(variants: dict[str, nn.Module], physics, y: torch.Tensor,
     rows = []
     for name, net in nets.items():
         torch_net = torch_nets[name]
-        row = {"variant": name, "runtime": runtime, **summarise(times[name]), "params": count_params(variants[name]),
+        row = {"variant": name, "runtime": runtime, **latency_summary(times[name]), "params": count_params(variants[name]),
                "macs": count_macs(torch_net, lambda net=torch_net: net(y.to(dev), physics.to(dev)))}
         iters = getattr(net.net if reconstruct else net, "last_iterations", None)
         if isinstance(iterations, str):
@@ -222,12 +223,8 @@ def count_calls(network: nn.Module, path: str, run: Callable[[], object]) -> flo
         raise ValueError(f"iterations={path!r}: {type(network).__name__} has no such submodule"
                          + (f"; submodules that look like a solver's iteration: {solvers}" if solvers else ""))
     calls = [0]
-    handle = modules[path].register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
-    try:
-        with torch.inference_mode():
-            run()
-    finally:
-        handle.remove()
+    with forward_hooks([modules[path]], after=lambda *_: calls.__setitem__(0, calls[0] + 1)), torch.inference_mode():
+        run()
     return float(calls[0])
 
 

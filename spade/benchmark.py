@@ -14,6 +14,7 @@ import time
 import torch
 from torch import nn
 
+from spade.hooks import forward_hooks
 
 
 def count_macs(module: nn.Module, run) -> int:
@@ -31,14 +32,9 @@ def count_macs(module: nn.Module, run) -> int:
         elif isinstance(mod, nn.Linear):
             total += output.numel() * mod.in_features
 
-    handles = [m.register_forward_hook(hook) for m in module.modules()
-               if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
-    try:
-        with torch.inference_mode():
-            run()
-    finally:
-        for h in handles:
-            h.remove()
+    layers = [m for m in module.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
+    with forward_hooks(layers, after=hook), torch.inference_mode():
+        run()
     return total
 
 
@@ -146,12 +142,8 @@ def prior_work(priors: list[nn.Module], run) -> dict:
         nonlocal calls
         calls += 1
 
-    handles = [p.register_forward_hook(hook) for p in priors]
-    try:
+    with forward_hooks(priors, after=hook):
         macs = count_macs(nn.ModuleList(priors), run)
-    finally:
-        for h in handles:
-            h.remove()
     return {"prior_calls": calls, "prior_macs": macs / calls if calls else float("nan")}
 
 
@@ -175,26 +167,20 @@ def time_breakdown(model: nn.Module, physics, y: torch.Tensor, repeats: int, dev
         sync()
         clock["prior"] += (time.perf_counter() - started.pop()) * 1e3
 
-    handles = []
-    for prior in model.priors() if priors is None else priors:
-        handles += [prior.register_forward_pre_hook(enter), prior.register_forward_hook(leave)]
     timed_physics = TimedPhysics(physics.to(device), clock, sync)
     y = y.to(device)
     runs = []
-    try:
-        with torch.inference_mode():
-            model(y, timed_physics)  # warm-up
-            for _ in range(max(1, repeats)):
-                clock.update(prior=0.0, physics=0.0)
-                sync()
-                tic = time.perf_counter()
-                model(y, timed_physics)
-                sync()
-                total = (time.perf_counter() - tic) * 1e3
-                runs.append((total, clock["prior"], clock["physics"]))
-    finally:
-        for h in handles:
-            h.remove()
+    with forward_hooks(model.priors() if priors is None else priors, before=enter, after=leave), \
+            torch.inference_mode():
+        model(y, timed_physics)  # warm-up
+        for _ in range(max(1, repeats)):
+            clock.update(prior=0.0, physics=0.0)
+            sync()
+            tic = time.perf_counter()
+            model(y, timed_physics)
+            sync()
+            total = (time.perf_counter() - tic) * 1e3
+            runs.append((total, clock["prior"], clock["physics"]))
     total, prior, phys = (statistics.median(r[i] for r in runs) for i in range(3))
     # the parts run inside the total, but separate medians of noisy runs can sum above it: the
     # total is then their sum, so that the three shares always add up to one
@@ -211,7 +197,7 @@ def amdahl_speedup(prior_share: float, prior_macs_ratio: float, iteration_ratio:
     return iteration_ratio / ((1 - prior_share) + prior_share / prior_macs_ratio)
 
 
-def summarise(times: list[float]) -> dict:
+def latency_summary(times: list[float]) -> dict:
     q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
     return {"latency_ms": statistics.median(times), "latency_p25_ms": q[0], "latency_p75_ms": q[2],
             "latency_min_ms": min(times), "repeats": len(times)}

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from spade import strategies
+from spade.hooks import forward_hooks
 from spade.study.variants import CRITERIA, GLOBAL
 
 PROG = "spade"
@@ -302,14 +303,10 @@ def _export(args) -> list[tuple[Path, float]]:
     op = batch_physics(physics, {k: v[None].expand(args.batch, *v.shape) for k, v in op.items()})
     priors = model.priors()
     inputs: dict[int, torch.Tensor] = {}  # each prior's first input
-    handles = [p.register_forward_pre_hook(lambda m, a, i=i: inputs.setdefault(i, a[0].detach().clone()))
-               for i, p in enumerate(priors)]
-    try:
-        with torch.inference_mode():
-            model.eval()(y, op)
-    finally:
-        for h in handles:
-            h.remove()
+    index = {p: i for i, p in enumerate(priors)}
+    with forward_hooks(priors, before=lambda m, a: inputs.setdefault(index[m], a[0].detach().clone())), \
+            torch.inference_mode():
+        model.eval()(y, op)
     paths = [args.output] if len(priors) == 1 else [args.output.with_suffix(f".{i}.onnx") for i in range(len(priors))]
     return [(path, deploy.export(prior, (inputs[i],), path)) for i, (prior, path) in enumerate(zip(priors, paths))]
 

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from spade.benchmark import count_macs, count_params
+from spade.hooks import forward_hooks
 from spade.prune import AUTO, PruningError, prune_prior
 
 PriorSpec = Union[str, Iterable[str], Callable[[str, nn.Module], bool]]
@@ -111,22 +112,16 @@ def _capture_inputs(model: nn.Module, priors: dict[str, nn.Module], run: Callabl
     first call while ``run(model)`` executes (a DRUNet's ``(x, sigma)`` included)."""
     seen: dict[str, tuple] = {}
     called_inside: set[str] = set()  # submodules with convolutions, inside a prior, that did run
-    handles = []
-    for name, prior in priors.items():
-        def hook(mod, args, kwargs, name=name):
-            if name not in seen:
-                seen[name] = (_detached(tuple(args)), _detached(dict(kwargs)))
-        handles.append(prior.register_forward_pre_hook(hook, with_kwargs=True))
-        for sub, m in prior.named_modules():
-            if sub and any(isinstance(c, (nn.Conv2d, nn.ConvTranspose2d)) for c in m.modules()):
-                handles.append(m.register_forward_pre_hook(
-                    lambda *_, path=f"{name}.{sub}": called_inside.add(path)))
-    try:
-        with torch.no_grad():
-            run(model)
-    finally:
-        for h in handles:
-            h.remove()
+    names = {prior: name for name, prior in priors.items()}
+    inside = {m: f"{name}.{sub}" for name, prior in priors.items() for sub, m in prior.named_modules()
+              if sub and any(isinstance(c, (nn.Conv2d, nn.ConvTranspose2d)) for c in m.modules())}
+
+    def first_call(prior, args, kwargs):
+        seen.setdefault(names[prior], (_detached(tuple(args)), _detached(dict(kwargs))))
+
+    with forward_hooks(priors.values(), before=first_call, with_kwargs=True), \
+            forward_hooks(inside, before=lambda m, args: called_inside.add(inside[m])), torch.no_grad():
+        run(model)
     never = [n for n in priors if n not in seen]
     if never:
         # a wrapper whose forward is never called (deepinv's PnP calls its denoiser from

@@ -116,8 +116,8 @@ def prune_prior(prior: nn.Module, example, ratio: float, criterion: str = "l1",
     ``round_to``: round the channels kept down to a multiple of it (CPU and GPU kernels
     are tuned for such widths), or ``"auto"``: keep, per group, the width that runs fastest
     at or above what the ratio asks for (:mod:`spade.widths`; ``latency``: the
-    :class:`spade.widths.LatencyTable` to read, by default one measured now on the prior's
-    device). ``forward_fn``: see :func:`make_pruner`."""
+    :class:`spade.widths.LatencyTable` to read, whose ``runtime`` times the candidate widths; by
+    default one measured now on the prior's device in eager PyTorch). ``forward_fn``: see :func:`make_pruner`."""
     if parse_criterion(criterion)[0] == "taylor" and not any(p.grad is not None for p in prior.parameters()):
         raise PruningError("the taylor criterion needs gradients on the prior: run taylor_gradients first")
     if round_to == AUTO:
@@ -133,6 +133,7 @@ def prune_prior_auto(prior: nn.Module, example, ratio: float, criterion: str = "
     its fastest width at or above the one ``ratio`` asks for (uniform allocation), the
     channels removed ranked by ``criterion`` as for exact widths. Returns each group's
     ``(current, asked, chosen)`` widths."""
+    from spade.deploy import deployed_prior
     from spade.widths import LatencyTable, input_sizes, median_ms, plan_widths
 
     if not 0 < ratio < 1:
@@ -153,7 +154,8 @@ def prune_prior_auto(prior: nn.Module, example, ratio: float, criterion: str = "
                 for g, w in zip(trial_groups, widths) if w < len(g[0][1])]
         for module, handler, idxs in cuts:
             trial_graph.get_pruning_group(module, handler, idxs).prune()
-        return median_ms(lambda: run(trial), latency.device)
+        timed = deployed_prior(trial, latency.runtime)  # the runtime that will run the pruned prior
+        return median_ms(lambda: run(timed), latency.device)
 
     plan = plan_widths(prior, groups, graph, ratio, sizes, latency, time_widths)
     rank = importance(criterion)

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from spade.hooks import forward_hooks
 from spade.log import Heartbeat
 from spade.metrics import TASK_CONVENTIONS, score
 from spade.options import FitOptions
@@ -131,19 +132,6 @@ def monitors_psnr(strategy: Strategy) -> bool:
     return strategy.needs_target and strategy.task in TASK_CONVENTIONS
 
 
-class _FirstOutput:
-    """Keeps the first output of ``model`` per batch (a forward hook): the reconstruction
-    that a strategy with targets scores, reused for PSNR instead of a second forward pass."""
-
-    def __init__(self, model: nn.Module):
-        self.output = None
-        self.handle = model.register_forward_hook(self._hook)
-
-    def _hook(self, module, inputs, output) -> None:
-        if self.output is None:
-            self.output = output.detach()
-
-
 def evaluate_loss(model, strategy: Strategy, physics, dataset, batch_size: int, seed: int,
                   device: torch.device = torch.device("cpu")) -> tuple[float, float | None]:
     """``(mean strategy loss, mean PSNR)`` over ``dataset`` with a fixed random draw
@@ -153,22 +141,25 @@ def evaluate_loss(model, strategy: Strategy, physics, dataset, batch_size: int, 
     model.eval()
     gen = torch.Generator().manual_seed(seed)  # on the CPU: the same draws on every device
     total, count, psnrs = 0.0, 0, []
-    watch = _FirstOutput(model) if monitors_psnr(strategy) else None
-    try:
-        with torch.no_grad():
-            for batch in _batches(dataset, batch_size, None):
-                batch, batch_op = split_batch(to_device(batch, device), dataset, physics)
-                n = _batch_size(batch)
-                if watch is not None:
-                    watch.output = None
-                total += strategy.loss(model, batch_op, batch, gen).item() * n
-                count += n
-                if watch is not None:
-                    pred, target = watch.output.cpu(), batch[1].cpu()
-                    psnrs += [score(pred[i], target[i], batch_op, strategy.task)["psnr"] for i in range(n)]
-    finally:
-        if watch is not None:
-            watch.handle.remove()
+    # the first output of the model per batch: the reconstruction that a strategy with targets
+    # scores, reused for PSNR instead of a second forward pass
+    first: list[torch.Tensor] = []
+    watched = [model] if monitors_psnr(strategy) else []
+
+    def keep_first(module, args, output) -> None:
+        if not first:
+            first.append(output.detach())
+
+    with forward_hooks(watched, after=keep_first), torch.no_grad():
+        for batch in _batches(dataset, batch_size, None):
+            batch, batch_op = split_batch(to_device(batch, device), dataset, physics)
+            n = _batch_size(batch)
+            first.clear()
+            total += strategy.loss(model, batch_op, batch, gen).item() * n
+            count += n
+            if watched:
+                pred, target = first[0].cpu(), batch[1].cpu()
+                psnrs += [score(pred[i], target[i], batch_op, strategy.task)["psnr"] for i in range(n)]
     return total / count, (sum(psnrs) / len(psnrs) if psnrs else None)
 
 
@@ -236,18 +227,26 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts,
                       "jacobian": None}, val, model)
         log(f"epoch 0 (the starting network): val {val:.5f}")
     beat = Heartbeat(f"{strategy} training", (epochs - state.start) * steps_per_epoch, log, unit="step")
-    calls = PriorCalls(model)
+    # the prior evaluations of an epoch's training (forward hooks on the priors): the unit of
+    # training compute that covers unrolled steps, cascades and a DEQ's solver iterations alike
+    priors = model.priors() if hasattr(model, "priors") else []
+    calls = 0
+
+    def count(module, inputs, output) -> None:
+        nonlocal calls
+        calls += output.shape[0] if torch.is_tensor(output) else 1
+
     for epoch in range(state.start, epochs):
         if opts.patience and _epochs_since_best(state.history) >= int(opts.patience):
             log(f"stopping after epoch {epoch}: no better validation value in the last {opts.patience} epochs")
             break
         tic = time.perf_counter()
-        calls.count = 0
+        calls = 0
         gen = torch.Generator().manual_seed(seed * 1000 + epoch)  # per-epoch stream: resume is exact
-        trained = _train_epoch(model, strategy, physics, train_set, opts, optimiser, scheduler, gen, anchor, device,
-                               beat, epoch)
-        # before validation, which is not training compute; None for a network without priors()
-        prior_calls = calls.count / trained["seen"] if calls.handles else None
+        with forward_hooks(priors, after=count):  # off during validation, which is not training compute
+            trained = _train_epoch(model, strategy, physics, train_set, opts, optimiser, scheduler, gen, anchor,
+                                   device, beat, epoch)
+        prior_calls = calls / trained["seen"] if priors else None  # None for a network without priors()
         val, val_psnr = validate()
         row = {"epoch": epoch + 1, "train_loss": trained["loss"], "val_loss": val, "val_psnr": val_psnr,
                "lr": scheduler.get_last_lr()[0], "seconds": time.perf_counter() - tic,
@@ -263,7 +262,6 @@ def fit(model: nn.Module, strategy: Strategy, physics, train_set, val_set, opts,
         log(f"epoch {epoch + 1}/{epochs} train {row['train_loss']:.5f} val {val:.5f}{psnr} "
             f"({row['seconds']:.1f}s{solved})")
         state.save(epoch + 1, model, optimiser, scheduler)
-    calls.remove()
     if state.best_state is not None:
         model.load_state_dict(state.best_state)
     write_history(state.history, history_path)
@@ -335,24 +333,6 @@ def _epochs_since_best(history: list[dict]) -> int:
     """Epochs run since the best point of the watched validation curve."""
     best = max((i for i, row in enumerate(history) if row["best"]), default=-1)
     return len(history) - 1 - best
-
-
-class PriorCalls:
-    """Counts the prior evaluations of ``model`` (forward hooks on its priors) while the
-    hooks are on: the unit of training compute that covers unrolled steps, cascades and a
-    DEQ's solver iterations alike."""
-
-    def __init__(self, model: nn.Module):
-        self.count = 0
-        priors = model.priors() if hasattr(model, "priors") else []
-        self.handles = [p.register_forward_hook(self._hook) for p in priors]
-
-    def _hook(self, module, inputs, output) -> None:
-        self.count += (output.shape[0] if torch.is_tensor(output) else 1)
-
-    def remove(self) -> None:
-        for handle in self.handles:
-            handle.remove()
 
 
 def write_history(history: list[dict], path) -> None:

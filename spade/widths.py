@@ -7,10 +7,13 @@ convolution timed alone does not run as it does between its neighbours (layout c
 between odd widths, caches): a table of single convolutions chose 28-of-32-channel EDSR
 groups that ran slower in the network than all 32. So the cost of a group at width ``w`` is
 the measured latency of the whole prior with that group at ``w`` and every other group at
-its planned width, at batch 1 on the device (:class:`LatencyTable`, keyed by the convolution
-shapes of the pruned prior and cached in a JSON file with its provenance). Groups are chosen
-one after another, from the unpruned widths down; the channels kept are ranked by the
-criterion as for exact widths.
+its planned width, at batch 1 on the device, in the runtime the network is deployed in
+(:class:`LatencyTable`, keyed by the convolution shapes of the pruned prior and cached in a
+JSON file with its provenance): widths fast in eager PyTorch need not be fast in ONNX
+Runtime, whose blocked kernels favour multiples of 16 (docs/benchmarks/cpu_widths.md), so
+the runtime that chooses the widths is the one that reports them. Groups are chosen one
+after another, from the unpruned widths down; the channels kept are ranked by the criterion
+as for exact widths.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ from typing import Callable
 
 import torch
 from torch import nn
+
+from spade.hooks import forward_hooks
+from spade.runtimes import EAGER, ONNX_RUNTIMES, check_runtime
 
 CONVS = (nn.Conv2d, nn.ConvTranspose2d)
 
@@ -76,24 +82,35 @@ def median_ms(run: Callable[[], object], device: torch.device, warmup: int = 3, 
     return statistics.median(times)
 
 
-def device_identity(device: torch.device) -> dict:
-    """What a latency table is valid for: the device, its threads and the torch build."""
+def device_identity(device: torch.device, runtime: str = EAGER) -> dict:
+    """What a latency table is valid for: the device, its threads, the torch build and the
+    runtime that ran the priors (with its version where it is not torch's own)."""
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
-    return {"device": str(device.type), "device_name": name, "torch": str(torch.__version__),
-            "threads": torch.get_num_threads(), "cpu_count": os.cpu_count()}
+    identity = {"device": str(device.type), "device_name": name, "torch": str(torch.__version__),
+                "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "runtime": runtime}
+    if runtime in ONNX_RUNTIMES:
+        import onnxruntime
+
+        identity["onnxruntime"] = str(onnxruntime.__version__)
+    return identity
 
 
 class LatencyTable:
     """Latency (ms) of convolution shapes on one device, measured on first use and cached.
 
     ``path``: a JSON file holding the device identity and ``{shape: ms}``; a file written on
-    another device, thread count or torch build is not reused (it is measured anew and
-    replaced on :meth:`save`). ``measure``: how one shape is timed (tests pass their own)."""
+    another device, thread count, torch build or runtime is not reused (it is measured anew
+    and replaced on :meth:`save`). ``measure``: how one shape is timed (tests pass their own).
+    ``runtime`` (:mod:`spade.runtimes`): what runs the pruned priors the table times, the
+    network's deploy runtime (refused here, naming its missing packages, if this machine
+    cannot run it)."""
 
-    def __init__(self, path=None, device="cpu", measure: Callable[[tuple, torch.device], float] | None = None):
-        self.path, self.device = (Path(path) if path else None), torch.device(device)
+    def __init__(self, path=None, device="cpu", measure: Callable[[tuple, torch.device], float] | None = None,
+                 runtime: str = EAGER):
+        check_runtime(runtime, where="the latency table's runtime")
+        self.path, self.device, self.runtime = (Path(path) if path else None), torch.device(device), runtime
         self.measure = measure or measure_conv
-        self.identity = device_identity(self.device)
+        self.identity = device_identity(self.device, runtime)
         self.entries: dict[str, float] = {}
         self.measured = 0
         if self.path and self.path.exists():
@@ -121,6 +138,7 @@ class LatencyTable:
 
         table = cls(None, "cpu", missing)
         table.path, table.identity = path, stored.get("identity", {})
+        table.runtime = table.identity.get("runtime", EAGER)
         table.entries = {str(k): float(v) for k, v in stored.get("entries", {}).items()}
         return table
 
@@ -148,20 +166,13 @@ class LatencyTable:
 
 def input_sizes(prior: nn.Module, run: Callable[[], object]) -> dict[nn.Module, tuple[int, int]]:
     """The spatial size of each convolution's input during ``run()`` (its first call)."""
-    sizes, handles = {}, []
+    sizes = {}
 
     def record(mod, args):
         sizes.setdefault(mod, tuple(args[0].shape[-2:]))
 
-    for m in prior.modules():
-        if isinstance(m, CONVS):
-            handles.append(m.register_forward_pre_hook(record))
-    try:
-        with torch.no_grad():
-            run()
-    finally:
-        for h in handles:
-            h.remove()
+    with forward_hooks([m for m in prior.modules() if isinstance(m, CONVS)], before=record), torch.no_grad():
+        run()
     return sizes
 
 

@@ -36,7 +36,7 @@ def test_variants_are_timed_side_by_side():
     models = {"a": build_model(TINY_SPECS["edsr"]).eval(), "b": build_model(TINY_SPECS["dncnn"]).eval()}
     times = bench.time_variants(models, physics, y, warmup=1, repeats=5, device=torch.device("cpu"))
     assert set(times) == {"a", "b"} and all(len(t) == 5 and min(t) > 0 for t in times.values())
-    s = bench.summarise(times["a"])
+    s = bench.latency_summary(times["a"])
     assert s["latency_p25_ms"] <= s["latency_ms"] <= s["latency_p75_ms"]
 
 

@@ -3,7 +3,7 @@
 import pandas as pd
 
 from spade.study.report.speed_markdown import order_lines
-from spade.study.report.summary import speed_order
+from spade.study.report.derived import speed_order
 
 
 def rows(speedups):

@@ -77,8 +77,8 @@ def test_paths_and_inputs_come_from_one_set_of_templates():
 
 def test_benchmark_and_metric_lists():
     study = Study(_config())
-    du = [v["path"] for v in study.benchmark_variants("mri", "du")]
-    deq = [v["path"] for v in study.benchmark_variants("mri", "deq")]
+    du = [v["path"] for v in study.timed_variants("mri", "du")]
+    deq = [v["path"] for v in study.timed_variants("mri", "deq")]
     assert du[:2] == ["results/models/mri/du/unpruned.pt"] * 2
     assert "results/finetuned/mri/du/l1-r0.5/school.pt" not in du and "results/pruned/mri/du/l1-r0.5.pt" in du
     assert "results/finetuned/mri/deq/l1-r0.5/school.pt" in deq and "results/scratch/mri/deq/l1-r0.5.pt" in deq
@@ -109,8 +109,8 @@ def test_recipes_bring_the_unpruned_long_control():
             "metrics": "results/metrics/test/mri/deq/unpruned-long.csv",
             "examples": "results/metrics/test/mri/deq/unpruned-long.npz"} in study.evaluation_jobs("test", "mri", "deq")
     # timed on its own where iterations depend on weights; the unpruned network's timing elsewhere
-    assert "results/models/mri/deq/unpruned-long.pt" in [v["path"] for v in study.benchmark_variants("mri", "deq")]
-    assert "results/models/mri/du/unpruned-long.pt" not in [v["path"] for v in study.benchmark_variants("mri", "du")]
+    assert "results/models/mri/deq/unpruned-long.pt" in [v["path"] for v in study.timed_variants("mri", "deq")]
+    assert "results/models/mri/du/unpruned-long.pt" not in [v["path"] for v in study.timed_variants("mri", "du")]
     opts = study.unpruned_long_options("mri", "du")
     assert opts["epochs"] == study.fit_options("finetune", "mri", "du")["epochs"] * opts["recipes"]["budget"]
 

@@ -69,3 +69,38 @@ def test_search_returns_the_smallest_sufficient_ratio_under_controlled_timings(m
         assert all(p["speedup"] < goal for p in found["probes"] if p["ratio"] < expected)
     found = ratio_for_speedup(_model(), physics, y, 4.0, grid)
     assert found["ratio"] == 0.8 and not found["reached"] and found["speedup"] == 3.5
+
+
+def test_search_times_both_networks_in_the_deploy_runtime(monkeypatch):
+    """The ratio a search returns is measured in the runtime the benchmark reports it in."""
+    import pytest
+
+    pytest.importorskip("onnxruntime")
+    from spade import benchmark
+    from spade.deploy import OrtModule
+
+    timed = []
+    original = benchmark.time_variants
+
+    def recording(models, *args, **kwargs):
+        timed.append({name: [type(p) for p in m.priors()] for name, m in models.items()})
+        return original(models, *args, **kwargs)
+
+    monkeypatch.setattr(benchmark, "time_variants", recording)
+    physics = SuperResolution(blur_kernel("gaussian", 2, 1.0), 2)
+    y = physics.forward(torch.rand(1, 1, 16, 16))
+    found = ratio_for_speedup(_model(), physics, y, 1.01, [0.5], warmup=1, repeats=2, runtime="onnxruntime")
+    assert found["runtime"] == "onnxruntime" and timed
+    assert all(kinds == [OrtModule] for probe in timed for kinds in probe.values())
+
+
+def test_search_refuses_a_latency_table_of_another_runtime():
+    import pytest
+
+    from spade.widths import LatencyTable
+
+    physics = SuperResolution(blur_kernel("gaussian", 2, 1.0), 2)
+    y = physics.forward(torch.rand(1, 1, 16, 16))
+    with pytest.raises(ValueError, match="chose widths in 'eager'"):
+        ratio_for_speedup(_model(), physics, y, 1.5, [0.5], round_to="auto", latency=LatencyTable(),
+                          runtime="onnxruntime")

@@ -183,3 +183,45 @@ def test_prune_priors_takes_auto_widths_for_a_network_of_ones_own():
     with pytest.raises(PruningError, match="auto widths kept every channel"):
         spade.prune_priors(Net(), ["denoiser"], example=lambda m: m(y), ratio=0.4, round_to="auto",
                            latency=LatencyTable(measure=multiple_of_8))
+
+
+def test_auto_widths_are_timed_in_the_tables_runtime():
+    """The runtime that chooses the widths is the runtime that reports them: a table made for
+    ONNX Runtime times each candidate prior there, and is not reused for eager PyTorch."""
+    pytest.importorskip("onnxruntime")
+    from spade.deploy import OrtModule
+    from spade.prune import prune_prior_auto
+
+    torch.manual_seed(0)
+    prior = build_model(TINY_SPECS["edsr"]).prior
+    ran = []
+    table = LatencyTable(runtime="onnxruntime")
+    original = OrtModule.forward
+
+    def forward(self, *args):
+        ran.append(self)
+        return original(self, *args)
+
+    OrtModule.forward = forward
+    try:
+        plan = prune_prior_auto(prior, torch.randn(1, 2, 16, 16), 0.5, latency=table)
+    finally:
+        OrtModule.forward = original
+    assert ran and table.measured >= 2, "every candidate prior ran in ONNX Runtime"
+    assert all(asked <= chosen <= current for current, asked, chosen in plan)
+    assert table.identity["runtime"] == "onnxruntime" and "onnxruntime" in table.identity
+    assert LatencyTable().identity != table.identity, "an eager table is another table"
+
+
+def test_a_pruning_job_refuses_widths_timed_in_another_runtime(pruned_du, tmp_path):
+    from spade.study.stages import latency_table, prune
+
+    from conftest import TINY_DU
+
+    table_path = tmp_path / "latency.json"
+    latency_table({"du": TINY_DU}, pruned_du["unlabelled"], [0.5], 0, 1, table_path)  # eager
+    with pytest.raises(ValueError, match=r"latency.json: widths timed in runtime 'eager', but the study deploys in "
+                                         r"'onnxruntime'"):
+        prune(pruned_du["unpruned"], pruned_du["unlabelled"], 0.5, "l1", 0, tmp_path / "x.pt", "auto",
+              latency_path=table_path, runtime="onnxruntime")
+    assert not (tmp_path / "x.pt").exists()

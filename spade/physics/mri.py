@@ -25,18 +25,26 @@ def to_real(z: torch.Tensor) -> torch.Tensor:
     return torch.stack([z.real, z.imag], dim=-3)
 
 
+def centred_fft2(z: torch.Tensor) -> torch.Tensor:
+    """Orthonormal centred 2-D FFT over the last two axes: the centre of the image (index
+    ``n // 2``) maps to the centre of k-space. The one home of the convention (the fastMRI
+    preparation calls it on its arrays)."""
+    return torch.fft.fftshift(torch.fft.fft2(torch.fft.ifftshift(z, dim=(-2, -1)), norm="ortho"), dim=(-2, -1))
+
+
+def centred_ifft2(k: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`centred_fft2`."""
+    return torch.fft.fftshift(torch.fft.ifft2(torch.fft.ifftshift(k, dim=(-2, -1)), norm="ortho"), dim=(-2, -1))
+
+
 def fft2c(x: torch.Tensor) -> torch.Tensor:
     """Orthonormal centred 2-D FFT of a ``[..., 2, H, W]`` real-pair image."""
-    z = torch.fft.ifftshift(to_complex(x), dim=(-2, -1))
-    z = torch.fft.fft2(z, norm="ortho")
-    return to_real(torch.fft.fftshift(z, dim=(-2, -1)))
+    return to_real(centred_fft2(to_complex(x)))
 
 
 def ifft2c(k: torch.Tensor) -> torch.Tensor:
     """Inverse of :func:`fft2c`."""
-    z = torch.fft.ifftshift(to_complex(k), dim=(-2, -1))
-    z = torch.fft.ifft2(z, norm="ortho")
-    return to_real(torch.fft.fftshift(z, dim=(-2, -1)))
+    return to_real(centred_ifft2(to_complex(k)))
 
 
 def magnitude(x: torch.Tensor) -> torch.Tensor:

@@ -91,7 +91,13 @@ def schema_defaults(*key: str) -> dict:
 def fit_defaults() -> dict:
     """The schema's defaults of one fit's settings (its ``fit`` definition: ``train.<task>``
     and ``finetune.<task>``; an arch's own keys replace them)."""
-    return _defaults(_package_schema()["definitions"]["fit"])
+    return definition_defaults("fit")
+
+
+def definition_defaults(name: str) -> dict:
+    """The schema's defaults of its definition ``name`` (e.g. ``"fastmri"``, the block a
+    builder fills in when it is called without the workflow's validation)."""
+    return _defaults(_package_schema()["definitions"][name])
 
 
 def _dotted(path) -> str:

@@ -143,6 +143,14 @@ class StudyDesign:
         """The labelled splits every variant of a task is scored on for the summary."""
         return ["test"] + (["external"] if self.has_external(task) else []) + self.shift_splits(task)
 
+    @property
+    def deploy_runtime(self) -> str:
+        """The runtime the study's networks are deployed and reported in (`benchmark`), which
+        also times the widths of `round_to: auto` and the speed-target search."""
+        from spade.options import BenchmarkOptions
+
+        return BenchmarkOptions.of(self.config.get("benchmark")).deploy_runtime
+
     def latency_ratios(self) -> list[float]:
         """Every ratio a pruning job may ask for: the grid's and the speed-target search's."""
         grid = self.config.get("target_search", {}).get("grid", []) if self.config.get("target_speedups") else []

@@ -114,7 +114,7 @@ class StudyLayout:
         return [self.model_path(v) for t, a in self.pairs() for v in self.unpruned_kinds(t, a)
                 if v.strategy != PRIOR_OFF] + [self.model_path(v) for t, a in self.pairs() for v in self.variants(t, a)]
 
-    def benchmark_variants(self, task: str, arch: str) -> list[dict]:
+    def timed_variants(self, task: str, arch: str) -> list[dict]:
         """Every variant timed side by side for task x arch: the unpruned network, its
         prior-off control, and each pruned kind that stands for its own timing
         (:meth:`spade.study.variants.Variant.timed_as`)."""

@@ -53,15 +53,15 @@ def scale_network(spec: dict, seed: int, iterations: int | None) -> torch.nn.Mod
 def time_scale(name: str, spec: dict, physics, ratios: list[float], round_tos: list[int | str | None], seed: int,
                iterations: int | None, warmup: int, repeats: int, breakdown_repeats: int,
                device: torch.device = torch.device("cpu"), batch_sizes: tuple[int, ...] = (1,),
-               runtimes: tuple[str, ...] = ("eager",)) -> pd.DataFrame:
+               runtimes: tuple[str, ...] = ("eager",), width_runtime: str = "eager") -> pd.DataFrame:
     """One row per variant of one scale, batch size and runtime: the unpruned network and each
     ratio x rounding, every one in every runtime (:mod:`spade.deploy`), all timed side by side;
     latency (median, per batch), measured speedup against the unpruned network in the same
     runtime and against the eager unpruned one, MAC speedup of the whole network, and the
     Amdahl bound of the unpruned prior share (in that runtime, at that batch) and the prior's
-    MAC cut. ``round_to`` ``"auto"``: widths from a latency table measured here in eager
-    PyTorch, on ``device``, at batch 1 (the study's rule), so a larger batch shows how they
-    carry over."""
+    MAC cut. ``round_to`` ``"auto"``: widths from a latency table measured here in
+    ``width_runtime`` (the study's deploy runtime), on ``device``, at batch 1 (the study's
+    rule), so a larger batch shows how they carry over."""
     from spade import deploy
 
     torch.manual_seed(seed)
@@ -71,7 +71,7 @@ def time_scale(name: str, spec: dict, physics, ratios: list[float], round_tos: l
     base = scale_network(spec, seed, iterations)
     example = physics.init(y)
     variants, labels = {"unpruned": base}, {"unpruned": (0.0, None)}
-    latency = LatencyTable(device=device) if AUTO in round_tos else None
+    latency = LatencyTable(device=device, runtime=width_runtime) if AUTO in round_tos else None
     for ratio in ratios:
         for round_to in round_tos:
             pruned = copy.deepcopy(base)

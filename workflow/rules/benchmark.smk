@@ -1,7 +1,7 @@
 rule benchmark:
     input:
         models=lambda wildcards: sorted(
-            {v["path"] for v in get_benchmark_variants(wildcards)}
+            {v["path"] for v in get_timed_variants(wildcards)}
         ),
         # timed on validation images: the headline's choice reads no test data
         data=paths.split_file("val"),
@@ -22,7 +22,7 @@ rule benchmark:
         gpu=gpu_count,
         gres=gpu_gres,
     params:
-        variants=get_benchmark_variants,
+        variants=get_timed_variants,
         opts=config["benchmark"],
         device=config["device"],
     script:

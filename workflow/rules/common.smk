@@ -161,6 +161,13 @@ def get_latency_specs(wildcards):
     return STUDY.latency_specs(wildcards.task)
 
 
+def width_runtime():
+    """The runtime a pruning job's widths were timed in: the deploy runtime under
+    `round_to: auto`, None for widths the config fixes (so that no change of the runtime
+    reruns those pruning jobs)."""
+    return STUDY.deploy_runtime if config.get("round_to") == "auto" else None
+
+
 def get_network_config(wildcards):
     return STUDY.network_config(wildcards.task, wildcards.arch)
 
@@ -194,8 +201,8 @@ def get_evaluation_models(wildcards):
     return sorted({job["model"] for job in get_evaluation_jobs(wildcards)})
 
 
-def get_benchmark_variants(wildcards):
-    return STUDY.benchmark_variants(wildcards.task, wildcards.arch)
+def get_timed_variants(wildcards):
+    return STUDY.timed_variants(wildcards.task, wildcards.arch)
 
 
 def get_example_inputs(wildcards):

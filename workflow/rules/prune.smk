@@ -21,6 +21,7 @@ rule prune:
         seed=get_seed,
         round_to=config.get("round_to"),
         taylor_images=config["taylor_images"],
+        runtime=width_runtime(),
     script:
         "../scripts/prune.py"
 
@@ -56,12 +57,14 @@ rule prune_to_speed:
         taylor_images=config["taylor_images"],
         # SR: timed at the benchmark's input size
         crop=config["benchmark"]["crop"],
+        # timed in the runtime the benchmark reports it in
+        runtime=STUDY.deploy_runtime,
     script:
         "../scripts/prune_to_speed.py"
 
 
 # round_to: auto: the latency of every pruned prior the width choice tries, measured
-# once per task on the study's device with the whole machine (random weights: the choice
+# once per task on the study's device, in the deploy runtime, with the whole machine (random weights: the choice
 # depends on the architecture only); pruning jobs read it and time nothing.
 rule latency_table:
     input:
@@ -82,5 +85,6 @@ rule latency_table:
         ratios=STUDY.latency_ratios(),
         seed=config["seed"],
         device=config["device"],
+        runtime=STUDY.deploy_runtime,
     script:
         "../scripts/latency_table.py"

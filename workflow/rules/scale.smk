@@ -24,6 +24,8 @@ rule time_scale:
     params:
         setting=get_scale_setting,
         opts=lambda wildcards: config["scale_timing"],
+        # auto widths are timed in the deploy runtime, as the study's own
+        width_runtime=STUDY.deploy_runtime,
         seed=config["seed"],
         device=config["device"],
     script:

@@ -11,4 +11,5 @@ latency_table(
     threads=snakemake.threads,
     out_json=snakemake.output[0],
     device_setting=snakemake.params.device,
+    runtime=snakemake.params.runtime,
 )

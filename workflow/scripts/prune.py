@@ -13,4 +13,5 @@ prune(
     round_to=snakemake.params.round_to,
     taylor_images=snakemake.params.taylor_images,
     latency_path=snakemake.input.get("latency"),
+    runtime=snakemake.params.runtime,
 )

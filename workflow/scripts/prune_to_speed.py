@@ -18,4 +18,5 @@ prune_to_speed(
     taylor_images=snakemake.params.taylor_images,
     latency_path=snakemake.input.get("latency"),
     crop=snakemake.params.crop,
+    runtime=snakemake.params.runtime,
 )

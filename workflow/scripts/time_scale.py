@@ -11,4 +11,5 @@ time_scale(
     threads=snakemake.threads,
     device_setting=snakemake.params.device,
     out_csv=snakemake.output.table,
+    width_runtime=snakemake.params.width_runtime,
 )

@@ -35,10 +35,12 @@ import h5py
 import numpy as np
 import torch
 
+from spade.study.config import definition_defaults
 from spade.study.data.h5 import DatasetFileError, SplitWriter, commit_all
 from spade.log import Heartbeat
 from spade.physics import make_physics
 from spade.physics.masks import file_rng, make_mask
+from spade.physics.mri import centred_fft2, centred_ifft2
 from spade.study.registry import DATASET_SPLITS as SPLITS
 
 # Without a `split.unlabelled` fraction (or an `unlabelled` root folder), this share of the
@@ -137,12 +139,14 @@ def read_slices(path, challenge: str, first: int, last: int) -> tuple[np.ndarray
 
 
 def fft2c(x: np.ndarray) -> np.ndarray:
-    """Orthonormal centred 2-D FFT over the last two axes (the operators' convention)."""
-    return np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(x, axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
+    """The operators' centred orthonormal 2-D FFT over the last two axes
+    (:func:`spade.physics.mri.centred_fft2`, its one home) of a NumPy array, in its precision."""
+    return centred_fft2(torch.from_numpy(np.ascontiguousarray(x))).numpy()
 
 
 def ifft2c(k: np.ndarray) -> np.ndarray:
-    return np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(k, axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
+    """Inverse of :func:`fft2c` (:func:`spade.physics.mri.centred_ifft2`)."""
+    return centred_ifft2(torch.from_numpy(np.ascontiguousarray(k))).numpy()
 
 
 def crop_or_pad(x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -293,9 +297,7 @@ def split_volumes(files: list, fractions: dict, seed: int) -> dict[str, list]:
 
 def select_splits(fcfg: dict, seed: int) -> dict[str, list[dict]]:
     """Scanned metadata of the volumes of each split, filtered by acquisition."""
-    challenge = fcfg.get("challenge", "multicoil")
-    wanted = fcfg.get("acquisitions")
-    root = fcfg["root"]
+    challenge, wanted, root = fcfg["challenge"], fcfg["acquisitions"], fcfg["root"]
     if isinstance(root, dict):  # the user's own split folders (e.g. fastMRI's train and val)
         files = {s: list_files(root[s], s) for s in SPLITS if s in root}
     else:
@@ -309,7 +311,7 @@ def select_splits(fcfg: dict, seed: int) -> dict[str, list[dict]]:
                                    f"{len(files[k])} files of {root if k == 'all' else root[k]}")
     if "all" in scanned:
         by_path = {m["path"]: m for m in scanned["all"]}
-        parts = split_volumes(sorted(by_path), fcfg.get("split", {"train": 0.9, "val": 0.05, "test": 0.05}), seed)
+        parts = split_volumes(sorted(by_path), fcfg["split"], seed)
         scanned = {s: [by_path[p] for p in parts[s]] for s in SPLITS}
     else:
         if "unlabelled" not in scanned:  # carved from the training volumes: never trained on
@@ -328,7 +330,7 @@ def select_splits(fcfg: dict, seed: int) -> dict[str, list[dict]]:
                     raise DatasetFileError(f"{m['path']}: volume {m['path'].name} is in both {seen[m['path'].name]} "
                                            f"and {s}: a volume must be in one split only")
                 seen[m["path"].name] = s
-    caps = fcfg.get("max_volumes") or {}
+    caps = fcfg["max_volumes"] or {}
     for s in SPLITS:
         if caps.get(s):  # a seeded subset, so a smaller study still spans the data
             keep = np.random.default_rng(seed + SPLITS.index(s) + 1).permutation(len(scanned[s]))[: int(caps[s])]
@@ -341,19 +343,20 @@ def select_splits(fcfg: dict, seed: int) -> dict[str, list[dict]]:
 
 def build_fastmri(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
     """Splits of fastMRI volumes; ``cfg`` is the config's ``data.mri`` (``acceleration``,
-    ``center_fraction``, ``noise_std``, and the ``fastmri`` block)."""
-    fcfg = cfg["fastmri"]
-    challenge = fcfg.get("challenge", "multicoil")
-    crop = tuple(int(v) for v in fcfg.get("crop", (320, 320)))
-    acs = int(fcfg.get("acs_lines", 24))
-    maps_method = fcfg.get("coil_maps", "espirit")
-    kind = fcfg.get("mask", "fixed")
+    ``center_fraction``, ``noise_std``, and the ``fastmri`` block, its defaults filled in by
+    the config schema, their one home)."""
+    fcfg = {**definition_defaults("fastmri"), **cfg["fastmri"]}
+    challenge = fcfg["challenge"]
+    crop = tuple(int(v) for v in fcfg["crop"])
+    acs = int(fcfg["acs_lines"])
+    maps_method = fcfg["coil_maps"]
+    kind = fcfg["mask"]
     accel, cf = float(cfg["acceleration"]), float(cfg["center_fraction"])
-    normalise = fcfg.get("normalise", "volume")
-    measurements = fcfg.get("measurements", "simulated")
-    first, last = (fcfg.get("slices") or [0, None])
-    virtual = fcfg.get("coils")  # None: keep the acquired coils
-    noise = float(cfg.get("noise_std", 0.0))
+    normalise = fcfg["normalise"]
+    measurements = fcfg["measurements"]
+    first, last = fcfg["slices"]
+    virtual = fcfg["coils"]  # None: keep the acquired coils
+    noise = float(cfg["noise_std"])
     if normalise not in ("volume", "slice") or measurements not in ("simulated", "acquired"):
         raise ValueError(f"normalise must be volume|slice and measurements simulated|acquired, "
                          f"got {normalise!r}, {measurements!r}")
@@ -379,7 +382,7 @@ def build_fastmri(cfg: dict, seed: int, outputs: dict[str, str]) -> dict:
                 if lo < 0:
                     lo = max(0, n_slices + lo)
                 if hi <= lo:
-                    raise DatasetFileError(f"{path}: no slice in the range {fcfg.get('slices')} ({n_slices} slices)")
+                    raise DatasetFileError(f"{path}: no slice in the range {fcfg['slices']} ({n_slices} slices)")
                 kspace, rec = read_slices(path, challenge, lo, hi)
                 if challenge == "multicoil":
                     if virtual:

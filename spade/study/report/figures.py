@@ -12,7 +12,8 @@ import seaborn as sns  # noqa: E402
 
 from spade import strategies  # noqa: E402
 from spade.study.report.palette import order, palette  # noqa: E402
-from spade.study.report.summary import criterion_labels, primary  # noqa: E402
+from spade.study.report.derived import primary  # noqa: E402
+from spade.study.report.readers import criterion_labels  # noqa: E402
 from spade.study.variants import CLASSICAL, PRIOR_OFF, PRUNED, UNPRUNED  # noqa: E402
 
 

@@ -10,7 +10,9 @@ import numpy as np
 import pandas as pd
 
 from spade.study.report.speed_markdown import bound_lines, headline_lines, order_lines, speed_target_lines
-from spade.study.report.summary import EXTRA_COLUMNS, PRIOR_MARGIN_DB, criterion_labels, headline
+from spade.study.report.derived import EXTRA_COLUMNS, headline
+from spade.study.report.readers import criterion_labels
+from spade.study.report.summary import PRIOR_MARGIN_DB
 from spade.study.report.tables import comparison, interval_label, table, unit_kind
 from spade.study.stats import format_ratio
 from spade.study.variants import CLASSICAL, IDENTITY, SCRATCH, UNPRUNED, UNPRUNED_KINDS, UNPRUNED_LONG

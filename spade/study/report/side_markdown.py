@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from spade.study.report.summary import criterion_label
+from spade.study.report.readers import criterion_label
 from spade.study.report.tables import comparison, interval_label, table
 from spade.study.stats import NOT_RESOLVED
 from spade.study.variants import IDENTITY, UNPRUNED
@@ -61,7 +61,7 @@ def label_free_markdown(scores: pd.DataFrame) -> str:
 
 
 def seeds_markdown(spread: pd.DataFrame) -> str:
-    """The comparison repeated over seeds (:func:`spade.study.report.summary.seed_spread`): per
+    """The comparison repeated over seeds (:func:`spade.study.report.derived.seed_spread`): per
     split, task and arch, each network's PSNR minus its own seed's unpruned network, every
     seed with its bootstrap interval, then the mean, the standard deviation and range across
     seeds and whether every seed resolves it on the same side."""

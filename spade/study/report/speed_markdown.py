@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from spade.study.report.summary import NO_LOSS_DB, criterion_label, speed_order
+from spade.study.report.derived import NO_LOSS_DB, speed_order
+from spade.study.report.readers import criterion_label
 from spade.study.report.tables import num, table
 from spade.study.stats import NOT_RESOLVED, format_difference, format_ratio
 
@@ -15,7 +16,7 @@ def bound_lines(summary: pd.DataFrame) -> list[str]:
     fixed number of prior calls, the median over its pruned rows (one timing per widths) of
     measured speedup / Amdahl bound, and the median over all of them; a DEQ's bound moves
     with its iterations and is left out."""
-    from spade.study.report.summary import pruning_rows, primary
+    from spade.study.report.derived import pruning_rows, primary
     from spade.study.variants import FIXED_ITERATION_ARCHS, UNPRUNED_KINDS
 
     rows = primary(summary)
@@ -169,7 +170,7 @@ def scale_markdown(timings: pd.DataFrame, note: str = "") -> str:
 
 
 def timing_spread_markdown(spread: pd.DataFrame) -> str:
-    """The timing-spread table (:func:`spade.study.report.summary.timing_spread`)."""
+    """The timing-spread table (:func:`spade.study.report.derived.timing_spread`)."""
     ratio = spread.again_over_first
     lines = ["# Two benchmark jobs of one run", "",
              f"The same {len(spread)} variants timed by two jobs: the second job's speedup over the first's is "

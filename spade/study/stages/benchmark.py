@@ -115,7 +115,7 @@ def run_benchmark(variants: list[dict], data_path, opts: BenchmarkOptions | dict
                 iters[name].append(bench.iterations(models[name], op_dev, yb_dev))
         for name in models:
             variant, setting = timing.split_label(name)
-            per = pd.DataFrame([bench.summarise(s) for s in samples[name]])
+            per = pd.DataFrame([bench.latency_summary(s) for s in samples[name]])
             channels = costs[variant]["prior_channels"]
             spread = {}
             # against the unpruned network timed the same way (a runtime's own), else the main one

@@ -7,7 +7,7 @@ from __future__ import annotations
 from spade.options import STRATEGY_SETTINGS
 
 
-class StudyOptions:
+class JobSettings:
     """The settings each job of a study receives."""
 
     config: dict
