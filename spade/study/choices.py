@@ -148,8 +148,9 @@ def run_choices(choices_path, out_csv, out_md, root=".", base_configs=("config/c
         for c, overlay in question["candidates"].items():
             workdir = dirs[yaml.safe_dump(overlay, sort_keys=True)]
             for fit, history in question["fits"].items():
+                # one line however long: the overlay is a cell of the Markdown table
                 rows.append({"question": q, "fit": fit, "candidate": c,
-                             "overlay": yaml.safe_dump(overlay, default_flow_style=True).strip(),
+                             "overlay": yaml.safe_dump(overlay, default_flow_style=True, width=10**6).strip(),
                              "directory": str(workdir.relative_to(root)), **curve_score(workdir / history)})
     run_checks(spec, root, list(base_configs), only, cores=jobs)
     table = pd.DataFrame(rows, columns=["question", "fit", "candidate", "overlay", "directory", "val_psnr",
