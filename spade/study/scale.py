@@ -27,6 +27,7 @@ from spade.physics import SingleCoilMRI
 from spade.physics.masks import make_mask
 from spade.physics.mri import MultiCoilMRI, simulate_coil_maps
 from spade.prune import AUTO, PruningError, prune_model
+from spade.runtimes import EAGER
 from spade.study.target import fixed_iterations
 from spade.widths import LatencyTable
 
@@ -53,7 +54,7 @@ def scale_network(spec: dict, seed: int, iterations: int | None) -> torch.nn.Mod
 def time_scale(name: str, spec: dict, physics, ratios: list[float], round_tos: list[int | str | None], seed: int,
                iterations: int | None, warmup: int, repeats: int, breakdown_repeats: int,
                device: torch.device = torch.device("cpu"), batch_sizes: tuple[int, ...] = (1,),
-               runtimes: tuple[str, ...] = ("eager",), width_runtime: str = "eager") -> pd.DataFrame:
+               runtimes: tuple[str, ...] = (EAGER,), width_runtime: str = EAGER) -> pd.DataFrame:
     """One row per variant of one scale, batch size and runtime: the unpruned network and each
     ratio x rounding, every one in every runtime (:mod:`spade.deploy`), all timed side by side;
     latency (median, per batch), measured speedup against the unpruned network in the same

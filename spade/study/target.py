@@ -33,11 +33,10 @@ def fixed_iterations(model: nn.Module, iterations: int) -> nn.Module:
 
 
 def measured_speedup(unpruned: nn.Module, pruned: nn.Module, physics, y: torch.Tensor, warmup: int, repeats: int,
-                     device: torch.device, runtime: str = EAGER) -> float:
-    """Median latency of ``unpruned`` over median latency of ``pruned``, both deployed in
-    ``runtime``, timed interleaved."""
-    variants = {"unpruned": deployed(unpruned, runtime), "pruned": deployed(pruned, runtime)}
-    times = bench.time_variants(variants, physics, y, warmup, repeats, device)
+                     device: torch.device) -> float:
+    """Median latency of ``unpruned`` over median latency of ``pruned``, timed interleaved
+    (each as given: deployed in the runtime the caller times)."""
+    times = bench.time_variants({"unpruned": unpruned, "pruned": pruned}, physics, y, warmup, repeats, device)
     return statistics.median(times["unpruned"]) / statistics.median(times["pruned"])
 
 
@@ -69,14 +68,15 @@ def ratio_for_speedup(model: nn.Module, physics, y: torch.Tensor, target: float,
         iterations = max(1, round(bench.iterations(model, physics, y)))
         model = fixed_iterations(model, iterations)
     example = physics.init(y[:1]).cpu()
+    base = deployed(model, runtime)  # deployed once: every probe is timed against the same network
     probes: dict[float, float] = {}
 
     def speed(ratio: float) -> float:
         if ratio not in probes:
             pruned = copy.deepcopy(model).cpu()
             prune_model(pruned, example, ratio, criterion, seed, round_to, measurements, latency)
-            probes[ratio] = measured_speedup(model, pruned.eval().to(device), physics, y, warmup, repeats, device,
-                                             runtime)
+            probes[ratio] = measured_speedup(base, deployed(pruned.eval().to(device), runtime), physics, y, warmup,
+                                             repeats, device)
         return probes[ratio]
 
     lo, hi = 0, len(grid) - 1

@@ -7,13 +7,14 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from spade.runtimes import EAGER
 from spade.study.provenance import environment
 from spade.study.report.speed_markdown import scale_markdown
 from spade.study.stages.context import log, start_job
 
 
 def time_scale(name: str, setting: dict, opts: dict, seed: int, threads: int, out_csv,
-               device_setting: str = "cpu", width_runtime: str = "eager") -> pd.DataFrame:
+               device_setting: str = "cpu", width_runtime: str = EAGER) -> pd.DataFrame:
     """Time one network at one scale (:func:`spade.study.scale.time_scale`): ``setting`` holds the
     image ``size``, ``coils``, the mask's ``acceleration`` and ``center_fraction``, and the
     ``network`` spec, and ``round_to`` where the scale has its own width rules; ``opts`` the
@@ -28,7 +29,7 @@ def time_scale(name: str, setting: dict, opts: dict, seed: int, threads: int, ou
     table = time_one(name, setting["network"], physics, list(opts["ratios"]), round_to, seed,
                      int(opts["deq_iterations"]), int(opts["warmup"]), int(opts["repeats"]),
                      int(opts["breakdown_repeats"]), device, tuple(int(b) for b in opts.get("batch_sizes", [1])),
-                     tuple(opts.get("runtimes") or ["eager"]), width_runtime)
+                     tuple(opts.get("runtimes") or [EAGER]), width_runtime)
     env = environment(seed, str(device))
     table = table.assign(device=str(device), threads=torch.get_num_threads(), torch=env.get("torch"),
                          coils=int(setting["coils"]))
