@@ -53,8 +53,8 @@ extended: setup
 # tables, regenerated.
 extended-doc:
 	$(BIN)/python -m spade.study.provenance results-page extended/results/run.md extended/results/tables/summary.md \
-		docs/extended.md --extra extended/results/tables/robustness.md extended/results/tables/label_free.md \
-		extended/results/tables/scale.md extended/results/tables/seeds.md \
+		docs/extended.md --extra extended/results/tables/equal_latency.md extended/results/tables/label_free.md \
+		extended/results/tables/seeds.md extended/results/tables/robustness.md extended/results/tables/scale.md \
 		--title "Results of the extended study" --made-by "make extended-doc"
 
 # The settings of config/config.yaml chosen on validation data (config/choices.yaml): every

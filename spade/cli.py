@@ -92,7 +92,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--distill-weight", type=float, default=1.0, help="distill: weight of the teacher term")
     _fit_options(p, epochs=2, lr=5e-4)
     g = p.add_argument_group("self-supervision (the config's finetune.selfsup/ei/ssdu keys)")
-    g.add_argument("--selfsup", choices=["ei", "ssdu"], default="ei", help="self-supervised loss (default ei)")
+    g.add_argument("--selfsup", choices=["ei", "ssdu", "wssdu", "es"], default="ei", help="self-supervised loss (default ei)")
     g.add_argument("--ei-weight", type=float, default=1.0, help="weight of the equivariance term")
     g.add_argument("--ei-rotate", action=argparse.BooleanOptionalAction, default=True,
                    help="add 90-degree rotations to the shifts")

@@ -20,6 +20,8 @@ STRATEGY_SETTINGS = MappingProxyType({
     "selfsup": {"mri": "ei", "sr": "ei"},
     "ssdu": {"loss_fraction": 0.4, "center_fraction": 0.08},
     "ei": {"weight": 1.0, "rotate": True, "angles": "right", "mc_weight": 1.0, "operators": "one"},
+    # Equivariant Splitting's group (spade.losses.random_group_element)
+    "es": {"group": "rotations"},
     "distill": {"weight": 1.0},
     "recipes": {"budget": 3, "jacobian_weight": 0.001},
 })

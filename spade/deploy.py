@@ -150,6 +150,107 @@ class OrtModule(nn.Module):
         return out
 
 
+def quantized_onnx_bytes(module: nn.Module, calibration: list[torch.Tensor]) -> bytes:
+    """``module`` (one tensor in, one out) as an INT8 ONNX model: ONNX Runtime's static
+    quantization in QDQ format, weights per output channel (signed), activations unsigned
+    with ranges calibrated (min-max) on ``calibration``, inputs the module met on the data
+    the caller chose (the study: training measurements). Exported with free height and
+    width, so that one calibration serves every image size."""
+    import tempfile
+
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    if not calibration:
+        raise ValueError("INT8 quantization needs calibration inputs (none given)")
+    module = module.eval()
+    buf = io.BytesIO()
+    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        example = calibration[0].detach().cpu().float().clone()
+        torch.onnx.export(module, (example,), buf, dynamo=False, input_names=["in0"], output_names=["out"],
+                          opset_version=17, dynamic_axes={"in0": {0: "b", 2: "h", 3: "w"},
+                                                          "out": {0: "b", 2: "h", 3: "w"}})
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.items = iter([{"in0": t.detach().cpu().float().contiguous().numpy()} for t in calibration])
+
+        def get_next(self):
+            return next(self.items, None)
+
+    import logging
+
+    quiet = logging.getLogger().level
+    logging.getLogger().setLevel(logging.ERROR)  # its advice to pre-process the graph, at every call
+    with tempfile.TemporaryDirectory() as tmp:
+        source, target = Path(tmp) / "float.onnx", Path(tmp) / "int8.onnx"
+        source.write_bytes(buf.getvalue())
+        quantize_static(str(source), str(target), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8)
+        logging.getLogger().setLevel(quiet)
+        return target.read_bytes()
+
+
+class QuantizedOrtModule(OrtModule):
+    """A prior run as its INT8 model (:func:`quantized_onnx_bytes`) in ONNX Runtime, inside
+    torch's iteration like :class:`OrtModule`. Its output is not torch's within
+    :data:`TOLERANCE` (that is the point of quantizing): the largest difference met is
+    recorded in ``max_difference``, and what it costs in PSNR is measured, not assumed."""
+
+    def __init__(self, module: nn.Module, calibration: list[torch.Tensor], runtime: str = ONNXRUNTIME,
+                 threads: int | None = None):
+        super().__init__(module, runtime, threads)
+        self.calibration = [c.detach().cpu() for c in calibration]
+        self._int8: bytes | None = None
+
+    def _session(self, args: tuple):
+        key = tuple(tuple(a.shape) for a in args)
+        if key not in self._sessions:
+            if self._int8 is None:
+                self._int8 = quantized_onnx_bytes(self.module, self.calibration)
+            examples = tuple(a.detach().cpu().clone() for a in args)
+            sess = session(self._int8, self.runtime, self.threads)
+            with torch.inference_mode():
+                reference = self.module(*examples)
+            out = torch.from_numpy(sess.run(None, _feed(sess, examples, self.module))[0])
+            self.max_difference = max(self.max_difference, max_difference(reference, out))
+            self._sessions[key] = (sess, [i.name for i in sess.get_inputs()], sess.get_outputs()[0].name,
+                                   tuple(out.shape))
+        return self._sessions[key]
+
+    def __deepcopy__(self, memo):
+        return QuantizedOrtModule(copy.deepcopy(self.module, memo), self.calibration, self.runtime, self.threads)
+
+
+def quantized(model: nn.Module, calibration: dict[int, list[torch.Tensor]], runtime: str = ONNXRUNTIME,
+              threads: int | None = None) -> nn.Module:
+    """A copy of ``model`` whose priors run INT8 in ONNX Runtime (:class:`QuantizedOrtModule`),
+    prior ``i`` calibrated on ``calibration[i]`` (:func:`prior_inputs`)."""
+    check_runtime(runtime)
+    copied = copy.deepcopy(model).eval()
+    for i, prior in enumerate(copied.priors()):
+        replace_module(copied, prior, QuantizedOrtModule(prior, calibration[i], runtime, threads))
+    return copied
+
+
+def prior_inputs(model: nn.Module, run, limit: int = 64) -> dict[int, list[torch.Tensor]]:
+    """The inputs each prior of ``model`` meets while ``run()`` runs it (the first
+    ``limit`` per prior): INT8 calibration data."""
+    from spade.hooks import forward_hooks
+
+    priors = model.priors()
+    seen: dict[int, list[torch.Tensor]] = {i: [] for i in range(len(priors))}
+
+    def keep(module, inputs, output):
+        i = next(k for k, p in enumerate(priors) if p is module)
+        if len(seen[i]) < limit:
+            seen[i].append(inputs[0].detach().cpu().clone())
+
+    with forward_hooks(priors, after=keep), torch.inference_mode():
+        run()
+    return seen
+
+
 def replace_module(model: nn.Module, old: nn.Module, new: nn.Module) -> None:
     """Put ``new`` where ``model`` holds ``old`` (every place it is registered)."""
     for name, parent in list(model.named_modules()):

@@ -2,7 +2,8 @@
 
 Every loss takes the network and the measurements; only :func:`supervised_loss` takes
 a ground-truth image. The label-free losses (:func:`school_loss`, :func:`hybrid_loss`,
-:func:`ssdu_loss`, :func:`ei_loss`) have no parameter through which ground truth could reach them,
+:func:`ssdu_loss`, :func:`weighted_ssdu_loss`, :func:`ei_loss`, :func:`equivariant_splitting_loss`)
+have no parameter through which ground truth could reach them,
 nor have the label-free validation scores (:func:`heldout_kspace_score`, :func:`cross_scale_score`).
 """
 
@@ -134,6 +135,162 @@ def ei_loss(model, physics, y, generator: torch.Generator, weight: float = 1.0,
     elif operators != "one":
         raise ValueError(f"unknown EI operators {operators!r}; expected one or multi")
     return loss
+
+
+def centre_columns(width: int, center_fraction: float) -> torch.Tensor:
+    """The phase-encode columns of the central calibration block that SSDU never holds out
+    (the block :meth:`spade.physics.mri.SingleCoilMRI.ssdu_split` keeps)."""
+    n_centre = max(1, int(round(center_fraction * width)))
+    centre = torch.zeros(width, dtype=torch.bool)
+    centre[width // 2 - n_centre // 2: width // 2 - n_centre // 2 + n_centre] = True
+    return centre
+
+
+def unbiased_split_weights(q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(w_kept, w_held)`` for samples held out with probability ``q``: ``1 / (2 (1 - q))``
+    and ``1 / (2 q)``, and ``(1, 0)`` where ``q`` is 0 (never held out), so that every
+    acquired sample weighs 1 in expectation over the split."""
+    split = q > 0
+    w_kept = torch.where(split, 0.5 / (1 - q).clamp_min(1e-6), torch.ones_like(q))
+    w_held = torch.where(split, 0.5 / q.clamp_min(1e-6), torch.zeros_like(q))
+    return w_kept, w_held
+
+
+def split_terms(residual: torch.Tensor, kept: torch.Tensor, held: torch.Tensor, w_kept: torch.Tensor,
+                w_held: torch.Tensor) -> torch.Tensor:
+    """``mean((kept w_kept + held w_held) |r|^2)``: the measurement residual ``r = A x_hat - y``
+    on the input samples (``kept``) and on the held-out ones (``held``), weighted by
+    :func:`unbiased_split_weights`. For an estimate that does not depend on the split, its
+    expectation over splits is ``mean(|A x_hat - y|^2)``, the loss on every acquired sample,
+    centre included, which plain SSDU (held-out samples only, never the centre) does not
+    estimate."""
+    weighted = (kept * w_kept + held * w_held) * residual.pow(2)
+    return weighted.reshape(weighted.shape[0], -1).mean(dim=1).mean()
+
+
+def variable_density_split(physics, batch: int, loss_fraction: float, center_fraction: float,
+                           generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A variable-density SSDU split of the acquired samples (Millard and Chiew 2023's
+    weighted SSDU): each acquired sample is held out with probability ``q`` that grows
+    linearly with its distance from the k-space centre along the phase-encode axis (the
+    shape of the acquisition's own density, dense centre and sparse edge), with mean
+    ``loss_fraction`` over the columns outside the centre block (:func:`centre_columns`,
+    never held out). Returns ``(kept, held, q)``, ``q`` clamped to [0.05, 0.95] outside the
+    centre and 0 inside it."""
+    mask = physics.mask
+    if mask.dim() == 2:
+        mask = mask[None, None].expand(batch, 1, *mask.shape)
+    mask = mask.reshape(batch, *([1] * (physics.measurement_dims - 2)), *mask.shape[-2:]).bool()
+    width = mask.shape[-1]
+    distance = (torch.arange(width, dtype=torch.float32) - (width - 1) / 2).abs()
+    centre = centre_columns(width, center_fraction)
+    outside = mask.reshape(-1, width).any(dim=0).cpu() & ~centre
+    if not bool(outside.any()):
+        raise ValueError("weighted SSDU: no acquired sample lies outside the centre block to hold out")
+    density = distance / distance[outside].mean() * loss_fraction
+    q = torch.where(centre, torch.zeros(()), density.clamp(0.05, 0.95)).to(mask.device)
+    draw = torch.rand(mask.shape, generator=generator).to(mask.device) < q
+    held = mask & draw
+    kept = mask & ~held
+    return kept.float(), held.float(), q * mask
+
+
+def weighted_ssdu_loss(model, physics, y, generator: torch.Generator, loss_fraction: float = 0.4,
+                       center_fraction: float = 0.08) -> torch.Tensor:
+    """Weighted SSDU: reconstruct from the kept samples of a variable-density split
+    (:func:`variable_density_split`) and score the result on every acquired sample, each
+    sample's squared residual weighted by the inverse probability of the set it fell in
+    (:func:`split_terms`), so that the loss estimates the full-acquisition loss rather than
+    plain SSDU's loss on the edge of k-space only (Millard and Chiew 2023, who derive such
+    weights for variable-density Noisier2Noise)."""
+    kept, held, q = variable_density_split(physics, y.shape[0], loss_fraction, center_fraction, generator)
+    x_hat = model(kept * y, physics.restrict(kept))
+    return split_terms(physics.forward(x_hat) - y, kept, held, *unbiased_split_weights(q))
+
+
+class TransformedOperator:
+    """``A T``: the operator ``physics`` applied after the image transform ``T``
+    (``transform``; ``inverse`` its inverse, the adjoint of an orthogonal ``T``). A network
+    given ``(y, A T)`` reconstructs ``T^-1 x`` from the same measurements ``y = A x``."""
+
+    def __init__(self, physics, transform, inverse):
+        self.physics, self.transform, self.inverse = physics, transform, inverse
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.physics.forward(self.transform(x))
+
+    def adjoint(self, y: torch.Tensor) -> torch.Tensor:
+        return self.inverse(self.physics.adjoint(y))
+
+    def init(self, y: torch.Tensor) -> torch.Tensor:
+        return self.inverse(self.physics.init(y))
+
+    def to(self, device) -> "TransformedOperator":
+        return TransformedOperator(self.physics.to(device), self.transform, self.inverse)
+
+
+def dihedral(g: int):
+    """Element ``g`` (0-7) of the dihedral group of the square, as ``(T, T^-1)`` on the last
+    two axes: ``g % 4`` quarter turns after a flip of the last axis when ``g >= 4``. Exact
+    (a permutation of pixels), unlike rotations by any angle."""
+    turns, flip = g % 4, g >= 4
+
+    def transform(x):
+        x = torch.flip(x, dims=(-1,)) if flip else x
+        return torch.rot90(x, turns, dims=(-2, -1))
+
+    def inverse(x):
+        x = torch.rot90(x, -turns, dims=(-2, -1))
+        return torch.flip(x, dims=(-1,)) if flip else x
+
+    return transform, inverse
+
+
+def random_group_element(generator: torch.Generator, group: str):
+    """A random ``(T, T^-1)`` of ``group``: ``dihedral`` (quarter turns and flips: exact,
+    but they only carry a mask of parallel lines onto the perpendicular lines) or
+    ``rotations`` (a flip or none, then any angle, bilinear: the rotated masks together
+    reach every direction of k-space, which is what the splitting loss needs to see the
+    fixed mask's null space)."""
+    g = int(torch.randint(0, 8, (1,), generator=generator))
+    if group == "dihedral":
+        return dihedral(g)
+    if group == "rotations":
+        angle = 2 * math.pi * float(torch.rand((), generator=generator))
+        flip = g >= 4
+        return ((lambda x: rotate_image(torch.flip(x, dims=(-1,)) if flip else x, angle)),
+                (lambda x: (lambda r: torch.flip(r, dims=(-1,)) if flip else r)(rotate_image(x, -angle))))
+    raise ValueError(f"unknown equivariant-splitting group {group!r}; expected dihedral or rotations")
+
+
+def reynolds(model, y: torch.Tensor, physics, transform, inverse) -> torch.Tensor:
+    """One term of the Reynolds average that makes any reconstructor equivariant
+    (Sechaud et al. 2026): ``T f(y, A T)``. Averaged over a group, ``f_eq(y, A) =
+    mean_g T_g f(y, A T_g)`` satisfies ``f_eq(y, A T_h) = T_h^-1 f_eq(y, A)``."""
+    return transform(model(y, TransformedOperator(physics, transform, inverse)))
+
+
+def equivariant_splitting_loss(model, physics, y, generator: torch.Generator, loss_fraction: float = 0.4,
+                               center_fraction: float = 0.08, group: str = "rotations") -> torch.Tensor:
+    """Equivariant Splitting (Sechaud et al., ICLR 2026), the self-supervised loss for one
+    fixed incomplete operator: split the acquired samples (SSDU's split), reconstruct from
+    the input part with the reconstructor made equivariant by Reynolds averaging (one
+    random group element per batch, the Monte Carlo estimate used in training:
+    :func:`reynolds`), and score the reconstruction on both parts, each weighted by the
+    inverse probability of its set (:func:`split_terms`). With an equivariant reconstructor
+    and data whose distribution is invariant to the group, the loss sees the operators
+    ``A T_g`` of every transform, together of full rank, so that its minimiser is the
+    supervised one; plain splitting under one mask never sees the mask's null space.
+    The deployed network is ``f`` itself (not its 8-fold or continuous average)."""
+    theta, lam = physics.ssdu_split(y.shape[0], loss_fraction, center_fraction, generator)
+    theta, lam = theta.to(y.device), lam.to(y.device)
+    transform, inverse = random_group_element(generator, group)
+    x_hat = reynolds(model, theta * y, physics.restrict(theta), transform, inverse)
+    # SSDU's split holds out each acquired sample outside the centre block with probability
+    # loss_fraction
+    outside = ~centre_columns(theta.shape[-1], center_fraction).to(y.device)
+    q = (theta + lam) * outside * float(loss_fraction)
+    return split_terms(physics.forward(x_hat) - y, theta, lam, *unbiased_split_weights(q))
 
 
 def heldout_kspace_score(model, physics, y, generator: torch.Generator, loss_fraction: float = 0.4,

@@ -70,7 +70,7 @@ class BenchmarkOptions:
 
 # The `finetune` block's settings that every strategy's loss may read (spade.strategies), carried
 # by each fine-tuning fit's options beside its budget.
-STRATEGY_SETTINGS = ("selfsup", "ssdu", "ei", "distill", "hybrid", "label_free", "recipes")
+STRATEGY_SETTINGS = ("selfsup", "ssdu", "ei", "es", "distill", "hybrid", "label_free", "recipes")
 
 
 @dataclass(frozen=True)

@@ -179,20 +179,33 @@ def _school(task: str, cfg: dict, teacher) -> tuple[Callable, Callable | None]:
             lambda m, p, b, g: supervised_loss(m, p, b[0], b[1], pixel))
 
 
+# The self-supervised losses (`selfsup`): EI, and the k-space splitting losses of Cartesian
+# MRI: SSDU, weighted SSDU (variable-density split, inverse-probability weights) and
+# Equivariant Splitting (SSDU's split with a Reynolds-averaged reconstructor; `es.group`).
+SPLITTING_LOSSES = ("ssdu", "wssdu", "es")
+SELF_SUPERVISED = ("ei", *SPLITTING_LOSSES)
+
+
 def _selfsup(task: str, cfg: dict, teacher) -> tuple[Callable, Callable | None]:
-    from spade.losses import ei_loss, ssdu_loss
+    from spade.losses import ei_loss, equivariant_splitting_loss, ssdu_loss, weighted_ssdu_loss
 
     method = cfg["selfsup"][task]
-    if method == "ssdu":
+    if method in SPLITTING_LOSSES:
         opts = cfg["ssdu"]
-        return (lambda m, p, y, g: ssdu_loss(m, p, y, g, float(opts["loss_fraction"]),
-                                             float(opts["center_fraction"]))), None
+        fractions = float(opts["loss_fraction"]), float(opts["center_fraction"])
+        if method == "ssdu":
+            return (lambda m, p, y, g: ssdu_loss(m, p, y, g, *fractions)), None
+        if method == "wssdu":
+            return (lambda m, p, y, g: weighted_ssdu_loss(m, p, y, g, *fractions)), None
+        group = (cfg.get("es") or {}).get("group", "rotations")
+        return (lambda m, p, y, g: equivariant_splitting_loss(m, p, y, g, *fractions, group)), None
     if method == "ei":
         opts = cfg["ei"]
         return (lambda m, p, y, g: ei_loss(m, p, y, g, float(opts["weight"]), bool(opts["rotate"]),
                                            opts.get("angles", "right"), float(opts.get("mc_weight", 1.0)),
                                            opts.get("operators", "one"))), None
-    raise ValueError(f"unknown self-supervised method {method!r} for task {task}; expected ssdu or ei")
+    raise ValueError(f"unknown self-supervised method {method!r} for task {task}; expected one of "
+                     f"{', '.join(SELF_SUPERVISED)}")
 
 
 def _hybrid(task: str, cfg: dict, teacher) -> tuple[Callable, Callable | None]:
@@ -220,8 +233,9 @@ register(Strategy("supervised", True, False, _supervised, "#1f77b4",
 register(Strategy("school", False, True, _school, "#2ca02c",
                   "the unpruned network's reconstructions of unlabelled measurements"))
 register(Strategy("selfsup", False, False, _selfsup, "#d62728",
-                  "measurements alone: `selfsup=\"ei\"` (consistency + equivariance to shifts and rotations) "
-                  "or `\"ssdu\"` (k-space splitting; Cartesian MRI)"))
+                  "measurements alone: `selfsup=\"ei\"` (consistency + equivariance to shifts and rotations), "
+                  "`\"ssdu\"` (k-space splitting; Cartesian MRI), `\"wssdu\"` (weighted SSDU) or `\"es\"` "
+                  "(Equivariant Splitting)"))
 register(Strategy("hybrid", False, True, _hybrid, "#e6550d",
                   "the unpruned network's reconstructions plus `hybrid.mc_weight` x measurement consistency"))
 register(Strategy("distill", True, True, _distill, "#8c564b",

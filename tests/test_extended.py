@@ -133,25 +133,31 @@ def test_a_recipe_runs_in_the_study_with_its_compute(extended_run):
     assert "## Largest speedup within 0.1 dB of the unpruned network" in (r / "tables/summary.md").read_text()
 
 
-def test_the_extended_config_plans_recipes_and_the_label_free_ablation(tmp_path):
-    """config/extended.yaml as `make extended` runs it: the recipes with the first criterion
-    at the grid ratios only, each label-free setting per arch, one table."""
+def test_the_extended_config_plans_its_comparison_ablation_and_seeds(tmp_path):
+    """config/extended.yaml as `make extended` runs it: the equal-latency comparison per task x
+    arch (with fewer steps for the unrolled networks only), each label-free loss per arch
+    beside supervised fine-tuning, and the seeds for the unrolled networks only."""
     from conftest import ROOT, snakemake
 
     res = snakemake("-n", "--configfile", str(ROOT / "config/config.yaml"), str(ROOT / "config/extended.yaml"),
                     "--directory", str(tmp_path))
     assert res.returncode == 0, res.stderr[-2000:]
     planned = res.stdout
-    for arch in ("du", "deq", "varnet"):
-        assert f"results/finetuned/mri/{arch}/l1-r0.6/supervised-iter.pt" in planned
-        assert f"results/labelfree/mri/{arch}/ei_any.pt" in planned
-    assert "results/finetuned/mri/du/l2-r0.6/supervised-iter.pt" not in planned
-    assert "results/finetuned/mri/du/l1-x2.0/supervised-long.pt" not in planned
-    assert "results/tables/label_free.csv" in planned
-    # the DEQ-only recipe: fine-tuned and scored for the DEQ (its own evaluation rule), never for du
-    for split in ("val", "test"):
-        assert f"results/metrics/{split}/mri/deq/l1-r0.6/supervised-jac.csv" in planned
-    assert "results/finetuned/mri/du/l1-r0.6/supervised-jac.pt" not in planned
+    for task, arch in (("mri", "du"), ("mri", "deq"), ("sr", "du")):
+        assert f"results/equal_latency/{task}/{arch}.csv" in planned
+    for steps in (4, 2):
+        assert f"results/fewer_steps/mri/du/steps{steps}.pt" in planned
+    assert "results/fewer_steps/mri/deq" not in planned
+    for arch in ("du", "deq"):
+        for setting in ("ei", "ei_multi", "ssdu", "wssdu", "es"):
+            assert f"results/labelfree/mri/{arch}/{setting}.pt" in planned
+        assert f"results/finetuned/mri/{arch}/l1-r0.5/supervised.pt" in planned  # the label-free reference
+        assert f"results/scratch/mri/{arch}/l1-r0.75.pt" in planned  # scratch at every pruned width
+    assert "results/tables/equal_latency.csv" in planned and "results/tables/label_free.csv" in planned
+    # the seeds: the unrolled networks only
+    assert "results/seeds/1/models/mri/du/unpruned.pt" in planned
+    assert "results/seeds/2/models/sr/du/unpruned.pt" in planned
+    assert "results/seeds/1/models/mri/deq" not in planned
 
 
 def test_the_comparison_is_repeated_with_a_further_seed(extended_run):

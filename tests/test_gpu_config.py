@@ -14,8 +14,9 @@ def test_the_short_gpu_speed_check_plans_the_scale_table_alone(tmp_path):
     res = snakemake("-n", "--configfile", str(CONFIG / "config.yaml"), str(CONFIG / "extended.yaml"),
                     str(CONFIG / "gpu.yaml"), "--directory", str(tmp_path), "results/tables/scale.md")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    # the study's du, deq and varnet and the paper's deq and varnet: no data, no training
-    assert job_counts(res.stdout + res.stderr) == {"time_scale": 5, "scale_table": 1, "total": 6}
+    # the study's du and deq (the extended study's archs) and the paper's deq and varnet: no
+    # data, no training
+    assert job_counts(res.stdout + res.stderr) == {"time_scale": 4, "scale_table": 1, "total": 5}
 
 
 def test_the_gpu_scripts_are_valid_bash():
@@ -25,7 +26,7 @@ def test_the_gpu_scripts_are_valid_bash():
 
 
 def test_the_gpu_speed_check_times_the_paper_networks_with_auto_widths(tmp_path):
-    """config/extended.yaml leaves auto widths out at the paper's size (hours on a CPU); the
+    """config/gpu.yaml leaves auto widths out at the paper's size (hours on a CPU); the
     script's overlay puts them back, and Snakemake merges it into the paper scale's block."""
     overlay = tmp_path / "paper_auto.yaml"
     overlay.write_text("scale_timing: {scales: {paper: {round_to: [null, 8, auto]}}}\n")

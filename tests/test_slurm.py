@@ -81,7 +81,7 @@ NETWORK_RULES = {"train_unpruned", "train_scratch", "finetune", "evaluate_networ
 # the classical baselines (zero-filling and bicubic, compressed sensing) run on the CPU
 CPU_RULES = {"evaluate_classical", "choose_cs_lambda", "evaluate_cs", "benchmark_classical"}
 # every timing job asks for 1024 threads (the whole machine locally)
-TIMING_RULES = ("benchmark", "benchmark_again", "benchmark_classical")
+TIMING_RULES = ("benchmark", "benchmark_again", "benchmark_classical", "equal_latency")
 
 
 def test_profile_asks_for_partition_account_and_grows_on_retry():

@@ -67,3 +67,31 @@ def anderson(f, x0: torch.Tensor, memory: int = 5, max_iter: int = 100, tol: flo
         check(k, fs[:, slot], xs[:, slot])
     last = (k - 1) % memory
     return fs[:, last].reshape(shape), iters, residual
+
+
+def inertial(f, x0: torch.Tensor, max_iter: int = 100, tol: float = 1e-4,
+             momentum: float = 0.5) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Solve ``x = f(x)`` by inertial (heavy-ball) fixed-point iteration, the acceleration
+    of i-DEQ (arXiv 2605.19705): ``z_k = x_k + momentum (x_k - x_{k-1})``, ``x_{k+1} = f(z_k)``;
+    one evaluation of ``f`` per iteration and no least-squares system, unlike Anderson. Each
+    sample stops at the first iteration whose relative residual ``||f(z) - z|| / ||f(z)||``
+    fell below ``tol`` (as :func:`anderson`); returns ``(x, iterations, residual)``."""
+    b = x0.shape[0]
+    iters = torch.full((b,), max_iter, dtype=torch.long, device=x0.device)
+    residual = torch.full((b,), float("inf"), device=x0.device)
+    done = torch.zeros(b, dtype=torch.bool, device=x0.device)
+    previous = x = x0
+    for k in range(1, max_iter + 1):
+        z = x + momentum * (x - previous)
+        fz = f(z)
+        res = (fz - z).reshape(b, -1).norm(dim=1) / (fz.reshape(b, -1).norm(dim=1) + 1e-12)
+        newly = ~done & (res < tol)
+        iters[newly] = k
+        residual[~done] = res[~done]
+        # converged samples keep their fixed point while the others iterate
+        keep = done.reshape(b, *([1] * (x0.dim() - 1)))
+        previous, x = torch.where(keep, previous, x), torch.where(keep, x, fz)
+        done = done | newly
+        if bool(done.all()):
+            break
+    return x, iters, residual

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from spade.models.anderson import anderson
+from spade.models.anderson import anderson, inertial
 
 
 class DEQ(nn.Module):
@@ -35,6 +35,9 @@ class DEQ(nn.Module):
         self.train_max_iter = int(train_max_iter or max_iter)
         self.train_tol = float(train_tol or tol)
         self.last_iterations: torch.Tensor | None = None  # per sample, of the latest solve
+        # the test-time solver: Anderson, or inertial iteration with this momentum (set on a
+        # built network to compare ways of buying speed; training always solves with Anderson)
+        self.solver, self.momentum = "anderson", 0.5
         # Jacobian estimates of the training forwards since the caller last cleared them
         self.track_jacobian = False
         self.jacobian_terms: list[torch.Tensor] = []
@@ -50,7 +53,12 @@ class DEQ(nn.Module):
         x0 = physics.init(y)
         max_iter, tol = (self.train_max_iter, self.train_tol) if self.training else (self.max_iter, self.tol)
         with torch.no_grad():
-            x, iters, _ = anderson(lambda x: self.step(x, y, physics), x0, self.memory, max_iter, tol)
+            if self.solver == "inertial" and not self.training:
+                x, iters, _ = inertial(lambda x: self.step(x, y, physics), x0, max_iter, tol, self.momentum)
+            elif self.solver in ("anderson", "inertial"):
+                x, iters, _ = anderson(lambda x: self.step(x, y, physics), x0, self.memory, max_iter, tol)
+            else:
+                raise ValueError(f"unknown DEQ solver {self.solver!r}; expected anderson or inertial")
         self.last_iterations = iters.cpu()
         if torch.is_grad_enabled():
             if self.track_jacobian and self.training:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from spade.study.paths import seed_run
 from spade.study.registry import FIXED_POINT_ARCHS
 from spade.strategies import Strategy
-from spade.study.variants import CLASSICAL, PRIOR_OFF, PRUNED, SCRATCH, UNPRUNED, UNPRUNED_LONG, Variant, cs_arch, shift_split
+from spade.study.variants import CLASSICAL, LABELLED_REFERENCE, PRIOR_OFF, PRUNED, SCRATCH, UNPRUNED, UNPRUNED_LONG, Variant, cs_arch, shift_split
 
 
 class StudyDesign:
@@ -23,12 +23,14 @@ class StudyDesign:
 
     def seeded(self, seed) -> "Study":
         """The repeat of the study's comparison with ``seed`` (``"{seed}"``: its path
-        templates): the same data and budgets; the unpruned network, the first criterion at
+        templates): the same data and budgets, the archs of `seeds.archs` (default: all); the
+        unpruned network, the first criterion at
         `seeds.ratios` with `seeds.strategies`, the scratch control at those ratios and,
         where a recipe runs, unpruned-long. Nothing else (no speed targets, shifts, ablations,
         benchmark: speed does not depend on the seed of a fixed-width network)."""
         block = self.config["seeds"]
         config = {**self.config, "seed": seed, "criteria": [self.first_criterion],
+                  "archs": list(block.get("archs") or self.config["archs"]), "equal_latency": None,
                   "ratios": [float(r) for r in block["ratios"]], "strategies": list(block["strategies"]),
                   "first_criterion_only": [], "scratch_ratios": [float(r) for r in block["ratios"]],
                   "target_speedups": [], "shifts": {}, "label_free_ablation": None, "scale_timing": None,
@@ -173,7 +175,9 @@ class StudyDesign:
 
     def label_free_settings(self) -> list[tuple[str, str, str]]:
         """(input key, arch, setting) of every network the label-free table scores: per arch,
-        the unpruned network, the pruned one and each setting's fit."""
+        the unpruned network, the pruned one, its supervised fine-tuning where the study runs
+        it (the reference each label-free setting is measured against) and each setting's fit."""
         block = self.config["label_free_ablation"]
+        reference = [LABELLED_REFERENCE] if LABELLED_REFERENCE in self.config["strategies"] else []
         return [(f"{arch}_{i}", arch, name) for arch in block["archs"]
-                for i, name in enumerate([UNPRUNED, PRUNED, *block["settings"]])]
+                for i, name in enumerate([UNPRUNED, PRUNED, *reference, *block["settings"]])]

@@ -75,6 +75,7 @@ class JobSettings:
         opts["selfsup"] = {**opts["selfsup"], task: block.get("selfsup", opts["selfsup"][task])}
         opts["ei"] = {**opts["ei"], **block.get("ei", {})}
         opts["ssdu"] = {**opts["ssdu"], **block.get("ssdu", {})}
+        opts["es"] = {**opts.get("es", {}), **block.get("es", {})}
         opts["epochs"] = int(opts["epochs"]) * int(block.get("budget", 1))
         return opts
 

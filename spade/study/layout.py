@@ -4,11 +4,13 @@ a repeat with a further seed). Nothing here imports torch."""
 
 from __future__ import annotations
 
-from spade.study.paths import (BENCH, BENCH_CLASSICAL, CS_LAMBDA, DATA, FINETUNED, LABEL_FREE, LATENCY, METRICS_CLASSICAL,
+from spade.study import speed_options as speed
+from spade.study.paths import (BENCH, BENCH_CLASSICAL, CS_LAMBDA, DATA, EQUAL_LATENCY, FEWER_STEPS, FINETUNED, LABEL_FREE,
+                         LATENCY, METRICS_CLASSICAL,
                          METRICS_CS, METRICS_NETWORK, METRICS_VARIANT, NO_HARM, PRUNED_MODEL, SCRATCH_MODEL,
                          UNPRUNED_LONG_MODEL, UNPRUNED_MODEL)
 from spade.strategies import Strategy
-from spade.study.variants import (AUTO, CLASSICAL, CS_PREFIX, PRIOR_OFF, PRUNED, SCRATCH, UNPRUNED, UNPRUNED_LONG, Variant,
+from spade.study.variants import (AUTO, CLASSICAL, CS_PREFIX, LABELLED_REFERENCE, PRIOR_OFF, PRUNED, SCRATCH, UNPRUNED, UNPRUNED_LONG, Variant,
                             cs_arch, is_shifted, ratio_label)
 
 
@@ -194,9 +196,50 @@ class StudyLayout:
                 inputs[key] = self.unpruned_path(task, arch)
             elif name == PRUNED:
                 inputs[key] = self.model_path(self.label_free_pruned(arch))
+            elif name == LABELLED_REFERENCE:
+                inputs[key] = self.model_path(self.label_free_pruned(arch).with_strategy(LABELLED_REFERENCE))
             else:
                 inputs[key] = LABEL_FREE.format(task=task, arch=arch, setting=name) + ".pt"
         return inputs
+
+    def fewer_steps(self, task: str, arch: str) -> list[int]:
+        """The step counts the equal-latency comparison cuts an unrolled network to (config
+        `equal_latency.fewer_steps.<task>`, those below its own steps; none for other networks)."""
+        block, net = speed.settings(self.config.get("equal_latency")), self.network_config(task, arch)
+        if "steps" not in net:
+            return []
+        wanted = (block.get("fewer_steps") or {}).get(task, [])
+        return sorted({int(s) for s in wanted if int(s) < int(net["steps"])}, reverse=True)
+
+    def fewer_steps_path(self, task: str, arch: str, steps: int) -> str:
+        return FEWER_STEPS.format(task=task, arch=arch, steps=steps) + ".pt"
+
+    def equal_latency_pairs(self) -> list[tuple[str, str]]:
+        """The task x arch pairs the equal-latency comparison runs (none without its config)."""
+        return list(self.pairs()) if self.config.get("equal_latency") else []
+
+    def equal_latency_models(self, task: str, arch: str) -> list[dict]:
+        """The trained options of one task x arch, unpruned first: SPADE-pruned with supervised
+        fine-tuning and distilled at every ratio the study runs them, scratch at its ratios,
+        and the unpruned network cut to fewer steps (``label``, ``option``, ``ratio``, ``path``)."""
+        crit = self.first_criterion
+        rows = [{"label": speed.UNPRUNED, "option": speed.UNPRUNED, "ratio": 0.0,
+                 "path": self.unpruned_path(task, arch)}]
+        for ratio in self.config["ratios"]:
+            for strategy, option in (("supervised", speed.PRUNED), ("distill", speed.DISTILLED)):
+                if strategy in self.config["strategies"]:
+                    rows.append({"label": f"{option} r{float(ratio):g}", "option": option, "ratio": float(ratio),
+                                 "path": self.model_path(Variant(task, arch, crit, ratio, strategy))})
+        for ratio in self.config.get("scratch_ratios") or []:
+            rows.append({"label": f"{speed.SCRATCH} r{float(ratio):g}", "option": speed.SCRATCH, "ratio": float(ratio),
+                         "path": self.model_path(Variant(task, arch, crit, ratio, SCRATCH))})
+        for steps in self.fewer_steps(task, arch):
+            rows.append({"label": f"{steps}-step", "option": speed.FEWER_STEPS, "ratio": 0.0,
+                         "path": self.fewer_steps_path(task, arch, steps)})
+        return rows
+
+    def equal_latency_tables(self) -> list[str]:
+        return [EQUAL_LATENCY.format(task=t, arch=a) + ".csv" for t, a in self.equal_latency_pairs()]
 
     def all_outputs(self) -> list[str]:
         tasks = self.config["tasks"]
@@ -211,4 +254,6 @@ class StudyLayout:
                 + (["results/tables/no_harm.csv"] if self.no_harm_fits() else [])
                 + (["results/tables/scale.csv"] if self.config.get("scale_timing") else [])
                 + (["results/tables/timing_spread.csv"] if self.config["benchmark"].get("spread_check") else [])
-                + (["results/tables/seeds.csv"] if self.repeat_seeds else []))
+                + (["results/tables/seeds.csv"] if self.repeat_seeds else [])
+                + (["results/tables/equal_latency.csv", "results/figures/equal_latency.png"]
+                   if self.equal_latency_pairs() else []))

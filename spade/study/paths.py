@@ -28,7 +28,11 @@ BENCH = "results/bench/{task}/{arch}"  # + .csv, .json
 LABEL_FREE = "results/labelfree/{task}/{arch}/{setting}"  # + .pt, _history.csv, .state.pt
 NO_HARM = "results/no_harm/{task}/{arch}/{strategy}"  # + .pt, _history.csv, .state.pt: the unpruned network fine-tuned
 SCALE = "results/scale/{scale}/{arch}.csv"
-LATENCY = "results/latency/{task}.json"  # round_to: auto's latency table (spade.widths)
+LATENCY = "results/latency/{task}.json"
+# the equal-latency comparison (config `equal_latency`): the unpruned unrolled network cut to
+# fewer steps and fine-tuned, and each task x arch's options scored and timed
+FEWER_STEPS = "results/fewer_steps/{task}/{arch}/steps{steps}"  # + .pt, _history.csv, .state.pt
+EQUAL_LATENCY = "results/equal_latency/{task}/{arch}"  # + .csv, _scores.csv  # round_to: auto's latency table (spade.widths)
 
 
 def split_file(split: str) -> str:

@@ -23,6 +23,9 @@ SCRATCH = "scratch"  # the pruned widths trained from random init with the unpru
 # that separates what extra training buys from what recovery after pruning buys
 UNPRUNED_LONG = "unpruned-long"
 UNPRUNED_KINDS = (CLASSICAL, UNPRUNED, PRIOR_OFF, UNPRUNED_LONG)
+# the fine-tuning every label-free fit is measured against (the label-free ablation's
+# reference row; the strategy of that name)
+LABELLED_REFERENCE = "supervised"
 # A compressed-sensing baseline is a classical row whose arch is cs-<method> (spade.study.classical).
 CS_PREFIX = "cs-"
 

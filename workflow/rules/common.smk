@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(workflow.basedir).parent))
 import spade.study.paths as paths
 from spade.study.config import check_config, load_schema
 from spade.study.provenance import CONFIG_DIGEST_VAR, config_digest
+from spade.study.speed_options import settings as speed_settings
 from spade.study import Study
 from spade.study.variants import (
     FIXED_ITERATION_ARCHS,
@@ -95,6 +96,7 @@ wildcard_constraints:
     run="(seeds/[0-9]+/)?",
     seed="[0-9]+",
     method="tv|isotv|wavelet",
+    steps="[0-9]+",
 
 
 def variant(wildcards, strategy=None):

@@ -44,9 +44,11 @@ def label_free_markdown(scores: pd.DataFrame) -> str:
              "all of the unlabelled split; the others (`data`: the split's measurements and the fraction of them) "
              "show how recovery grows with the unlabelled data. No choice is made between EI and SSDU: the held-out "
              "score is SSDU's own loss (it ranks SSDU's fits above the unpruned network), EI's own loss favours EI, "
-             "and no label-free score here is neutral between them. Validation PSNR is shown for the reader only.", ""]
+             "and no label-free score here is neutral between them. Validation PSNR is shown for the reader only; "
+             "`minus supervised` is each fit's validation PSNR minus that of supervised fine-tuning of the same "
+             "pruned network (the `supervised` row, which read labels), the gap a label-free loss leaves.", ""]
     header = ["setting", "loss", "data", "images", "epochs", "held-out k-space", "own val loss", "val PSNR",
-              "minus unpruned", "chosen"]
+              "minus unpruned", "minus supervised", "chosen"]
     for (task, arch), part in scores.groupby(["task", "arch"], sort=False):
         pruned = part[part.strategy != UNPRUNED].iloc[0]
         cells = [[r.setting, r.get("loss", "") if isinstance(r.get("loss", ""), str) else "",
@@ -54,7 +56,9 @@ def label_free_markdown(scores: pd.DataFrame) -> str:
                   "" if pd.isna(r.get("train_images", np.nan)) else int(r.train_images),
                   "" if pd.isna(r.epochs) else int(r.epochs), f"{r.heldout_kspace:.4f}",
                   "" if pd.isna(r.own_val_loss) else f"{r.own_val_loss:.4g}", f"{r.val_psnr:.2f}",
-                  f"{r.minus_unpruned:+.2f}", "yes" if r.chosen else ""] for _, r in part.iterrows()]
+                  f"{r.minus_unpruned:+.2f}",
+                  "" if pd.isna(r.get("minus_supervised", np.nan)) else f"{r.minus_supervised:+.2f}",
+                  "yes" if r.chosen else ""] for _, r in part.iterrows()]
         lines += [f"## {task} / {arch}, pruned {pruned.criterion} at ratio {pruned.ratio:g}", "",
                   *table(header, cells), ""]
     return "\n".join(lines)

@@ -73,9 +73,28 @@ def evaluate(model_path, test_path, out_csv, out_examples, n_examples: int, thre
         raise ValueError(f"{model_path}: a {variant.task!r} network cannot be evaluated on {test_path} ({task!r})")
     model = None if model is None else model.to(device)
     groups = data.groups or ["all"] * len(data)
+    shown = example_indices(data.groups, len(data), n_examples)
+    frame, examples = score_images(model, task, physics, data, convention, device, shown)
+    frame["convention"] = convention
+    frame = frame.assign(**variant.columns(), split=data.split)
+    if cs is not None:  # what the baseline ran with: lambda (chosen on validation) and iterations
+        frame = frame.assign(cs_lambda=float(cs["lamda"]), cs_iterations=int(cs["iterations"]))
+    Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out_csv, index=False)
+    np.savez_compressed(out_examples, names=np.array([data.names[i] for i in shown]),
+                        units=np.array([groups[i] for i in shown]), **examples)
+    return frame
+
+
+def score_images(model, task: str, physics, data, convention: str, device,
+                 shown: list[int] = ()) -> tuple[pd.DataFrame, dict]:
+    """Per-image scores of ``model`` (None: the classical baseline) on every image of the
+    labelled split ``data``, each with its own operator and its unit; a DEQ's iterations
+    per image. Returns the rows and, for the images ``shown``, the prepared reconstructions
+    and targets of the example grid."""
+    groups = data.groups or ["all"] * len(data)
     ranges = data_ranges(data, physics, convention)  # fastMRI's: the maximum of the target volume
     rows, examples = [], {}
-    shown = example_indices(data.groups, len(data), n_examples)
     slot = {i: k for k, i in enumerate(shown)}  # image index -> its place in the grid
     for i in range(len(data)):
         y, x = data.y[i], data.x[i]
@@ -92,16 +111,7 @@ def evaluate(model_path, test_path, out_csv, out_examples, n_examples: int, thre
             k = slot[i]
             examples[f"pred_{k}"] = prepare(pred, op, task, convention).numpy()
             examples[f"target_{k}"] = prepare(x, op, task, convention).numpy()
-    frame = pd.DataFrame(rows)
-    frame["convention"] = convention
-    frame = frame.assign(**variant.columns(), split=data.split)
-    if cs is not None:  # what the baseline ran with: lambda (chosen on validation) and iterations
-        frame = frame.assign(cs_lambda=float(cs["lamda"]), cs_iterations=int(cs["iterations"]))
-    Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out_csv, index=False)
-    np.savez_compressed(out_examples, names=np.array([data.names[i] for i in shown]),
-                        units=np.array([groups[i] for i in shown]), **examples)
-    return frame
+    return pd.DataFrame(rows), examples
 
 
 def example_indices(groups, count: int, n_examples: int) -> list[int]:
