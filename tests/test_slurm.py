@@ -71,12 +71,16 @@ def cluster(tmp_path_factory):
         shutil.rmtree(state, ignore_errors=True)
 
 
+# the equal-latency comparison, which the default study leaves to the extended one
+EQUAL_LATENCY_RULES = {"fewer_steps_fit", "equal_latency"}
 NETWORK_RULES = {"train_unpruned", "train_scratch", "finetune", "evaluate_networks", "evaluate_networks_shifted",
                  "evaluate_deq_networks", "evaluate_deq_networks_shifted", "benchmark", "benchmark_again",
                  # auto widths' latency table and the width rules' timing run on the study's device
                  "latency_table", "time_scale",
                  # the no-harm check's fits (label-free strategies on the unpruned network)
-                 "no_harm_fit"}
+                 "no_harm_fit",
+                 # the equal-latency comparison's fits and its scoring and timing (the extended study)
+                 *EQUAL_LATENCY_RULES}
 # with recipes (not in the default study) also train_unpruned_long
 # the classical baselines (zero-filling and bicubic, compressed sensing) run on the CPU
 CPU_RULES = {"evaluate_classical", "choose_cs_lambda", "evaluate_cs", "benchmark_classical"}
@@ -137,7 +141,8 @@ def test_each_job_asks_for_its_gpu_once_in_the_chosen_spelling(tmp_path, device,
     jobs = planned_resources(tmp_path, f"device={device}", f"gpu_request={spelling}", "round_to=auto",
                              "no_harm_check=true")
     shifted = {"evaluate_networks_shifted", "evaluate_deq_networks_shifted"}
-    assert {rule for rule, _ in jobs} >= (NETWORK_RULES - shifted) | {"make_dataset", "prune", *CPU_RULES}
+    assert {rule for rule, _ in jobs} >= (NETWORK_RULES - shifted - EQUAL_LATENCY_RULES) | {"make_dataset", "prune",
+                                                                                            *CPU_RULES}
     for rule, resources in jobs:
         resources = {k: int(v) if v.isdigit() else v for k, v in resources.items()}
         got = set_gres_string(Job(resources))  # the plugin's own sbatch GPU options
@@ -211,7 +216,7 @@ def test_every_network_job_ran_as_a_slurm_job(slurm_run, tmp_path):
     assert all(job["JobState"] == "COMPLETED" for job in jobs), [(j["JobId"], j["JobState"]) for j in jobs]
     planned = planned_jobs(tmp_path)
     local = {"all", "summary", "resolved_config", "figures", "examples", "timing_spread", "fit_curves",
-             "no_harm_table"}  # localrules
+             "no_harm_table", "equal_latency_table"}  # localrules
     assert len(jobs) == sum(n for rule, n in planned.items() if rule not in local), (len(jobs), planned)
     # exactly the network jobs asked for one GPU each (sbatch --gpus=1); the rest for none
     gpu = [job for job in jobs if "gpu" in job.get("TresPerJob", "") + job.get("TresPerNode", "")]

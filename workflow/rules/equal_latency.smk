@@ -56,7 +56,9 @@ rule equal_latency:
         gpu=gpu_count,
         gres=gpu_gres,
     params:
-        models=lambda wildcards: STUDY.equal_latency_models(wildcards.task, wildcards.arch),
+        models=lambda wildcards: STUDY.equal_latency_models(
+            wildcards.task, wildcards.arch
+        ),
         settings=speed_settings(config.get("equal_latency")),
         bench=config["benchmark"],
         seed=config["seed"],
