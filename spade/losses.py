@@ -15,6 +15,8 @@ import warnings
 import torch
 import torch.nn.functional as F
 
+from spade.physics.mri import centre_columns
+
 PIXEL_LOSSES = {"l1": F.l1_loss, "mse": F.mse_loss, "smoothl1": F.smooth_l1_loss}
 
 
@@ -137,15 +139,6 @@ def ei_loss(model, physics, y, generator: torch.Generator, weight: float = 1.0,
     return loss
 
 
-def centre_columns(width: int, center_fraction: float) -> torch.Tensor:
-    """The phase-encode columns of the central calibration block that SSDU never holds out
-    (the block :meth:`spade.physics.mri.SingleCoilMRI.ssdu_split` keeps)."""
-    n_centre = max(1, int(round(center_fraction * width)))
-    centre = torch.zeros(width, dtype=torch.bool)
-    centre[width // 2 - n_centre // 2: width // 2 - n_centre // 2 + n_centre] = True
-    return centre
-
-
 def unbiased_split_weights(q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(w_kept, w_held)`` for samples held out with probability ``q``: ``1 / (2 (1 - q))``
     and ``1 / (2 q)``, and ``(1, 0)`` where ``q`` is 0 (never held out), so that every
@@ -177,10 +170,7 @@ def variable_density_split(physics, batch: int, loss_fraction: float, center_fra
     ``loss_fraction`` over the columns outside the centre block (:func:`centre_columns`,
     never held out). Returns ``(kept, held, q)``, ``q`` clamped to [0.05, 0.95] outside the
     centre and 0 inside it."""
-    mask = physics.mask
-    if mask.dim() == 2:
-        mask = mask[None, None].expand(batch, 1, *mask.shape)
-    mask = mask.reshape(batch, *([1] * (physics.measurement_dims - 2)), *mask.shape[-2:]).bool()
+    mask = physics.batch_mask(batch).bool()
     width = mask.shape[-1]
     distance = (torch.arange(width, dtype=torch.float32) - (width - 1) / 2).abs()
     centre = centre_columns(width, center_fraction)
@@ -257,9 +247,8 @@ def random_group_element(generator: torch.Generator, group: str):
         return dihedral(g)
     if group == "rotations":
         angle = 2 * math.pi * float(torch.rand((), generator=generator))
-        flip = g >= 4
-        return ((lambda x: rotate_image(torch.flip(x, dims=(-1,)) if flip else x, angle)),
-                (lambda x: (lambda r: torch.flip(r, dims=(-1,)) if flip else r)(rotate_image(x, -angle))))
+        mirror, _ = dihedral(4 if g >= 4 else 0)  # a flip of the last axis or none (its own inverse)
+        return (lambda x: rotate_image(mirror(x), angle)), (lambda x: mirror(rotate_image(x, -angle)))
     raise ValueError(f"unknown equivariant-splitting group {group!r}; expected dihedral or rotations")
 
 

@@ -63,6 +63,15 @@ def cartesian_mask(shape: tuple[int, int], acceleration: int, center_fraction: f
     return make_mask("fixed", shape, acceleration, center_fraction)
 
 
+def centre_columns(width: int, center_fraction: float) -> torch.Tensor:
+    """The phase-encode columns of the central calibration block that a k-space split never
+    holds out (``center_fraction`` of ``width``, at least one)."""
+    n_centre = max(1, int(round(center_fraction * width)))
+    centre = torch.zeros(width, dtype=torch.bool)
+    centre[width // 2 - n_centre // 2: width // 2 - n_centre // 2 + n_centre] = True
+    return centre
+
+
 class SingleCoilMRI:
     """``A x = M F x`` with a binary sampling mask ``M`` (``[H, W]`` or ``[B, 1, H, W]``)."""
 
@@ -122,6 +131,13 @@ class SingleCoilMRI:
         rolled = torch.roll(mask & ~centre, offset, dims=-1) | centre
         return self.restrict(rolled.float().reshape(self.mask.shape))
 
+    def batch_mask(self, batch: int) -> torch.Tensor:
+        """The mask of each of ``batch`` samples, shaped to broadcast over their measurements."""
+        mask = self.mask
+        if mask.dim() == 2:
+            mask = mask[None, None].expand(batch, 1, *mask.shape)
+        return mask.reshape(batch, *([1] * (self.measurement_dims - 2)), *mask.shape[-2:])
+
     def ssdu_split(self, batch: int, loss_fraction: float, center_fraction: float,
                    generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """SSDU split (Yaman et al. 2020) of the acquired samples into two disjoint sets.
@@ -130,14 +146,8 @@ class SingleCoilMRI:
         ``lam`` (about ``loss_fraction`` of the acquired samples, never the central
         calibration block) is held out for the loss. A fresh split is drawn per call.
         """
-        mask = self.mask
-        if mask.dim() == 2:
-            mask = mask[None, None].expand(batch, 1, *mask.shape)
-        mask = mask.reshape(batch, *([1] * (self.measurement_dims - 2)), *mask.shape[-2:])
-        height, width = mask.shape[-2:]
-        n_centre = max(1, int(round(center_fraction * width)))
-        keep = torch.zeros(width, dtype=torch.bool, device=mask.device)
-        keep[width // 2 - n_centre // 2 : width // 2 - n_centre // 2 + n_centre] = True
+        mask = self.batch_mask(batch)
+        keep = centre_columns(mask.shape[-1], center_fraction).to(mask.device)
         # drawn on the CPU generator (the same split on every device), then moved to the mask's
         draw = (torch.rand(mask.shape, generator=generator) < loss_fraction).to(mask.device)
         lam = mask.bool() & draw & ~keep

@@ -208,7 +208,7 @@ class StudyLayout:
         block, net = speed.settings(self.config.get("equal_latency")), self.network_config(task, arch)
         if "steps" not in net:
             return []
-        wanted = (block.get("fewer_steps") or {}).get(task, [])
+        wanted = block["fewer_steps"].get(task, [])
         return sorted({int(s) for s in wanted if int(s) < int(net["steps"])}, reverse=True)
 
     def fewer_steps_path(self, task: str, arch: str, steps: int) -> str:
@@ -238,8 +238,9 @@ class StudyLayout:
                          "path": self.fewer_steps_path(task, arch, steps)})
         return rows
 
-    def equal_latency_tables(self) -> list[str]:
-        return [EQUAL_LATENCY.format(task=t, arch=a) + ".csv" for t, a in self.equal_latency_pairs()]
+    def equal_latency_tables(self, suffix: str = ".csv") -> list[str]:
+        """Each task x arch's option table (``_scores.csv``: its per-image test scores)."""
+        return [EQUAL_LATENCY.format(task=t, arch=a) + suffix for t, a in self.equal_latency_pairs()]
 
     def all_outputs(self) -> list[str]:
         tasks = self.config["tasks"]

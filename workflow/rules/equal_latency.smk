@@ -71,6 +71,7 @@ rule equal_latency:
 rule equal_latency_table:
     input:
         tables=STUDY.equal_latency_tables(),
+        scores=STUDY.equal_latency_tables("_scores.csv"),
     output:
         csv=report(
             "results/tables/equal_latency.csv",

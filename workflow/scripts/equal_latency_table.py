@@ -5,6 +5,7 @@ from spade.study.report.equal_latency import equal_latency_report
 log_to_file(snakemake.log[0])
 equal_latency_report(
     tables=list(snakemake.input.tables),
+    scores=list(snakemake.input.scores),
     out_csv=snakemake.output.csv,
     out_md=snakemake.output.md,
     out_figure=snakemake.output.figure,

@@ -17,11 +17,6 @@ from spade.study.report.tables import table  # noqa: E402
 from spade.study.stats import format_difference, format_ratio, paired_difference  # noqa: E402
 
 
-def _scores_path(table_path) -> Path:
-    path = Path(table_path)
-    return path.with_name(path.stem + "_scores.csv")
-
-
 def uses_pruning(part: pd.DataFrame) -> pd.Series:
     """Whether each option's network was pruned by SPADE (itself, or the base of its solver
     setting or INT8 copy)."""
@@ -126,17 +121,19 @@ def equal_latency_figure(frame: pd.DataFrame, out) -> None:
     plt.close(fig)
 
 
-def equal_latency_report(tables: list, out_csv, out_md, out_figure, targets, seed: int = 0) -> pd.DataFrame:
-    """Gather every task and arch's options (``tables``: their CSVs, each beside its
-    per-image scores) into one table, its Markdown with the readings and its figure."""
-    frames, scores = [], {}
-    for path in tables:
+def equal_latency_report(tables: list, scores: list, out_csv, out_md, out_figure, targets,
+                         seed: int = 0) -> pd.DataFrame:
+    """Gather every task and arch's options (``tables``: their CSVs; ``scores``: their
+    per-image test scores, in the same order) into one table, its Markdown with the readings
+    and its figure."""
+    frames, per_image = [], {}
+    for path, scores_path in zip(tables, scores, strict=True):
         part = pd.read_csv(path)
         frames.append(part)
-        scores[(part.task.iloc[0], part.arch.iloc[0])] = pd.read_csv(_scores_path(path))
+        per_image[(part.task.iloc[0], part.arch.iloc[0])] = pd.read_csv(scores_path)
     frame = pd.concat(frames, ignore_index=True)
     Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out_csv, index=False, float_format="%.6g")
-    Path(out_md).write_text(equal_latency_markdown(frame, scores, targets, seed))
+    Path(out_md).write_text(equal_latency_markdown(frame, per_image, targets, seed))
     equal_latency_figure(frame, out_figure)
     return frame

@@ -33,6 +33,24 @@ def _runtime_gap(model, deployed, physics, y) -> float:
         return deploy.max_difference(model(y, physics), deployed(y, physics))
 
 
+def interleaved_rounds(models: dict, inputs: list[tuple], opts: BenchmarkOptions, device) -> tuple[dict, dict]:
+    """Time every model of ``models`` on every ``(y, operator)`` of ``inputs`` in
+    ``opts.rounds`` rounds (warm-up before the first; in each, ``opts.repeats`` interleaved
+    runs per input, who goes first rotating). Returns ``samples[name][i]``, every time of
+    input ``i``, and ``per_round[name]``, each round's latency: the mean over inputs of that
+    round's median."""
+    samples: dict[str, list[list[float]]] = {name: [[] for _ in inputs] for name in models}
+    per_round: dict[str, list[float]] = {name: [] for name in models}
+    for r in range(opts.rounds):
+        for i, (y, op) in enumerate(inputs):
+            times = bench.time_variants(models, op, y, opts.warmup if r == 0 else 0, opts.repeats, device, first=r)
+            for name in models:
+                samples[name][i] += times[name]
+        for name in models:
+            per_round[name].append(float(np.mean([np.median(s[-opts.repeats:]) for s in samples[name]])))
+    return samples, per_round
+
+
 def run_benchmark(variants: list[dict], data_path, opts: BenchmarkOptions | dict, device_setting: str, threads: int,
                   out_csv, out_info) -> pd.DataFrame:
     """Time every variant side by side on the first ``opts.images`` images of
@@ -95,18 +113,8 @@ def run_benchmark(variants: list[dict], data_path, opts: BenchmarkOptions | dict
     rows = []
     for batch in opts.batch_sizes:
         # every round times every image, every variant interleaved within each image
-        samples: dict[str, list[list[float]]] = {name: [[] for _ in images] for name in models}
-        per_round: dict[str, list[float]] = {name: [] for name in models}
-        for r in range(rounds):
-            for i, (y, params) in enumerate(images):
-                yb, op = _batch(y, params, batch, physics)
-                # warm-up before the first round; each round rotates who goes first
-                times = bench.time_variants(models, op, yb, opts.warmup if r == 0 else 0, opts.repeats, device,
-                                            first=r)
-                for name in models:
-                    samples[name][i] += times[name]
-            for name in models:  # this round's latency: mean over images of each image's median
-                per_round[name].append(float(np.mean([np.median(s[-opts.repeats:]) for s in samples[name]])))
+        batches = [_batch(y, params, batch, physics) for y, params in images]
+        samples, per_round = interleaved_rounds(models, batches, opts, device)
         iters = {name: [] for name in models}
         for y, params in images:
             yb, op = _batch(y, params, batch, physics)

@@ -19,15 +19,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from spade import benchmark as bench
 from spade import deploy
 from spade.checkpoint import load_model, save_model
 from spade.metrics import convention_for
 from spade.options import BenchmarkOptions, FitOptions
 from spade.study.provenance import environment
 from spade.study.stages.context import fit_cost, open_split, sample_operator, start_job, timing_input
+from spade.study.stages.benchmark import interleaved_rounds
 from spade.study.stages.evaluate import score_images
-from spade.study.stats import median_interval, paired_difference
+from spade.study.stats import median_interval, paired_difference, unit_means
 from spade.study.speed_options import EAGER_UNPRUNED, INERTIAL, INT8, LOOSER_TOL, LOWER_CAP, PRUNED, UNPRUNED
 from spade.study.variants import Variant
 
@@ -149,7 +149,7 @@ def equal_latency(models: list[dict], train_path, val_path, test_path, settings:
             frames[o["label"]] = frames[unpruned["label"]]
             continue
         frame, _ = score_images(deployed[o["label"]], task, physics, test, convention, device)
-        frames[o["label"]] = frame.assign(label=o["label"])
+        frames[o["label"]] = frame
         log.info("%s: PSNR %.2f dB on %d test images", o["label"], frame.psnr.mean(), len(frame))
     unit = test.group_kind if test.groups is not None else None
 
@@ -157,15 +157,7 @@ def equal_latency(models: list[dict], train_path, val_path, test_path, settings:
     _, val_physics, val = open_split(val_path, False)
     images = [(timing_input(val.y[i][None], task, opts.crop), sample_operator(val_physics, val, i))
               for i in range(max(1, min(opts.images, len(val))))]
-    per_round: dict[str, list[float]] = {label: [] for label in deployed}
-    samples: dict[str, list[list[float]]] = {label: [[] for _ in images] for label in deployed}
-    for r in range(opts.rounds):
-        for i, (y, op) in enumerate(images):
-            times = bench.time_variants(deployed, op, y, opts.warmup if r == 0 else 0, opts.repeats, device, first=r)
-            for label in deployed:
-                samples[label][i] += times[label]
-        for label in deployed:
-            per_round[label].append(float(np.mean([np.median(s[-opts.repeats:]) for s in samples[label]])))
+    samples, per_round = interleaved_rounds(deployed, images, opts, device)
     reference, eager = np.array(per_round[unpruned["label"]]), np.array(per_round[EAGER_UNPRUNED])
     rows = []
     for o in options:
@@ -174,7 +166,7 @@ def equal_latency(models: list[dict], train_path, val_path, test_path, settings:
         speedup, low, high, _ = median_interval(reference / own)
         diff = paired_difference(frames[label], frames[unpruned["label"]], "psnr", unit, seed)
         frame = frames[label]
-        prior = [p for p in deployed[label].priors()] if hasattr(deployed[label], "priors") else []
+        prior = deployed[label].priors() if hasattr(deployed[label], "priors") else []
         rows.append({"task": task, "arch": arch,
                      "label": label, "option": o["option"], "base": o["base"], "ratio": float(o["ratio"] or 0.0),
                      "runtime": deploy.EAGER if o["option"] == EAGER_UNPRUNED else runtime,
@@ -182,7 +174,7 @@ def equal_latency(models: list[dict], train_path, val_path, test_path, settings:
                      "speedup": speedup, "speedup_low": low, "speedup_high": high,
                      "speedup_vs_eager": float(np.median(eager / own)),
                      "psnr": float(frame.psnr.mean()),
-                     "psnr_unit_mean": float(frame.groupby(unit).psnr.mean().mean()) if unit else float(frame.psnr.mean()),
+                     "psnr_unit_mean": float(unit_means(frame.psnr, frame[unit] if unit else frame.image).mean()),
                      "minus_unpruned": diff["diff"], "minus_unpruned_low": diff["low"],
                      "minus_unpruned_high": diff["high"], "units": diff["units"], "interval": diff["kind"],
                      "higher": diff["higher"], "unit": unit or "image",
